@@ -2,11 +2,12 @@
 # Runs every libFuzzer target in fuzz/ for a bounded time, on a seed corpus made from ../shared.
 #   bash scripts/fuzz.sh                    every target, FUZZ_SECONDS each
 #   FUZZ_TARGETS="fuzz_store fuzz_model_config" FUZZ_SECONDS=600 bash scripts/fuzz.sh
+#   FUZZ_RUNS=1000000 FUZZ_SECONDS=3600 bash scripts/fuzz.sh   at least a million inputs each (time as a cap)
 # The targets are built in the sanitizer build (scripts/sanitize.sh configures it; clang, ASan+UBSan,
 # libFuzzer coverage). Seeds are generated into $ASAN_BUILD_DIR/fuzz-seeds on every run; what the fuzzers
 # find grows $ASAN_BUILD_DIR/fuzz-corpus; crashing inputs land in $ASAN_BUILD_DIR/fuzz-artifacts.
 # Exits non-zero if any target crashes, leaks, times out or runs out of memory.
-# Environment: FUZZ_SECONDS (default 30), FUZZ_TARGETS (default all), ASAN_BUILD_DIR (default build-asan),
+# Environment: FUZZ_SECONDS (default 30), FUZZ_RUNS (stop after this many inputs; default: time only), FUZZ_TARGETS (default all), ASAN_BUILD_DIR (default build-asan),
 # HEADLIGHT_SHARED_DIR (default ../shared), JOBS (default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
 JOBS=${JOBS:-$(nproc)}
 SHARED=${HEADLIGHT_SHARED_DIR:-$(cd .. && pwd)/shared}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_RUNS=${FUZZ_RUNS:--1}
 ALL_TARGETS="fuzz_safetensors_header fuzz_safetensors_file fuzz_safetensors_index fuzz_model_config
   fuzz_llama2c_header fuzz_tokenizer_json fuzz_tokenizer_spm fuzz_tokenizer_llama2c fuzz_head_config
   fuzz_steering_spec fuzz_prompt_markers fuzz_niah_journal fuzz_store"
@@ -44,7 +46,7 @@ for t in $FUZZ_TARGETS; do
   log="$logs/$t.log"
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: a parser allocating 2 GB for a small input
   # is a bug (the declared-size limits exist to prevent it).
-  if "$bin/$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  if "$bin/$t" -max_total_time="$FUZZ_SECONDS" -runs="$FUZZ_RUNS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$artifacts/$t-" "$corpus/$t" "$seeds/$t" >"$log" 2>&1; then
     result=ok
     passed=$((passed + 1))

@@ -1,5 +1,7 @@
 #include "core/engine/attention.h"
 
+#include "core/engine/fused_ops.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -77,7 +79,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   // Query blocks: one block for short prompts; blocks of kBlockRows rows for long ones, so that each block
   // only computes the keys it can see (about half the attention work of a full causal square) and no
   // full [T, S] score matrix per head ever exists.
-  constexpr int64_t kBlockRows = 256, kOneBlockUpTo = 256;
+  constexpr int64_t kBlockRows = 128, kOneBlockUpTo = 128;
   int64_t rows = T <= kOneBlockUpTo ? T : kBlockRows;
   if (B * H * rows * S > call.max_block_elems) rows = std::max<int64_t>(1, call.max_block_elems / (B * H * S));
 
@@ -91,18 +93,25 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     at::Tensor qb = (R == T ? q : q.narrow(2, r0, R)).reshape({B, KVH, G * R, hd});
     at::Tensor scores = at::matmul(qb, Sv == S ? kt : kt.narrow(-1, 0, Sv)).view({B, H, R, Sv});
     if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);
-    if (bias.defined()) add_key_bias(scores, Sv == S ? bias : bias.narrow(-1, 0, Sv), call.bias_heads);
-    // Causal mask inside the block (keys pos0..pos0+R-1), and the sliding window.
-    if (R > 1 || call.sliding_window > 0) {
-      at::Tensor qpos = at::arange(pos0, pos0 + R, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(1);
-      at::Tensor kpos = at::arange(0, Sv, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0);
-      at::Tensor masked = kpos > qpos;
-      if (call.sliding_window > 0) masked = masked.logical_or(kpos <= qpos - call.sliding_window);
-      // The lowest float rather than -inf: softmax gives exactly 0 either way, and p * s stays finite (0) for
-      // observers that use the scores (head entropy).
-      scores.masked_fill_(masked, std::numeric_limits<float>::lowest());
+    at::Tensor probs;
+    if (engine::fused_softmax_applies(scores, call.key_bias)) {
+      // One pass per row: bias, causal/window mask and softmax; in place unless an observer reads the scores.
+      if (!observe) probs = scores;
+      fused_bias_mask_softmax(scores, call.key_bias, pos0, call.sliding_window, probs, observe);
+    } else {
+      if (bias.defined()) add_key_bias(scores, Sv == S ? bias : bias.narrow(-1, 0, Sv), call.bias_heads);
+      // Causal mask inside the block (keys pos0..pos0+R-1), and the sliding window.
+      if (R > 1 || call.sliding_window > 0) {
+        at::Tensor qpos = at::arange(pos0, pos0 + R, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(1);
+        at::Tensor kpos = at::arange(0, Sv, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(0);
+        at::Tensor masked = kpos > qpos;
+        if (call.sliding_window > 0) masked = masked.logical_or(kpos <= qpos - call.sliding_window);
+        // The lowest float rather than -inf: softmax gives exactly 0 either way, and p * s stays finite (0) for
+        // observers that use the scores (head entropy).
+        scores.masked_fill_(masked, std::numeric_limits<float>::lowest());
+      }
+      probs = at::softmax(scores, -1);
     }
-    at::Tensor probs = at::softmax(scores, -1);
     if (observe) {
       BlockView view(probs, scores, v);
       view.layer = call.layer;

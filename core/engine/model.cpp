@@ -9,7 +9,7 @@
 
 #include "core/engine/attention.h"
 #include "core/engine/small_linear.h"
-#include "core/engine/small_ops.h"
+#include "core/engine/fused_ops.h"
 #include "core/error.h"
 
 namespace hl {
@@ -28,6 +28,18 @@ KVCache KVCache::clone() const {
   for (auto& t : c.k_) t = t.clone();
   for (auto& t : c.v_) t = t.clone();
   return c;
+}
+
+void KVCache::copy_prefix_from(const KVCache& src, int64_t len, int64_t from_layer, int64_t to_layer) {
+  if (src.batch_ != batch_ || src.capacity_ != capacity_ || src.k_.size() != k_.size())
+    throw Error("KV cache copy: caches of different shapes");
+  for (int64_t l = from_layer; l < to_layer; ++l) {
+    const auto i = static_cast<size_t>(l);
+    if (len > src.len_[i]) throw Error("KV cache copy: the source holds fewer positions than asked");
+    k_[i].narrow(2, 0, len).copy_(src.k_[i].narrow(2, 0, len));
+    v_[i].narrow(2, 0, len).copy_(src.v_[i].narrow(2, 0, len));
+    len_[i] = len;
+  }
 }
 
 KVCache Model::new_cache(int64_t batch, int64_t capacity) const {
@@ -73,7 +85,7 @@ at::Tensor compute_inv_freq(const ModelConfig& c, at::Device dev) {
 
 // x: [B, T, N, hd]; rotates the first rotary_dim dims of each head.
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, RopeStyle style) {
-  if (engine::small_rope_applies(x, cos)) return engine::small_rope(x, cos, sin, style);
+  if (engine::fused_rope_applies(x, cos)) return engine::fused_rope(x, cos, sin, style);
   const int64_t r = cos.size(-1) * 2, hd = x.size(-1);
   at::Tensor xr = r == hd ? x : x.narrow(-1, 0, r);
   at::Tensor c = cos.to(x.scalar_type()).unsqueeze(0).unsqueeze(2);  // [1, T, 1, r/2]
@@ -95,7 +107,7 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 at::Tensor norm(const ModelConfig& c, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   if (c.norm == NormKind::LayerNorm) return at::layer_norm(x, {x.size(-1)}, w, b, c.norm_eps);
   // RMSNorm exactly as HF: in float32, then weight * x.to(input dtype).
-  if (engine::small_rms_norm_applies(x, w)) return engine::small_rms_norm(x, w, c.norm_eps);
+  if (engine::fused_rms_norm_applies(x, w)) return engine::fused_rms_norm(x, w, c.norm_eps);
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor var = xf.pow(2).mean(-1, true);
   return w * (xf * at::rsqrt(var + c.norm_eps)).to(x.scalar_type());
@@ -118,7 +130,9 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
 
 at::Tensor mlp(const ModelConfig& c, const LayerWeights& lw, const at::Tensor& x) {
   at::Tensor h = linear(x, lw.up_w, lw.up_b);
-  if (c.mlp == MlpKind::Gated) {
+  if (c.mlp == MlpKind::Gated && c.act == Activation::SiLU && engine::fused_silu_gate_applies(h)) {
+    h = engine::fused_silu_gate(h);
+  } else if (c.mlp == MlpKind::Gated) {
     const int64_t I = h.size(-1) / 2;
     h = activation(c.act, h.narrow(-1, 0, I)) * h.narrow(-1, I, I);
   } else {

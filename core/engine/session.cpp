@@ -50,7 +50,19 @@ GenerateResult SteeringSession::steered(const GenerateOptions& opt) {
   if (bias && (bias->batch() != 1 || bias->prompt_len() != T))
     throw Error("steering session: the bias must be for one row and this prompt's " + std::to_string(T) + " tokens");
   const int64_t lowest = bias ? bias->lowest_active_layer() : -1;
-  KVCache cache = base_cache_.clone();
+  const int64_t L = model_.config().n_layers;
+  // Reuse the working cache: only the layers a previous steered run rewrote, and which this run keeps, are
+  // restored from the baseline; no per-change allocation or full copy.
+  if (!have_work_cache_) {
+    work_cache_ = base_cache_.clone();
+    work_clean_below_ = L;
+    have_work_cache_ = true;
+  }
+  const int64_t keep = lowest < 0 ? L : lowest;  // layers [0, keep) must hold the baseline's prompt entries
+  work_cache_.copy_prefix_from(base_cache_, T, std::min(work_clean_below_, keep), keep);
+  work_cache_.truncate(T, 0);
+  work_clean_below_ = keep;
+  KVCache& cache = work_cache_;
   at::Tensor first;
   if (lowest < 0) {
     last_resume_ = model_.config().n_layers;

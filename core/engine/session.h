@@ -34,6 +34,11 @@ class SteeringSession {
   int64_t max_new_;
   bool have_prefill_ = false;
   KVCache base_cache_;
+  // Working cache of steered(): allocated once; layers below work_clean_below_ hold the baseline's prompt entries
+  // (steered runs rewrite the layers from their lowest steered layer up, decoding writes past the prompt only).
+  KVCache work_cache_;
+  int64_t work_clean_below_ = 0;
+  bool have_work_cache_ = false;
   std::vector<at::Tensor> layer_inputs_;
   at::Tensor base_first_logits_;
   bool have_baseline_ = false;

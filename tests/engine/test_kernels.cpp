@@ -1,6 +1,8 @@
 // Our own kernels against ATen's reference ops.
 #include "core/engine/small_linear.h"
-#include "core/engine/small_ops.h"
+#include "core/engine/fused_ops.h"
+
+#include <limits>
 #include "engine/golden.h"
 #include "engine/doctest_torch.h"
 
@@ -30,19 +32,19 @@ TEST_CASE("small_linear equals at::linear for 1..8 rows, odd widths, with and wi
   CHECK_FALSE(engine::small_linear_applies(at::randn({1, 32}, at::kDouble), w.to(at::kDouble)));
 }
 
-TEST_CASE("small RMSNorm and RoPE kernels equal the ATen path") {
+TEST_CASE("fused RMSNorm and RoPE kernels equal the ATen path") {
   at::manual_seed(4);
-  for (int64_t rows : {1, 3, 8}) {
+  for (int64_t rows : {1, 3, 8, 300}) {
     at::Tensor x = at::randn({rows, 1, 70}), w = at::randn({70});
     at::Tensor xf = x.to(at::kFloat);
     at::Tensor ref = w * (xf * at::rsqrt(xf.pow(2).mean(-1, true) + 1e-5));
-    REQUIRE(engine::small_rms_norm_applies(x, w));
-    CHECK(max_abs_diff(engine::small_rms_norm(x, w, 1e-5), ref) <= 1e-5);
+    REQUIRE(engine::fused_rms_norm_applies(x, w));
+    CHECK(max_abs_diff(engine::fused_rms_norm(x, w, 1e-5), ref) <= 1e-5);
   }
   for (auto style : {RopeStyle::Half, RopeStyle::Interleaved}) {
     for (int64_t rot : {8, 16}) {
-      at::Tensor x = at::randn({2, 1, 3, 16});
-      at::Tensor freqs = at::rand({1, rot / 2}) * 5;
+      at::Tensor x = at::randn({2, 40, 3, 16});
+      at::Tensor freqs = at::rand({40, rot / 2}) * 5;
       at::Tensor cos = freqs.cos(), sin = freqs.sin();
       // Reference: the rotation written out with ATen ops.
       at::Tensor xr = x.narrow(-1, 0, rot);
@@ -57,8 +59,74 @@ TEST_CASE("small RMSNorm and RoPE kernels equal the ATen path") {
         out = at::stack({a * c - b * s, b * c + a * s}, -1).flatten(-2);
       }
       if (rot < 16) out = at::cat({out, x.narrow(-1, rot, 16 - rot)}, -1);
-      REQUIRE(engine::small_rope_applies(x, cos));
-      CHECK(max_abs_diff(engine::small_rope(x, cos, sin, style), out) <= 1e-6);
+      REQUIRE(engine::fused_rope_applies(x, cos));
+      CHECK(max_abs_diff(engine::fused_rope(x, cos, sin, style), out) <= 1e-6);
     }
   }
+}
+
+TEST_CASE("fused bias + mask + softmax equals the ATen path, with causal blocks, windows and kept scores") {
+  at::manual_seed(5);
+  const int64_t B = 2, H = 3;
+  for (int64_t keys : {1, 7, 8, 37, 300}) {
+    for (int64_t window : {int64_t(0), int64_t(5)}) {
+      for (bool with_bias : {false, true}) {
+        // A block of R query rows at absolute positions q_begin..q_begin+R-1 over keys 0..keys-1.
+        const int64_t R = std::min<int64_t>(keys, 9), q_begin = keys - R;
+        INFO("keys ", keys, " window ", window, " bias ", with_bias);
+        at::Tensor scores = at::randn({B, H, R, keys}) * 4;
+        at::Tensor bias = with_bias ? at::randn({B, H, keys + 3}) * 3 : at::Tensor();
+        // Reference with ATen ops.
+        at::Tensor ref_scores = scores.clone();
+        if (with_bias) ref_scores = ref_scores + bias.narrow(-1, 0, keys).unsqueeze(2);
+        at::Tensor qpos = at::arange(q_begin, q_begin + R).unsqueeze(1), kpos = at::arange(0, keys).unsqueeze(0);
+        at::Tensor masked = kpos > qpos;
+        if (window > 0) masked = masked.logical_or(kpos <= qpos - window);
+        ref_scores.masked_fill_(masked, std::numeric_limits<float>::lowest());
+        at::Tensor ref = at::softmax(ref_scores, -1);
+
+        REQUIRE(engine::fused_softmax_applies(scores, bias));
+        at::Tensor kept = scores.clone(), probs;
+        engine::fused_bias_mask_softmax(kept, bias, q_begin, window, probs, true);
+        // Within 3 ulp of 1.0 of ATen's float softmax; relative to a double-precision reference, no worse than
+        // ATen's own float result (whose error for small probabilities comes from rounding s - max).
+        CHECK(max_abs_diff(probs, ref) <= 3.6e-7);
+        at::Tensor exact = at::softmax(ref_scores.to(at::kDouble), -1);
+        auto rel = [&](const at::Tensor& p) {
+          return ((p.to(at::kDouble) - exact).abs() / exact.clamp_min(1e-30)).max().item<double>();
+        };
+        CHECK(rel(probs) <= 1.5 * rel(ref) + 2e-7);
+        CHECK(at::equal(probs.eq(0), masked.expand_as(probs)));  // masked keys exactly 0
+        CHECK(max_abs_diff(kept, ref_scores) == 0);
+        CHECK(max_abs_diff(probs.sum(-1), at::ones({B, H, R})) <= 1e-6);
+        at::Tensor inplace = scores.clone();
+        engine::fused_bias_mask_softmax(inplace, bias, q_begin, window, inplace, false);
+        CHECK(max_abs_diff(inplace, ref) <= 3.6e-7);
+      }
+    }
+  }
+  // Large score gaps (a PASTA log(0.01) bias, very negative logits): no overflow, no NaN.
+  at::Tensor s = at::tensor({0.0f, -1e30f, 80.0f, -200.0f}).view({1, 1, 1, 4});
+  at::Tensor p;
+  engine::fused_bias_mask_softmax(s, at::Tensor(), 3, 0, p, false);
+  CHECK(max_abs_diff(p, at::softmax(at::tensor({0.0f, -1e30f, 80.0f, -200.0f}), -1).view({1, 1, 1, 4})) <= 1e-7);
+  CHECK_FALSE(engine::fused_softmax_applies(at::randn({1, 1, 4, 4}).transpose(2, 3), at::Tensor()));
+  CHECK_FALSE(engine::fused_softmax_applies(at::randn({1, 1, 4, 4}, at::kDouble), at::Tensor()));
+}
+
+TEST_CASE("fused gated SiLU equals silu(gate) * up, including saturated and odd-width inputs") {
+  at::manual_seed(6);
+  for (int64_t I : {1, 8, 13, 1536}) {
+    at::Tensor h = at::randn({3, 5, 2 * I}) * 6;
+    h.view({-1})[0] = 95.0f;   // exp(-x) underflows
+    h.view({-1})[1] = -95.0f;  // exp(-x) overflows: silu -> -0
+    REQUIRE(engine::fused_silu_gate_applies(h));
+    at::Tensor ref = at::silu(h.narrow(-1, 0, I)) * h.narrow(-1, I, I);
+    at::Tensor got = engine::fused_silu_gate(h);
+    INFO("I ", I);
+    CHECK(got.sizes() == ref.sizes());
+    CHECK(((got - ref).abs() / ref.abs().clamp_min(1.0)).max().item<double>() <= 1e-6);
+    CHECK_FALSE(got.isnan().any().item<bool>());
+  }
+  CHECK_FALSE(engine::fused_silu_gate_applies(at::randn({2, 7})));
 }

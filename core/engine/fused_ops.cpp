@@ -1,0 +1,272 @@
+#include "core/engine/fused_ops.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace hl::engine {
+namespace {
+
+bool cpu_float(const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat; }
+
+// Grain of the row loops: enough work per task that the thread hand-off is amortised.
+int64_t grain_for(int64_t row_elems) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(row_elems, 1)); }
+
+// ------------------------------------------------------------------------------------------ softmax row kernel
+
+// p[k] = exp(s[k] - max) / sum over [lo, hi); p = 0 outside. p may equal s.
+void softmax_row_generic(const float* s, float* p, int64_t n, int64_t lo, int64_t hi) {
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t k = lo; k < hi; ++k) mx = std::max(mx, s[k]);
+  float sum = 0;
+  for (int64_t k = lo; k < hi; ++k) {
+    const float e = std::exp(s[k] - mx);
+    p[k] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t k = lo; k < hi; ++k) p[k] *= inv;
+  std::fill(p, p + lo, 0.0f);
+  std::fill(p + hi, p + n, 0.0f);
+}
+
+#if defined(__x86_64__)
+// exp: Cody-Waite range reduction and a degree-6 polynomial (Cephes expf), about 1 ulp; inputs below -87.3
+// give 0 (the true value underflows to about that), inputs above 88.7 give +inf.
+__attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.7f);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ), over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507E-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073E-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894E-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459E-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201E-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(std::numeric_limits<float>::infinity()), over);
+  return _mm256_andnot_ps(under, y);
+}
+
+// out[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u, as ATen's silu followed by the product.
+__attribute__((target("avx2,fma"))) void silu_mul_avx2(const float* g, const float* u, float* out, int64_t n) {
+  int64_t i = 0;
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    const __m256 s = _mm256_div_ps(x, _mm256_add_ps(one, exp_avx2(_mm256_sub_ps(zero, x))));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+__attribute__((target("avx2,fma"))) void softmax_row_avx2(const float* s, float* p, int64_t n, int64_t lo, int64_t hi) {
+  int64_t k = lo;
+  __m256 vmx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (; k + 8 <= hi; k += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(s + k));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmx), _mm256_extractf128_ps(vmx, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+  float mx = _mm_cvtss_f32(m4);
+  for (; k < hi; ++k) mx = std::max(mx, s[k]);
+
+  const __m256 vm = _mm256_set1_ps(mx);
+  __m256 vsum = _mm256_setzero_ps();
+  for (k = lo; k + 8 <= hi; k += 8) {
+    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + k), vm));
+    _mm256_storeu_ps(p + k, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(vsum), _mm256_extractf128_ps(vsum, 1));
+  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
+  float sum = _mm_cvtss_f32(s4);
+  for (; k < hi; ++k) {
+    const float e = std::exp(s[k] - mx);
+    p[k] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+  const __m256 vinv = _mm256_set1_ps(inv);
+  for (k = lo; k + 8 <= hi; k += 8) _mm256_storeu_ps(p + k, _mm256_mul_ps(_mm256_loadu_ps(p + k), vinv));
+  for (; k < hi; ++k) p[k] *= inv;
+  std::fill(p, p + lo, 0.0f);
+  std::fill(p + hi, p + n, 0.0f);
+}
+
+bool have_avx2_fma() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+#endif
+
+void silu_mul_generic(const float* g, const float* u, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+using SoftmaxRowFn = void (*)(const float*, float*, int64_t, int64_t, int64_t);
+using SiluMulFn = void (*)(const float*, const float*, float*, int64_t);
+
+SiluMulFn silu_mul_kernel() {
+#if defined(__x86_64__)
+  if (have_avx2_fma()) return silu_mul_avx2;
+#endif
+  return silu_mul_generic;
+}
+
+SoftmaxRowFn softmax_row_kernel() {
+#if defined(__x86_64__)
+  if (have_avx2_fma()) return softmax_row_avx2;
+#endif
+  return softmax_row_generic;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------ RMSNorm
+
+bool fused_rms_norm_applies(const at::Tensor& x, const at::Tensor& w) {
+  return cpu_float(x) && cpu_float(w) && w.is_contiguous() && w.dim() == 1 && x.dim() >= 1 &&
+         x.size(-1) == w.size(0);
+}
+
+at::Tensor fused_rms_norm(const at::Tensor& x_in, const at::Tensor& w, double eps) {
+  at::Tensor x = x_in.contiguous();
+  at::Tensor y = at::empty_like(x);
+  const int64_t D = x.size(-1), rows = D == 0 ? 0 : x.numel() / D;
+  const float* xp = x.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, rows, grain_for(D), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = xp + r * D;
+      float* yr = yp + r * D;
+      // HF: variance = mean(x^2) in float32; x * rsqrt(variance + eps); weight * x.
+      float ss = 0;
+      for (int64_t i = 0; i < D; ++i) ss += xr[i] * xr[i];
+      const float inv = 1.0f / std::sqrt(ss / static_cast<float>(D) + static_cast<float>(eps));
+      for (int64_t i = 0; i < D; ++i) yr[i] = wp[i] * (xr[i] * inv);
+    }
+  });
+  return y;
+}
+
+// ------------------------------------------------------------------------------------------ RoPE
+
+bool fused_rope_applies(const at::Tensor& x, const at::Tensor& cos) {
+  return cpu_float(x) && cpu_float(cos) && x.dim() == 4 && cos.dim() == 2 && cos.size(0) == x.size(1) &&
+         2 * cos.size(1) <= x.size(3);
+}
+
+at::Tensor fused_rope(const at::Tensor& x_in, const at::Tensor& cos_in, const at::Tensor& sin_in, RopeStyle style) {
+  at::Tensor x = x_in.contiguous();
+  at::Tensor y = at::empty_like(x);
+  at::Tensor cos = cos_in.contiguous(), sin = sin_in.contiguous();
+  const int64_t B = x.size(0), T = x.size(1), N = x.size(2), hd = x.size(3), half = cos.size(-1);
+  const float* cp = cos.data_ptr<float>();
+  const float* sp = sin.data_ptr<float>();
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, B * T, grain_for(N * hd), [&](int64_t i0, int64_t i1) {
+    for (int64_t bt = i0; bt < i1; ++bt) {
+      const int64_t t = bt % T;
+      const float* c = cp + t * half;
+      const float* s = sp + t * half;
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t off = (bt * N + n) * hd;
+        const float* xi = xp + off;
+        float* yo = yp + off;
+        if (style == RopeStyle::Half) {
+          for (int64_t i = 0; i < half; ++i) {
+            const float x1 = xi[i], x2 = xi[i + half];
+            yo[i] = x1 * c[i] - x2 * s[i];
+            yo[i + half] = x2 * c[i] + x1 * s[i];
+          }
+        } else {
+          for (int64_t i = 0; i < half; ++i) {
+            const float x0 = xi[2 * i], x1 = xi[2 * i + 1];
+            yo[2 * i] = x0 * c[i] - x1 * s[i];
+            yo[2 * i + 1] = x1 * c[i] + x0 * s[i];
+          }
+        }
+        std::copy(xi + 2 * half, xi + hd, yo + 2 * half);  // partial rotary: the rest passes through
+      }
+    }
+  });
+  return y;
+}
+
+// ------------------------------------------------------------------------------------------ gated SiLU
+
+bool fused_silu_gate_applies(const at::Tensor& h) { return cpu_float(h) && h.dim() >= 1 && h.size(-1) % 2 == 0; }
+
+at::Tensor fused_silu_gate(const at::Tensor& h_in) {
+  at::Tensor h = h_in.contiguous();
+  const int64_t W = h.size(-1), I = W / 2, rows = W == 0 ? 0 : h.numel() / W;
+  std::vector<int64_t> shape(h.sizes().begin(), h.sizes().end());
+  shape.back() = I;
+  at::Tensor y = at::empty(shape, h.options());
+  const float* hp = h.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const SiluMulFn kernel = silu_mul_kernel();
+  at::parallel_for(0, rows, grain_for(I), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) kernel(hp + r * W, hp + r * W + I, yp + r * I, I);
+  });
+  return y;
+}
+
+// ------------------------------------------------------------------------------------------ bias + mask + softmax
+
+bool fused_softmax_applies(const at::Tensor& scores, const at::Tensor& key_bias) {
+  if (!cpu_float(scores) || !scores.is_contiguous() || scores.dim() != 4) return false;
+  if (!key_bias.defined()) return true;
+  return cpu_float(key_bias) && key_bias.is_contiguous() && key_bias.dim() == 3 &&
+         key_bias.size(0) == scores.size(0) && key_bias.size(1) == scores.size(1) && key_bias.size(2) >= scores.size(3);
+}
+
+void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
+                             at::Tensor& probs, bool keep_scores) {
+  const int64_t H = scores.size(1), R = scores.size(2), Sv = scores.size(3);
+  const int64_t rows = scores.size(0) * H * R;
+  if (!probs.defined() || probs.sizes() != scores.sizes()) probs = at::empty_like(scores);
+  float* sp = scores.data_ptr<float>();
+  float* pp = probs.data_ptr<float>();
+  const bool has_bias = key_bias.defined();
+  const float* bp = has_bias ? key_bias.data_ptr<float>() : nullptr;
+  const int64_t S = has_bias ? key_bias.size(2) : 0;
+  const SoftmaxRowFn kernel = softmax_row_kernel();
+  constexpr float kMasked = std::numeric_limits<float>::lowest();
+  at::parallel_for(0, rows, grain_for(Sv), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t bh = i / R, q = q_begin + i % R;
+      const int64_t hi = std::min(Sv, q + 1);
+      const int64_t lo = sliding_window > 0 ? std::min(hi, std::max<int64_t>(0, q - sliding_window + 1)) : 0;
+      float* s = sp + i * Sv;
+      if (bp) {
+        const float* b = bp + bh * S;
+        for (int64_t k = lo; k < hi; ++k) s[k] += b[k];
+      }
+      kernel(s, pp + i * Sv, Sv, lo, hi);
+      if (keep_scores && pp != sp) {
+        std::fill(s, s + lo, kMasked);
+        std::fill(s + hi, s + Sv, kMasked);
+      }
+    }
+  });
+}
+
+}  // namespace hl::engine

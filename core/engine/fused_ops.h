@@ -1,0 +1,34 @@
+// Fused CPU kernels for float32 tensors: RMSNorm, rotary embedding, the gated SiLU of the MLP, and the attention's bias + causal mask +
+// softmax. Each replaces 5-20 ATen ops (and their temporaries) with one pass over the data: at one token per
+// step the forward is dominated by per-op dispatch, and at a few hundred tokens by the passes over the score
+// matrix. Rows are split over ATen's intra-op threads. Other devices and dtypes take the ATen path (the
+// *_applies functions say which).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include "core/model_config.h"
+
+namespace hl::engine {
+
+// x [..., D] (rows = numel / D), w [D]: w * x / sqrt(mean(x^2) + eps), computed as HF does (float32).
+bool fused_rms_norm_applies(const at::Tensor& x, const at::Tensor& w);
+at::Tensor fused_rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
+
+// x [B, T, N, hd], cos/sin [T, r/2] float32: rotates the first r dims of every head.
+bool fused_rope_applies(const at::Tensor& x, const at::Tensor& cos);
+at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, RopeStyle style);
+
+// h [..., 2 I] = [gate | up] (the fused gate/up projection): silu(gate) * up, [..., I].
+bool fused_silu_gate_applies(const at::Tensor& h);
+at::Tensor fused_silu_gate(const at::Tensor& h);
+
+// Attention probabilities of a block of query rows. scores [B, H, R, Sv] (float32, contiguous; row r is the query
+// at absolute position q_begin + r) and key_bias [B, H, S >= Sv] float32 or undefined. Key k is visible to query q
+// when k <= q and, with a sliding window w > 0, k > q - w. Writes softmax(scores + bias) over the visible keys into
+// probs (same shape; may be scores itself), 0 elsewhere. When keep_scores, scores is left holding scores + bias
+// with masked keys at the lowest float (what the ATen path gives observers); otherwise it may be overwritten.
+bool fused_softmax_applies(const at::Tensor& scores, const at::Tensor& key_bias);
+void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
+                             at::Tensor& probs, bool keep_scores);
+
+}  // namespace hl::engine
