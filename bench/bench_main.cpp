@@ -327,8 +327,12 @@ int main(int argc, char** argv) {
       double reuse = time_median([&] { session.steered(go); }, reps);
       double full = time_median([&] { generate(*m, ids, go); }, reps);
       const double layers_frac = static_cast<double>(c.n_layers - lowest) / static_cast<double>(c.n_layers);
-      const double roof = (prefill_flops(c, T) - 2.0 * c.hidden * c.vocab) * layers_frac / 1e9 / mach.gemm_gflops +
-                          2.0 * c.hidden * c.vocab / 1e9 / mach.gemm_gflops;
+      // Roofline: the recomputed layers' FLOPs at the GEMM peak, plus the LM head of the last position, which reads
+      // the whole [vocab, hidden] matrix for one row (bound by bandwidth, not FLOPs: the max of the two bounds).
+      const double head_flops = 2.0 * static_cast<double>(c.hidden * c.vocab);
+      const double head_bytes = static_cast<double>(c.hidden * c.vocab) * (m->dtype() == at::kFloat ? 4 : 2);
+      const double roof = (prefill_flops(c, T) - head_flops) * layers_frac / 1e9 / mach.gemm_gflops +
+                          std::max(head_flops / 1e9 / mach.gemm_gflops, head_bytes / 1e9 / mach.read_gbs);
       std::printf("interactive: steering change -> first steered token, T=256, lowest steered layer %lld of %lld\n",
                   static_cast<long long>(lowest), static_cast<long long>(c.n_layers));
       std::printf("%-40s %10.4f s\n", "full prefill", full);

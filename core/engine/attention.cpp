@@ -68,6 +68,20 @@ void add_key_bias(at::Tensor& scores, const at::Tensor& bias, const std::vector<
   for (auto [b, h] : heads) scores.select(0, b).select(0, h).add_(bias.select(0, b).select(0, h));
 }
 
+void notify_observer(const AttentionCall& call, const at::Tensor& probs, const at::Tensor& scores, const at::Tensor& v,
+                     int64_t B, int64_t H, int64_t pos0, int64_t R, int64_t S, int64_t Sv) {
+  BlockView view(probs, scores, v);
+  view.layer = call.layer;
+  view.batch = B;
+  view.heads = H;
+  view.q_begin = pos0;
+  view.q_end = pos0 + R;
+  view.keys = S;
+  view.valid_keys = Sv;
+  view.phase = call.phase;
+  call.observer->on_attention(view);
+}
+
 }  // namespace
 
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionCall& call) {
@@ -75,6 +89,15 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const int64_t KVH = k.size(1), S = k.size(2), G = H / KVH;
   const bool observe = call.observer && call.observer->wants_layer(call.layer, call.phase);
   const auto dev = q.device();
+
+  if (T == 1 && engine::fused_query_attention_applies(q, k, v, call.key_bias)) {
+    // Decode step: one query row per head, in one pass (no score block, no batched matmuls).
+    at::Tensor probs, scores;
+    at::Tensor out = fused_query_attention(q, k, v, call.key_bias, call.q_begin, call.sliding_window,
+                                           observe ? &probs : nullptr, observe ? &scores : nullptr);
+    if (observe) notify_observer(call, probs, scores, v, B, H, call.q_begin, 1, S, S);
+    return out;
+  }
 
   // Query blocks: one block for short prompts; blocks of kBlockRows rows for long ones, so that each block
   // only computes the keys it can see (about half the attention work of a full causal square) and no
@@ -112,18 +135,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
       }
       probs = at::softmax(scores, -1);
     }
-    if (observe) {
-      BlockView view(probs, scores, v);
-      view.layer = call.layer;
-      view.batch = B;
-      view.heads = H;
-      view.q_begin = pos0;
-      view.q_end = pos0 + R;
-      view.keys = S;
-      view.valid_keys = Sv;
-      view.phase = call.phase;
-      call.observer->on_attention(view);
-    }
+    if (observe) notify_observer(call, probs, scores, v, B, H, pos0, R, S, Sv);
     at::Tensor pv = probs.to(v.scalar_type()).view({B, KVH, G * R, Sv});
     outs.push_back(at::matmul(pv, Sv == S ? v : v.narrow(2, 0, Sv)).view({B, H, R, hd}));
   }

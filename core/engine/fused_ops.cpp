@@ -108,6 +108,30 @@ __attribute__((target("avx2,fma"))) void softmax_row_avx2(const float* s, float*
   std::fill(p + hi, p + n, 0.0f);
 }
 
+__attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* b, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  __m256 acc = _mm256_add_ps(acc0, acc1);
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  s4 = _mm_add_ss(s4, _mm_shuffle_ps(s4, s4, 1));
+  float s = _mm_cvtss_f32(s4);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// y += alpha * x
+__attribute__((target("avx2,fma"))) void axpy_avx2(float alpha, const float* x, float* y, int64_t n) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
 bool have_avx2_fma() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return ok;
@@ -118,8 +142,35 @@ void silu_mul_generic(const float* g, const float* u, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+float dot_generic(const float* a, const float* b, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void axpy_generic(float alpha, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
 using SoftmaxRowFn = void (*)(const float*, float*, int64_t, int64_t, int64_t);
 using SiluMulFn = void (*)(const float*, const float*, float*, int64_t);
+
+using DotFn = float (*)(const float*, const float*, int64_t);
+using AxpyFn = void (*)(float, const float*, float*, int64_t);
+
+DotFn dot_kernel() {
+#if defined(__x86_64__)
+  if (have_avx2_fma()) return dot_avx2;
+#endif
+  return dot_generic;
+}
+
+AxpyFn axpy_kernel() {
+#if defined(__x86_64__)
+  if (have_avx2_fma()) return axpy_avx2;
+#endif
+  return axpy_generic;
+}
 
 SiluMulFn silu_mul_kernel() {
 #if defined(__x86_64__)
@@ -231,11 +282,16 @@ at::Tensor fused_silu_gate(const at::Tensor& h_in) {
 
 // ------------------------------------------------------------------------------------------ bias + mask + softmax
 
-bool fused_softmax_applies(const at::Tensor& scores, const at::Tensor& key_bias) {
-  if (!cpu_float(scores) || !scores.is_contiguous() || scores.dim() != 4) return false;
+// key_bias undefined, or [B, H, >= S] float32 contiguous.
+static bool key_bias_fits(const at::Tensor& key_bias, int64_t B, int64_t H, int64_t S) {
   if (!key_bias.defined()) return true;
-  return cpu_float(key_bias) && key_bias.is_contiguous() && key_bias.dim() == 3 &&
-         key_bias.size(0) == scores.size(0) && key_bias.size(1) == scores.size(1) && key_bias.size(2) >= scores.size(3);
+  return cpu_float(key_bias) && key_bias.is_contiguous() && key_bias.dim() == 3 && key_bias.size(0) == B &&
+         key_bias.size(1) == H && key_bias.size(2) >= S;
+}
+
+bool fused_softmax_applies(const at::Tensor& scores, const at::Tensor& key_bias) {
+  return cpu_float(scores) && scores.is_contiguous() && scores.dim() == 4 &&
+         key_bias_fits(key_bias, scores.size(0), scores.size(1), scores.size(3));
 }
 
 void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
@@ -267,6 +323,62 @@ void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int
       }
     }
   });
+}
+
+// ------------------------------------------------------------------------------------------ one-query attention
+
+bool fused_query_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   const at::Tensor& key_bias) {
+  return cpu_float(q) && cpu_float(k) && cpu_float(v) && q.dim() == 4 && q.size(2) == 1 && k.dim() == 4 &&
+         v.dim() == 4 && k.stride(3) == 1 && v.stride(3) == 1 && k.sizes() == v.sizes() &&
+         k.size(0) == q.size(0) && q.size(1) % k.size(1) == 0 && q.size(3) == k.size(3) &&
+         key_bias_fits(key_bias, q.size(0), q.size(1), k.size(2));
+}
+
+at::Tensor fused_query_attention(const at::Tensor& q_in, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
+                                 at::Tensor* probs_out, at::Tensor* scores_out) {
+  at::Tensor q = q_in.contiguous();
+  const int64_t B = q.size(0), H = q.size(1), hd = q.size(3), KVH = k.size(1), S = k.size(2), G = H / KVH;
+  at::Tensor out = at::zeros({B, H, 1, hd}, q.options());
+  at::Tensor probs = at::empty({B, H, 1, S}, q.options());
+  at::Tensor scores = scores_out ? at::empty({B, H, 1, S}, q.options()) : probs;
+  const float* qp = q.data_ptr<float>();
+  const float* kp = k.data_ptr<float>();
+  const float* vp = v.data_ptr<float>();
+  const float* bp = key_bias.defined() ? key_bias.data_ptr<float>() : nullptr;
+  const int64_t bias_stride = key_bias.defined() ? key_bias.size(2) : 0;
+  float* op = out.data_ptr<float>();
+  float* pp = probs.data_ptr<float>();
+  float* sp = scores.data_ptr<float>();
+  const DotFn dot = dot_kernel();
+  const AxpyFn axpy = axpy_kernel();
+  const SoftmaxRowFn softmax = softmax_row_kernel();
+  const int64_t qpos = q_begin;
+  const int64_t hi = std::min(S, qpos + 1);
+  const int64_t lo = sliding_window > 0 ? std::min(hi, std::max<int64_t>(0, qpos - sliding_window + 1)) : 0;
+  at::parallel_for(0, B * H, std::max<int64_t>(1, 4096 / std::max<int64_t>(S * hd / 16, 1)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / H, h = i % H, kv = h / G;
+      const float* qi = qp + i * hd;
+      const float* kb = kp + b * k.stride(0) + kv * k.stride(1);
+      const float* vb = vp + b * v.stride(0) + kv * v.stride(1);
+      float* s = sp + i * S;
+      float* p = pp + i * S;
+      const float* bias = bp ? bp + i * bias_stride : nullptr;
+      for (int64_t j = lo; j < hi; ++j) s[j] = dot(qi, kb + j * k.stride(2), hd) + (bias ? bias[j] : 0.0f);
+      softmax(s, p, S, lo, hi);
+      if (scores_out) {
+        std::fill(s, s + lo, std::numeric_limits<float>::lowest());
+        std::fill(s + hi, s + S, std::numeric_limits<float>::lowest());
+      }
+      float* o = op + i * hd;
+      for (int64_t j = lo; j < hi; ++j) axpy(p[j], vb + j * v.stride(2), o, hd);
+    }
+  });
+  if (probs_out) *probs_out = probs;
+  if (scores_out) *scores_out = scores;
+  return out;
 }
 
 }  // namespace hl::engine

@@ -31,4 +31,15 @@ bool fused_softmax_applies(const at::Tensor& scores, const at::Tensor& key_bias)
 void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
                              at::Tensor& probs, bool keep_scores);
 
+// Attention of one query row per (batch row, head): q [B, H, 1, hd] (scaled), k/v [B, KVH, S, hd] with unit
+// stride in hd (KV-cache views), key_bias [B, H, S] float32 or undefined; the query sits at position q_begin.
+// Returns [B, H, 1, hd]; probs_out / scores_out (if given) receive the [B, H, 1, S] probabilities and the biased,
+// masked scores. The decode step: replaces two batched matmuls (which ATen runs as a loop of per-head slices),
+// the softmax and the reshapes around them.
+bool fused_query_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   const at::Tensor& key_bias);
+at::Tensor fused_query_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
+                                 at::Tensor* probs_out, at::Tensor* scores_out);
+
 }  // namespace hl::engine

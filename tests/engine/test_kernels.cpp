@@ -130,3 +130,42 @@ TEST_CASE("fused gated SiLU equals silu(gate) * up, including saturated and odd-
   }
   CHECK_FALSE(engine::fused_silu_gate_applies(at::randn({2, 7})));
 }
+
+TEST_CASE("fused one-query attention equals the ATen computation on KV-cache views (GQA, bias, window)") {
+  at::manual_seed(7);
+  for (int64_t S : {1, 5, 40}) {
+    for (int64_t window : {int64_t(0), int64_t(4)}) {
+      for (bool with_bias : {false, true}) {
+        const int64_t B = 2, H = 6, KVH = 2, hd = 20, cap = 64;
+        INFO("S ", S, " window ", window, " bias ", with_bias);
+        // Cache-shaped storage [B, KVH, cap, hd], viewed to the first S positions as the engine does.
+        at::Tensor kc = at::randn({B, KVH, cap, hd}), vc = at::randn({B, KVH, cap, hd});
+        at::Tensor k = kc.narrow(2, 0, S), v = vc.narrow(2, 0, S);
+        at::Tensor q = at::randn({B, H, 1, hd});
+        at::Tensor bias = with_bias ? at::randn({B, H, S + 2}) * 2 : at::Tensor();
+        REQUIRE(engine::fused_query_attention_applies(q, k, v, bias));
+        at::Tensor probs, scores;
+        at::Tensor out = engine::fused_query_attention(q, k, v, bias, S - 1, window, &probs, &scores);
+        // Reference: repeat K/V over the query-head groups, scores, mask, softmax, weighted values.
+        at::Tensor kr = k.repeat_interleave(H / KVH, 1), vr = v.repeat_interleave(H / KVH, 1);
+        at::Tensor ref_scores = at::matmul(q, kr.transpose(-1, -2));  // [B, H, 1, S]
+        if (with_bias) ref_scores = ref_scores + bias.narrow(-1, 0, S).unsqueeze(2);
+        if (window > 0) {
+          at::Tensor masked = at::arange(0, S) <= (S - 1) - window;
+          ref_scores.masked_fill_(masked.view({1, 1, 1, S}), std::numeric_limits<float>::lowest());
+        }
+        at::Tensor ref_probs = at::softmax(ref_scores, -1);
+        CHECK(max_abs_diff(scores, ref_scores) <= 1e-5);
+        CHECK(max_abs_diff(probs, ref_probs) <= 1e-6);
+        CHECK(max_abs_diff(out, at::matmul(ref_probs, vr)) <= 1e-5);
+        // Without observer outputs the result is the same.
+        CHECK(max_abs_diff(engine::fused_query_attention(q, k, v, bias, S - 1, window, nullptr, nullptr), out) == 0);
+      }
+    }
+  }
+  // Not taken: two query rows, or keys whose head dimension is not contiguous.
+  CHECK_FALSE(engine::fused_query_attention_applies(at::randn({1, 2, 2, 8}), at::randn({1, 1, 3, 8}),
+                                                    at::randn({1, 1, 3, 8}), at::Tensor()));
+  CHECK_FALSE(engine::fused_query_attention_applies(at::randn({1, 2, 1, 8}), at::randn({1, 1, 8, 3}).transpose(2, 3),
+                                                    at::randn({1, 1, 3, 8}), at::Tensor()));
+}
