@@ -152,39 +152,12 @@ void axpy_generic(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-using SoftmaxRowFn = void (*)(const float*, float*, int64_t, int64_t, int64_t);
-using SiluMulFn = void (*)(const float*, const float*, float*, int64_t);
-
-using DotFn = float (*)(const float*, const float*, int64_t);
-using AxpyFn = void (*)(float, const float*, float*, int64_t);
-
-DotFn dot_kernel() {
+// The AVX2 kernel where the CPU has AVX2 and FMA, else the portable one.
 #if defined(__x86_64__)
-  if (have_avx2_fma()) return dot_avx2;
+#define HL_KERNEL(name) (have_avx2_fma() ? name##_avx2 : name##_generic)
+#else
+#define HL_KERNEL(name) name##_generic
 #endif
-  return dot_generic;
-}
-
-AxpyFn axpy_kernel() {
-#if defined(__x86_64__)
-  if (have_avx2_fma()) return axpy_avx2;
-#endif
-  return axpy_generic;
-}
-
-SiluMulFn silu_mul_kernel() {
-#if defined(__x86_64__)
-  if (have_avx2_fma()) return silu_mul_avx2;
-#endif
-  return silu_mul_generic;
-}
-
-SoftmaxRowFn softmax_row_kernel() {
-#if defined(__x86_64__)
-  if (have_avx2_fma()) return softmax_row_avx2;
-#endif
-  return softmax_row_generic;
-}
 
 }  // namespace
 
@@ -273,7 +246,7 @@ at::Tensor fused_silu_gate(const at::Tensor& h_in) {
   at::Tensor y = at::empty(shape, h.options());
   const float* hp = h.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  const SiluMulFn kernel = silu_mul_kernel();
+  const auto kernel = HL_KERNEL(silu_mul);
   at::parallel_for(0, rows, grain_for(I), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) kernel(hp + r * W, hp + r * W + I, yp + r * I, I);
   });
@@ -304,7 +277,7 @@ void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int
   const bool has_bias = key_bias.defined();
   const float* bp = has_bias ? key_bias.data_ptr<float>() : nullptr;
   const int64_t S = has_bias ? key_bias.size(2) : 0;
-  const SoftmaxRowFn kernel = softmax_row_kernel();
+  const auto kernel = HL_KERNEL(softmax_row);
   constexpr float kMasked = std::numeric_limits<float>::lowest();
   at::parallel_for(0, rows, grain_for(Sv), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
@@ -351,9 +324,9 @@ at::Tensor fused_query_attention(const at::Tensor& q_in, const at::Tensor& k, co
   float* op = out.data_ptr<float>();
   float* pp = probs.data_ptr<float>();
   float* sp = scores.data_ptr<float>();
-  const DotFn dot = dot_kernel();
-  const AxpyFn axpy = axpy_kernel();
-  const SoftmaxRowFn softmax = softmax_row_kernel();
+  const auto dot = HL_KERNEL(dot);
+  const auto axpy = HL_KERNEL(axpy);
+  const auto softmax = HL_KERNEL(softmax_row);
   const int64_t qpos = q_begin;
   const int64_t hi = std::min(S, qpos + 1);
   const int64_t lo = sliding_window > 0 ? std::min(hi, std::max<int64_t>(0, qpos - sliding_window + 1)) : 0;
