@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -104,19 +105,19 @@ hl_spm* hl_spm_load(const char* data, size_t size, int disable_dummy_prefix, cha
       }
       proto.swap(patched);
     }
-    auto* m = new hl_spm;
+    // Owned until returned: SentencePiece may throw from inside the load (caught below), and the half-loaded
+    // processor must be freed then too.
+    auto m = std::make_unique<hl_spm>();
     const auto status = m->sp.LoadFromSerializedProto(proto);
     if (!status.ok()) {
       set_error(err, err_size, status.ToString());
-      delete m;
       return nullptr;
     }
     if (m->sp.GetPieceSize() <= 0) {
       set_error(err, err_size, "model has no pieces");
-      delete m;
       return nullptr;
     }
-    return m;
+    return m.release();
   } catch (const std::exception& e) {
     set_error(err, err_size, e.what());
   } catch (...) {
