@@ -259,6 +259,21 @@ void store_seed() {
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path + suffix, ec);
 }
 
+// Task JSONL: the first byte picks the kind (auto, counterfact, pair-qa); the rest is the file.
+void task_seeds(const fs::path& shared) {
+  auto head_lines = [](const std::string& text, int n) {
+    size_t pos = 0;
+    for (int i = 0; i < n && pos != std::string::npos; ++i) pos = text.find('\n', pos + 1);
+    return pos == std::string::npos ? text : text.substr(0, pos + 1);
+  };
+  const std::string cf = read_all(shared / "data" / "counterfact" / "counterfact_rewrites.jsonl");
+  const std::string qa = read_all(shared / "data" / "profiling" / "pair_qa_synthetic.jsonl");
+  seed("fuzz_task_jsonl", "counterfact", std::string(1, '\0') + head_lines(cf, 40));
+  seed("fuzz_task_jsonl", "counterfact_kind", std::string(1, '\1') + head_lines(cf, 5));
+  seed("fuzz_task_jsonl", "pair_qa", std::string(1, '\0') + head_lines(qa, 10));
+  seed("fuzz_task_jsonl", "pair_qa_kind", std::string(1, '\2') + head_lines(qa, 3));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -284,6 +299,7 @@ int main(int argc, char** argv) {
     marker_seeds(shared);
     niah_seeds();
     store_seed();
+    task_seeds(shared);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_seeds: %s\n", e.what());
     return 1;

@@ -145,6 +145,19 @@ TEST_CASE("cli: bad input gives a one-line error and a non-zero exit") {
   spec_error("j.json", R"({"method": "guide", "delta": 1, )", "JSON");
   expect_error({"capture", "--model", gqa, "--ids", ids, "--heads", "L9H0", "--out", tmp("c.safetensors")}, "L9H0");
   expect_error({"influence", "--model", gqa, "--ids", ids, "--span", "8:30", "--out", tmp("i.safetensors")}, "--span");
+  expect_error({"tasks", "--file", write_spec("t.jsonl", "{\"case_id\": 1, \"correct\": \"a\"}\n")}, "t.jsonl:1");
+}
+
+TEST_CASE("cli: tasks validates and summarises a profiling dataset") {
+  const std::string qa = (shared_dir() / "data" / "profiling" / "pair_qa_synthetic.jsonl").string();
+  CliResult r = run_cli({"tasks", "--file", qa, "--show", "2"});
+  REQUIRE(r.status == 0);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["kind"] == "pair-qa");
+  CHECK(j["records"] == 100);
+  REQUIRE(j["items"].size() == 2);
+  CHECK(j["items"][1]["id"] == 2);
+  CHECK(j["items"][1]["answer_2"] == "misty pools");
 }
 
 TEST_CASE("cli: --db records runs; runs list/show/export/delete") {
