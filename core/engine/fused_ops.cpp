@@ -179,10 +179,12 @@ at::Tensor fused_rms_norm(const at::Tensor& x_in, const at::Tensor& w, double ep
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = xp + r * D;
       float* yr = yp + r * D;
-      // HF: variance = mean(x^2) in float32; x * rsqrt(variance + eps); weight * x.
-      float ss = 0;
-      for (int64_t i = 0; i < D; ++i) ss += xr[i] * xr[i];
-      const float inv = 1.0f / std::sqrt(ss / static_cast<float>(D) + static_cast<float>(eps));
+      // HF: variance = mean(x^2) in float32; x * rsqrt(variance + eps); weight * x. The sum runs in double so
+      // that a sequential sum over a wide row (4096+) stays as close as ATen's pairwise float reduction.
+      double ss = 0;
+      for (int64_t i = 0; i < D; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+      const float var = static_cast<float>(ss / static_cast<double>(D));
+      const float inv = 1.0f / std::sqrt(var + static_cast<float>(eps));
       for (int64_t i = 0; i < D; ++i) yr[i] = wp[i] * (xr[i] * inv);
     }
   });
