@@ -31,6 +31,7 @@ int cmd_info(const Args& a) {
   const std::string blas = blas_backend();
   j["blas"] = blas;
   j["threads"] = at::get_num_threads();
+  j["parallel_loop_threads"] = parallel_loop_threads();
   j["cuda_available"] = at::hasCUDA();
   std::printf("%s\n", j.dump(2).c_str());
   if (blas == "reference blas")

@@ -113,6 +113,14 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     const int64_t R = std::min(rows, T - r0);
     const int64_t pos0 = call.q_begin + r0;
     const int64_t Sv = std::min(S, pos0 + R);  // keys after the block's last query are masked for every row
+    if (engine::fused_attention_block_applies(q, k, v, call.key_bias)) {
+      // CPU float32: per-(head, row chunk) tasks on all threads, bias/mask/softmax fused per row.
+      at::Tensor scores, probs;
+      outs.push_back(fused_attention_block(R == T ? q : q.narrow(2, r0, R), k, v, call.key_bias, pos0, Sv,
+                                           call.sliding_window, scores, observe ? &probs : nullptr));
+      if (observe) notify_observer(call, probs, scores, v, B, H, pos0, R, S, Sv);
+      continue;
+    }
     at::Tensor qb = (R == T ? q : q.narrow(2, r0, R)).reshape({B, KVH, G * R, hd});
     at::Tensor scores = at::matmul(qb, Sv == S ? kt : kt.narrow(-1, 0, Sv)).view({B, H, R, Sv});
     if (scores.scalar_type() != at::kFloat) scores = scores.to(at::kFloat);

@@ -269,6 +269,27 @@ bool fused_softmax_applies(const at::Tensor& scores, const at::Tensor& key_bias)
          key_bias_fits(key_bias, scores.size(0), scores.size(1), scores.size(3));
 }
 
+namespace {
+
+// One attention row: the query at absolute position q over keys [0, Sv). Adds bias (if any) to the visible keys,
+// writes the softmax over them into p (may be s) and 0 elsewhere; keep_scores leaves s = scores + bias with the
+// masked keys at the lowest float.
+void bias_mask_softmax_row(float* s, float* p, int64_t Sv, int64_t q, int64_t window, const float* bias,
+                           bool keep_scores) {
+  static const auto kernel = HL_KERNEL(softmax_row);
+  const int64_t hi = std::min(Sv, q + 1);
+  const int64_t lo = window > 0 ? std::min(hi, std::max<int64_t>(0, q - window + 1)) : 0;
+  if (bias)
+    for (int64_t k = lo; k < hi; ++k) s[k] += bias[k];
+  kernel(s, p, Sv, lo, hi);
+  if (keep_scores && p != s) {
+    std::fill(s, s + lo, std::numeric_limits<float>::lowest());
+    std::fill(s + hi, s + Sv, std::numeric_limits<float>::lowest());
+  }
+}
+
+}  // namespace
+
 void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
                              at::Tensor& probs, bool keep_scores) {
   const int64_t H = scores.size(1), R = scores.size(2), Sv = scores.size(3);
@@ -276,28 +297,65 @@ void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int
   if (!probs.defined() || probs.sizes() != scores.sizes()) probs = at::empty_like(scores);
   float* sp = scores.data_ptr<float>();
   float* pp = probs.data_ptr<float>();
-  const bool has_bias = key_bias.defined();
-  const float* bp = has_bias ? key_bias.data_ptr<float>() : nullptr;
-  const int64_t S = has_bias ? key_bias.size(2) : 0;
-  const auto kernel = HL_KERNEL(softmax_row);
-  constexpr float kMasked = std::numeric_limits<float>::lowest();
+  const float* bp = key_bias.defined() ? key_bias.data_ptr<float>() : nullptr;
+  const int64_t S = bp ? key_bias.size(2) : 0;
   at::parallel_for(0, rows, grain_for(Sv), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t bh = i / R, q = q_begin + i % R;
-      const int64_t hi = std::min(Sv, q + 1);
-      const int64_t lo = sliding_window > 0 ? std::min(hi, std::max<int64_t>(0, q - sliding_window + 1)) : 0;
-      float* s = sp + i * Sv;
-      if (bp) {
-        const float* b = bp + bh * S;
-        for (int64_t k = lo; k < hi; ++k) s[k] += b[k];
+    for (int64_t i = i0; i < i1; ++i)
+      bias_mask_softmax_row(sp + i * Sv, pp + i * Sv, Sv, q_begin + i % R, sliding_window,
+                            bp ? bp + (i / R) * S : nullptr, keep_scores);
+  });
+}
+
+// ------------------------------------------------------------------------------------------ attention block
+
+bool fused_attention_block_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   const at::Tensor& key_bias) {
+  return cpu_float(q) && cpu_float(k) && cpu_float(v) && q.dim() == 4 && k.dim() == 4 && v.dim() == 4 &&
+         k.stride(3) == 1 && v.stride(3) == 1 && k.sizes() == v.sizes() && k.size(0) == q.size(0) &&
+         q.size(1) % k.size(1) == 0 && q.size(3) == k.size(3) && key_bias_fits(key_bias, q.size(0), q.size(1), k.size(2));
+}
+
+at::Tensor fused_attention_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& key_bias, int64_t q_begin, int64_t valid_keys,
+                                 int64_t sliding_window, at::Tensor& scores, at::Tensor* probs_out) {
+  const int64_t B = q.size(0), H = q.size(1), R = q.size(2), hd = q.size(3), KVH = k.size(1), G = H / KVH;
+  const int64_t Sv = valid_keys, GR = G * R;
+  // Rows of one (batch row, KV head): the G query heads sharing it, R queries each, ordered (g, r).
+  const at::Tensor qg = q.reshape({B, KVH, GR, hd});
+  scores = at::empty({B, KVH, GR, Sv}, q.options());
+  at::Tensor probs = probs_out ? at::empty({B, KVH, GR, Sv}, q.options()) : scores;
+  at::Tensor out = at::empty({B, KVH, GR, hd}, q.options());
+  float* sp = scores.data_ptr<float>();
+  float* pp = probs.data_ptr<float>();
+  const float* bp = key_bias.defined() ? key_bias.data_ptr<float>() : nullptr;
+  const int64_t S = bp ? key_bias.size(2) : 0;
+  // Tasks: (batch row, KV head, chunk of rows), about 8 per thread so that uneven chunks even out. Each runs
+  // its two GEMMs single-threaded (BLAS calls inside a parallel region do), so the heads and chunks, not
+  // the BLAS, carry the parallelism: small per-head products do not split well inside BLAS.
+  const int64_t want = 8 * static_cast<int64_t>(at::get_num_threads());
+  const int64_t per_head = std::max<int64_t>(1, std::min((want + B * KVH - 1) / (B * KVH), (GR + 15) / 16));
+  const int64_t chunk = (GR + per_head - 1) / per_head;
+  const int64_t chunks = (GR + chunk - 1) / chunk;
+  at::parallel_for(0, B * KVH * chunks, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t bk = t / chunks, c0 = (t % chunks) * chunk, n = std::min(chunk, GR - c0);
+      const int64_t b = bk / KVH, kv = bk % KVH;
+      const at::Tensor keys = k.select(0, b).select(0, kv).narrow(0, 0, Sv);    // [Sv, hd]
+      const at::Tensor vals = v.select(0, b).select(0, kv).narrow(0, 0, Sv);    // [Sv, hd]
+      at::Tensor sc = scores.select(0, b).select(0, kv).narrow(0, c0, n);       // [n, Sv]
+      at::mm_out(sc, qg.select(0, b).select(0, kv).narrow(0, c0, n), keys.t());
+      for (int64_t i = c0; i < c0 + n; ++i) {
+        const int64_t h = kv * G + i / R, row = (bk * GR + i) * Sv;
+        bias_mask_softmax_row(sp + row, pp + row, Sv, q_begin + i % R, sliding_window,
+                              bp ? bp + (b * H + h) * S : nullptr, probs_out != nullptr);
       }
-      kernel(s, pp + i * Sv, Sv, lo, hi);
-      if (keep_scores && pp != sp) {
-        std::fill(s, s + lo, kMasked);
-        std::fill(s + hi, s + Sv, kMasked);
-      }
+      at::Tensor oc = out.select(0, b).select(0, kv).narrow(0, c0, n);          // [n, hd]
+      at::mm_out(oc, probs.select(0, b).select(0, kv).narrow(0, c0, n), vals);
     }
   });
+  scores = scores.view({B, H, R, Sv});
+  if (probs_out) *probs_out = probs.view({B, H, R, Sv});
+  return out.view({B, H, R, hd});
 }
 
 // ------------------------------------------------------------------------------------------ one-query attention

@@ -31,6 +31,18 @@ bool fused_softmax_applies(const at::Tensor& scores, const at::Tensor& key_bias)
 void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
                              at::Tensor& probs, bool keep_scores);
 
+// One block of attention for R query rows at absolute positions q_begin..q_begin+R-1: q [B, H, R, hd] (scaled),
+// k/v [B, KVH, S, hd] with unit stride in hd (KV-cache views), of which keys [0, valid_keys) are used; key_bias
+// [B, H, >= S] float32 or undefined. Returns [B, H, R, hd]. scores receives [B, H, R, valid_keys]: the
+// probabilities when probs_out is null, else the biased scores with masked keys at the lowest float (what
+// observers read) while *probs_out receives the probabilities. Parallel over (batch row, KV head, row chunk):
+// ATen's batched matmul runs the per-head products on one thread here.
+bool fused_attention_block_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                   const at::Tensor& key_bias);
+at::Tensor fused_attention_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& key_bias, int64_t q_begin, int64_t valid_keys,
+                                 int64_t sliding_window, at::Tensor& scores, at::Tensor* probs_out);
+
 // Attention of one query row per (batch row, head): q [B, H, 1, hd] (scaled), k/v [B, KVH, S, hd] with unit
 // stride in hd (KV-cache views), key_bias [B, H, S] float32 or undefined; the query sits at position q_begin.
 // Returns [B, H, 1, hd]; probs_out / scores_out (if given) receive the [B, H, 1, S] probabilities and the biased,

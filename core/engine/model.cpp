@@ -5,6 +5,8 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/engine/attention.h"
@@ -323,6 +325,16 @@ int64_t Model::param_count() const {
                           &l.up_b, &l.down_w, &l.down_b})
       add(*t);
   return n;
+}
+
+int parallel_loop_threads() {
+  std::mutex m;
+  std::set<std::thread::id> ids;
+  at::parallel_for(0, 4096, 1, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> g(m);
+    ids.insert(std::this_thread::get_id());
+  });
+  return static_cast<int>(ids.size());
 }
 
 void set_compute_threads(int n) {

@@ -120,6 +120,9 @@ class Model {
 
 // Sets the intra-op thread count (0 = hardware concurrency). Debian's libtorch defaults to 1.
 void set_compute_threads(int n);
+// Distinct threads one of the engine's own parallel loops (at::parallel_for in hl_core) actually runs on: the
+// intra-op thread count when hl_core is built with OpenMP, 1 if the loops were compiled serial.
+int parallel_loop_threads();
 // "openblas", "mkl", "reference blas", ... as far as the process can tell.
 std::string blas_backend();
 

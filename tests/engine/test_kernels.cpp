@@ -1,8 +1,10 @@
 // Our own kernels against ATen's reference ops.
-#include "core/engine/small_linear.h"
-#include "core/engine/fused_ops.h"
+#include <ATen/Parallel.h>
 
 #include <limits>
+
+#include "core/engine/fused_ops.h"
+#include "core/engine/small_linear.h"
 #include "engine/golden.h"
 #include "engine/doctest_torch.h"
 
@@ -168,4 +170,52 @@ TEST_CASE("fused one-query attention equals the ATen computation on KV-cache vie
                                                     at::randn({1, 1, 3, 8}), at::Tensor()));
   CHECK_FALSE(engine::fused_query_attention_applies(at::randn({1, 2, 1, 8}), at::randn({1, 1, 8, 3}).transpose(2, 3),
                                                     at::randn({1, 1, 3, 8}), at::Tensor()));
+}
+
+TEST_CASE("fused attention block equals the ATen computation (GQA, causal block offsets, bias, window, observers)") {
+  at::manual_seed(8);
+  const int64_t B = 2, H = 6, KVH = 3, hd = 16, cap = 80;
+  for (int64_t R : {1, 5, 37}) {
+    for (int64_t pos0 : {int64_t(0), int64_t(11)}) {
+      for (int64_t window : {int64_t(0), int64_t(7)}) {
+        for (bool with_bias : {false, true}) {
+          INFO("R ", R, " pos0 ", pos0, " window ", window, " bias ", with_bias);
+          const int64_t S = pos0 + R + 3, Sv = pos0 + R;  // keys past the block's last query are not used
+          at::Tensor kc = at::randn({B, KVH, cap, hd}), vc = at::randn({B, KVH, cap, hd});
+          at::Tensor k = kc.narrow(2, 0, S), v = vc.narrow(2, 0, S);
+          at::Tensor q = at::randn({B, H, R, hd});
+          at::Tensor bias = with_bias ? at::randn({B, H, S}) * 2 : at::Tensor();
+          REQUIRE(engine::fused_attention_block_applies(q, k, v, bias));
+          at::Tensor kr = k.narrow(2, 0, Sv).repeat_interleave(H / KVH, 1);
+          at::Tensor vr = v.narrow(2, 0, Sv).repeat_interleave(H / KVH, 1);
+          at::Tensor ref_scores = at::matmul(q, kr.transpose(-1, -2));  // [B, H, R, Sv]
+          if (with_bias) ref_scores = ref_scores + bias.narrow(-1, 0, Sv).unsqueeze(2);
+          at::Tensor qpos = at::arange(pos0, pos0 + R).unsqueeze(1), kpos = at::arange(0, Sv).unsqueeze(0);
+          at::Tensor masked = kpos > qpos;
+          if (window > 0) masked = masked.logical_or(kpos <= qpos - window);
+          ref_scores.masked_fill_(masked, std::numeric_limits<float>::lowest());
+          at::Tensor ref_probs = at::softmax(ref_scores, -1);
+          at::Tensor ref_out = at::matmul(ref_probs, vr);
+
+          at::Tensor scores, probs;
+          at::Tensor out = engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, scores, &probs);
+          CHECK(max_abs_diff(scores, ref_scores) <= 1e-5);
+          CHECK(max_abs_diff(probs, ref_probs) <= 1e-6);
+          CHECK(max_abs_diff(out, ref_out) <= 1e-5);
+          at::Tensor probs_only;
+          at::Tensor out2 = engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, probs_only, nullptr);
+          CHECK(max_abs_diff(probs_only, ref_probs) <= 1e-6);
+          CHECK(max_abs_diff(out2, out) == 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("the engine's own parallel loops run on every intra-op thread") {
+  // at::parallel_for forks in the caller's code: hl_core must be compiled with OpenMP or these loops are serial.
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  CHECK(parallel_loop_threads() == 2);
+  at::set_num_threads(before);
 }
