@@ -102,7 +102,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   // Query blocks: one block for short prompts; blocks of kBlockRows rows for long ones, so that each block
   // only computes the keys it can see (about half the attention work of a full causal square) and no
   // full [T, S] score matrix per head ever exists.
-  constexpr int64_t kBlockRows = 128, kOneBlockUpTo = 128;
+  constexpr int64_t kBlockRows = 256, kOneBlockUpTo = 256;
   int64_t rows = T <= kOneBlockUpTo ? T : kBlockRows;
   if (B * H * rows * S > call.max_block_elems) rows = std::max<int64_t>(1, call.max_block_elems / (B * H * S));
 

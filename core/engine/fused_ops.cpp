@@ -319,43 +319,42 @@ at::Tensor fused_attention_block(const at::Tensor& q, const at::Tensor& k, const
                                  const at::Tensor& key_bias, int64_t q_begin, int64_t valid_keys,
                                  int64_t sliding_window, at::Tensor& scores, at::Tensor* probs_out) {
   const int64_t B = q.size(0), H = q.size(1), R = q.size(2), hd = q.size(3), KVH = k.size(1), G = H / KVH;
-  const int64_t Sv = valid_keys, GR = G * R;
-  // Rows of one (batch row, KV head): the G query heads sharing it, R queries each, ordered (g, r).
-  const at::Tensor qg = q.reshape({B, KVH, GR, hd});
-  scores = at::empty({B, KVH, GR, Sv}, q.options());
-  at::Tensor probs = probs_out ? at::empty({B, KVH, GR, Sv}, q.options()) : scores;
-  at::Tensor out = at::empty({B, KVH, GR, hd}, q.options());
+  const int64_t Sv = valid_keys;
+  scores = at::empty({B, H, R, Sv}, q.options());
+  at::Tensor probs = probs_out ? at::empty({B, H, R, Sv}, q.options()) : scores;
+  at::Tensor out = at::empty({B, H, R, hd}, q.options());
   float* sp = scores.data_ptr<float>();
   float* pp = probs.data_ptr<float>();
   const float* bp = key_bias.defined() ? key_bias.data_ptr<float>() : nullptr;
   const int64_t S = bp ? key_bias.size(2) : 0;
-  // Tasks: (batch row, KV head, chunk of rows), about 8 per thread so that uneven chunks even out. Each runs
-  // its two GEMMs single-threaded (BLAS calls inside a parallel region do), so the heads and chunks, not
-  // the BLAS, carry the parallelism: small per-head products do not split well inside BLAS.
+  // Tasks: (batch row, head, chunk of query rows), about 8 per thread. A chunk's last query sits at position
+  // q_begin + r1 - 1, so it computes only keys [0, q_begin + r1): the causal triangle costs about half a square
+  // even inside one block. Each task runs its two GEMMs single-threaded (BLAS calls inside a parallel region
+  // do): the heads and chunks carry the parallelism, which per-head products do not find inside BLAS.
   const int64_t want = 8 * static_cast<int64_t>(at::get_num_threads());
-  const int64_t per_head = std::max<int64_t>(1, std::min((want + B * KVH - 1) / (B * KVH), (GR + 15) / 16));
-  const int64_t chunk = (GR + per_head - 1) / per_head;
-  const int64_t chunks = (GR + chunk - 1) / chunk;
-  at::parallel_for(0, B * KVH * chunks, 1, [&](int64_t t0, int64_t t1) {
+  const int64_t per_head = std::max<int64_t>(1, std::min((want + B * H - 1) / (B * H), (R + 15) / 16));
+  const int64_t chunk = (R + per_head - 1) / per_head;
+  const int64_t chunks = (R + chunk - 1) / chunk;
+  at::parallel_for(0, B * H * chunks, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t bk = t / chunks, c0 = (t % chunks) * chunk, n = std::min(chunk, GR - c0);
-      const int64_t b = bk / KVH, kv = bk % KVH;
-      const at::Tensor keys = k.select(0, b).select(0, kv).narrow(0, 0, Sv);    // [Sv, hd]
-      const at::Tensor vals = v.select(0, b).select(0, kv).narrow(0, 0, Sv);    // [Sv, hd]
-      at::Tensor sc = scores.select(0, b).select(0, kv).narrow(0, c0, n);       // [n, Sv]
-      at::mm_out(sc, qg.select(0, b).select(0, kv).narrow(0, c0, n), keys.t());
-      for (int64_t i = c0; i < c0 + n; ++i) {
-        const int64_t h = kv * G + i / R, row = (bk * GR + i) * Sv;
-        bias_mask_softmax_row(sp + row, pp + row, Sv, q_begin + i % R, sliding_window,
-                              bp ? bp + (b * H + h) * S : nullptr, probs_out != nullptr);
+      const int64_t bh = t / chunks, r0 = (t % chunks) * chunk, n = std::min(chunk, R - r0);
+      const int64_t b = bh / H, h = bh % H, kv = h / G;
+      const int64_t keys_used = std::min(Sv, q_begin + r0 + n);
+      const at::Tensor keys = k.select(0, b).select(0, kv).narrow(0, 0, keys_used);  // [Sk, hd]
+      const at::Tensor vals = v.select(0, b).select(0, kv).narrow(0, 0, keys_used);  // [Sk, hd]
+      at::Tensor sc = scores.select(0, b).select(0, h).narrow(0, r0, n).narrow(1, 0, keys_used);  // [n, Sk]
+      at::mm_out(sc, q.select(0, b).select(0, h).narrow(0, r0, n), keys.t());
+      for (int64_t r = r0; r < r0 + n; ++r) {
+        const int64_t row = (bh * R + r) * Sv;
+        bias_mask_softmax_row(sp + row, pp + row, Sv, q_begin + r, sliding_window,
+                              bp ? bp + bh * S : nullptr, probs_out != nullptr);
       }
-      at::Tensor oc = out.select(0, b).select(0, kv).narrow(0, c0, n);          // [n, hd]
-      at::mm_out(oc, probs.select(0, b).select(0, kv).narrow(0, c0, n), vals);
+      at::Tensor oc = out.select(0, b).select(0, h).narrow(0, r0, n);  // [n, hd]
+      at::mm_out(oc, probs.select(0, b).select(0, h).narrow(0, r0, n).narrow(1, 0, keys_used), vals);
     }
   });
-  scores = scores.view({B, H, R, Sv});
-  if (probs_out) *probs_out = probs.view({B, H, R, Sv});
-  return out.view({B, H, R, hd});
+  if (probs_out) *probs_out = probs;
+  return out;
 }
 
 // ------------------------------------------------------------------------------------------ one-query attention
