@@ -34,6 +34,10 @@ rm -rf "$seeds"
 mkdir -p "$corpus" "$artifacts" "$logs"
 "$bin/make_seeds" "$SHARED" "$seeds"
 
+# Targets whose parser takes a path write each input to a scratch file under $TMPDIR; on tmpfs that costs
+# nothing (on disk, fsync-heavy targets such as the NIAH journal run ~10x fewer inputs per second).
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
+
 symbolizer=$(command -v llvm-symbolizer || command -v llvm-symbolizer-14 || true)
 [ -n "$symbolizer" ] && export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$symbolizer}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
