@@ -16,7 +16,7 @@ packages=(
   libtorch-dev libopenblas0-openmp
   libsqlite3-dev sqlite3 libeigen3-dev doctest-dev nlohmann-json3-dev libsentencepiece-dev libstb-dev
   libimgui-dev libglfw3-dev xvfb xauth libgl1-mesa-dri
-  clang libclang-rt-14-dev llvm-14
+  clang libclang-rt-14-dev llvm-14 libomp-dev
 )
 missing=()
 for p in "${packages[@]}"; do
