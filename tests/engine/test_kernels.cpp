@@ -11,6 +11,24 @@
 using namespace hl;
 using namespace hl::test;
 
+namespace {
+
+// The ATen reference for a block of attention rows: scores [B, H, R, Sv] + key bias [B, H, >= Sv] (if defined),
+// with keys after each query (at q_begin + r) or outside the sliding window at the lowest float.
+at::Tensor reference_scores(const at::Tensor& scores, const at::Tensor& bias, int64_t q_begin, int64_t window,
+                            at::Tensor* masked_out = nullptr) {
+  const int64_t R = scores.size(2), Sv = scores.size(3);
+  at::Tensor ref = bias.defined() ? scores + bias.narrow(-1, 0, Sv).unsqueeze(2) : scores.clone();
+  at::Tensor qpos = at::arange(q_begin, q_begin + R).unsqueeze(1), kpos = at::arange(0, Sv).unsqueeze(0);
+  at::Tensor masked = kpos > qpos;
+  if (window > 0) masked = masked.logical_or(kpos <= qpos - window);
+  ref.masked_fill_(masked, std::numeric_limits<float>::lowest());
+  if (masked_out) *masked_out = masked;
+  return ref;
+}
+
+}  // namespace
+
 TEST_CASE("small_linear equals at::linear for 1..8 rows, odd widths, with and without bias") {
   at::manual_seed(3);
   for (int64_t in : {1, 15, 16, 17, 64, 577}) {
@@ -78,13 +96,8 @@ TEST_CASE("fused bias + mask + softmax equals the ATen path, with causal blocks,
         INFO("keys ", keys, " window ", window, " bias ", with_bias);
         at::Tensor scores = at::randn({B, H, R, keys}) * 4;
         at::Tensor bias = with_bias ? at::randn({B, H, keys + 3}) * 3 : at::Tensor();
-        // Reference with ATen ops.
-        at::Tensor ref_scores = scores.clone();
-        if (with_bias) ref_scores = ref_scores + bias.narrow(-1, 0, keys).unsqueeze(2);
-        at::Tensor qpos = at::arange(q_begin, q_begin + R).unsqueeze(1), kpos = at::arange(0, keys).unsqueeze(0);
-        at::Tensor masked = kpos > qpos;
-        if (window > 0) masked = masked.logical_or(kpos <= qpos - window);
-        ref_scores.masked_fill_(masked, std::numeric_limits<float>::lowest());
+        at::Tensor masked;
+        at::Tensor ref_scores = reference_scores(scores, bias, q_begin, window, &masked);
         at::Tensor ref = at::softmax(ref_scores, -1);
 
         REQUIRE(engine::fused_softmax_applies(scores, bias));
@@ -150,12 +163,7 @@ TEST_CASE("fused one-query attention equals the ATen computation on KV-cache vie
         at::Tensor out = engine::fused_query_attention(q, k, v, bias, S - 1, window, &probs, &scores);
         // Reference: repeat K/V over the query-head groups, scores, mask, softmax, weighted values.
         at::Tensor kr = k.repeat_interleave(H / KVH, 1), vr = v.repeat_interleave(H / KVH, 1);
-        at::Tensor ref_scores = at::matmul(q, kr.transpose(-1, -2));  // [B, H, 1, S]
-        if (with_bias) ref_scores = ref_scores + bias.narrow(-1, 0, S).unsqueeze(2);
-        if (window > 0) {
-          at::Tensor masked = at::arange(0, S) <= (S - 1) - window;
-          ref_scores.masked_fill_(masked.view({1, 1, 1, S}), std::numeric_limits<float>::lowest());
-        }
+        at::Tensor ref_scores = reference_scores(at::matmul(q, kr.transpose(-1, -2)), bias, S - 1, window);
         at::Tensor ref_probs = at::softmax(ref_scores, -1);
         CHECK(max_abs_diff(scores, ref_scores) <= 1e-5);
         CHECK(max_abs_diff(probs, ref_probs) <= 1e-6);
@@ -188,12 +196,7 @@ TEST_CASE("fused attention block equals the ATen computation (GQA, causal block 
           REQUIRE(engine::fused_attention_block_applies(q, k, v, bias));
           at::Tensor kr = k.narrow(2, 0, Sv).repeat_interleave(H / KVH, 1);
           at::Tensor vr = v.narrow(2, 0, Sv).repeat_interleave(H / KVH, 1);
-          at::Tensor ref_scores = at::matmul(q, kr.transpose(-1, -2));  // [B, H, R, Sv]
-          if (with_bias) ref_scores = ref_scores + bias.narrow(-1, 0, Sv).unsqueeze(2);
-          at::Tensor qpos = at::arange(pos0, pos0 + R).unsqueeze(1), kpos = at::arange(0, Sv).unsqueeze(0);
-          at::Tensor masked = kpos > qpos;
-          if (window > 0) masked = masked.logical_or(kpos <= qpos - window);
-          ref_scores.masked_fill_(masked, std::numeric_limits<float>::lowest());
+          at::Tensor ref_scores = reference_scores(at::matmul(q, kr.transpose(-1, -2)), bias, pos0, window);
           at::Tensor ref_probs = at::softmax(ref_scores, -1);
           at::Tensor ref_out = at::matmul(ref_probs, vr);
 
