@@ -1,9 +1,9 @@
 #include "analysis/task_file.h"
 
-#include <fstream>
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/file_read.h"
 #include "core/json_limits.h"
 
 namespace hl {
@@ -105,18 +105,7 @@ TaskFile parse_task_jsonl(std::string_view text, const std::string& source, Task
 }
 
 TaskFile load_task_file(const std::filesystem::path& path, TaskKind kind, const TaskFileLimits& limits) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw Error(path.string() + ": no such task file");
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw Error(path.string() + ": cannot read (" + ec.message() + ")");
-  if (static_cast<int64_t>(size) > limits.max_bytes)
-    throw Error(path.string() + ": task file larger than " + std::to_string(limits.max_bytes) + " bytes");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open");
-  std::string text(static_cast<size_t>(size), '\0');
-  in.read(text.data(), static_cast<std::streamsize>(size));
-  if (in.gcount() != static_cast<std::streamsize>(size)) throw Error(path.string() + ": short read");
-  return parse_task_jsonl(text, path.string(), kind, limits);
+  return parse_task_jsonl(read_file_bounded(path, limits.max_bytes, "task file"), path.string(), kind, limits);
 }
 
 }  // namespace hl

@@ -1,26 +1,15 @@
 // Pieces shared by all tokenizer kinds: file reading, special-token splitting, offset conversion.
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.h"
+#include "core/file_read.h"
 #include "core/tokenizer_impl.h"
 #include "core/tokenizer_unicode.h"
 
 namespace hl::tok {
 
 std::string read_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw Error(path.string() + ": tokenizer file not found");
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw Error(path.string() + ": cannot read tokenizer file (" + ec.message() + ")");
-  if (static_cast<int64_t>(size) > kMaxFileBytes) throw Error(path.string() + ": tokenizer file is too large");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open tokenizer file");
-  std::string data(size, '\0');
-  if (size > 0 && !in.read(data.data(), static_cast<std::streamsize>(size)))
-    throw Error(path.string() + ": cannot read tokenizer file");
-  return data;
+  return read_file_bounded(path, kMaxFileBytes, "tokenizer file");
 }
 
 void SpecialTokenSplitter::add(const std::string& text, int64_t id) {
