@@ -106,6 +106,8 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   int64_t rows = T <= kOneBlockUpTo ? T : kBlockRows;
   if (B * H * rows * S > call.max_block_elems) rows = std::max<int64_t>(1, call.max_block_elems / (B * H * S));
 
+  // CPU float32: per-(head, row chunk) tasks on all threads, bias/mask/softmax fused per row.
+  const bool fused = engine::fused_attention_block_applies(q, k, v, call.key_bias);
   at::Tensor kt = k.transpose(-1, -2);  // [B, KVH, hd, S]
   at::Tensor bias = call.key_bias.defined() ? call.key_bias.unsqueeze(2) : at::Tensor();  // [B, H, 1, S]
   std::vector<at::Tensor> outs;
@@ -113,8 +115,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     const int64_t R = std::min(rows, T - r0);
     const int64_t pos0 = call.q_begin + r0;
     const int64_t Sv = std::min(S, pos0 + R);  // keys after the block's last query are masked for every row
-    if (engine::fused_attention_block_applies(q, k, v, call.key_bias)) {
-      // CPU float32: per-(head, row chunk) tasks on all threads, bias/mask/softmax fused per row.
+    if (fused) {
       at::Tensor scores, probs;
       outs.push_back(fused_attention_block(R == T ? q : q.narrow(2, r0, R), k, v, call.key_bias, pos0, Sv,
                                            call.sliding_window, scores, observe ? &probs : nullptr));
