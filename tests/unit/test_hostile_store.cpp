@@ -10,6 +10,7 @@
 #include "storage/run_export.h"
 #include "storage/store.h"
 #include "unit/test_hostile_support.h"
+#include "unit/test_store_fixture.h"
 
 namespace {
 
@@ -29,17 +30,8 @@ void raw_sql(const std::string& path, const std::string& sql) {
 // One run with a prompt, a spec, a generation, an attention map and a trace; returns the run id.
 int64_t populate(const std::string& path) {
   Store s = Store::open(path);
-  hl::store::ModelRecord m;
-  m.path = "/models/tiny";
-  m.config_hash = "c";
-  m.architecture = "llama";
-  m.n_layers = 2;
-  m.n_heads = 2;
-  m.n_kv_heads = 2;
-  m.hidden_size = 8;
-  m.vocab_size = 16;
   hl::store::RunRecord run;
-  run.model_id = s.record_model(m);
+  run.model_id = store_test::add_model(s);
   run.prompt_id = s.record_prompt({0, "a b", {1, 2}, {{0, 1}, {1, 3}}});
   run.spec_id = s.record_spec(R"({"method": "guide", "delta": 1})");
   run.kind = "generate";

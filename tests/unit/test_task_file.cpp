@@ -7,6 +7,7 @@
 
 #include "analysis/task_file.h"
 #include "core/error.h"
+#include "unit/test_hostile_support.h"
 
 using namespace hl;
 
@@ -15,13 +16,7 @@ namespace {
 std::filesystem::path shared() { return HEADLIGHT_SHARED_DIR; }
 
 std::string error_of(const std::string& text, TaskKind kind = TaskKind::Auto, const TaskFileLimits& lim = {}) {
-  try {
-    parse_task_jsonl(text, "tasks.jsonl", kind, lim);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  FAIL("no hl::Error for: " << text);
-  return {};
+  return hostile::error_of([&] { parse_task_jsonl(text, "tasks.jsonl", kind, lim); });
 }
 
 bool has(const std::string& message, const std::string& part) {
