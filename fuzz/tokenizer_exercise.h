@@ -4,7 +4,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/error.h"
 #include "core/tokenizer.h"
+#include "fuzz/fuzz_support.h"
 
 namespace hl::fuzz {
 
@@ -25,6 +27,17 @@ inline void exercise_tokenizer(const Tokenizer& tok) {
   const int64_t n = tok.vocab_size();
   for (const int64_t id : {int64_t(0), n / 2, n - 1})
     if (id >= 0 && id < n) (void)tok.token_text(id);
+}
+
+// The body of the tokenizer-file targets: the input written as `name`, loaded by load_tokenizer (which picks
+// the kind from the name), then exercised. hl::Error is the accepted refusal.
+inline int fuzz_tokenizer_file(const char* name, const uint8_t* data, size_t size) {
+  const auto path = write_scratch(name, data, size);
+  try {
+    exercise_tokenizer(*load_tokenizer(path));
+  } catch (const Error&) {
+  }
+  return 0;
 }
 
 }  // namespace hl::fuzz
