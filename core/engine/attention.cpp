@@ -118,7 +118,8 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     if (fused) {
       at::Tensor scores, probs;
       outs.push_back(fused_attention_block(R == T ? q : q.narrow(2, r0, R), k, v, call.key_bias, pos0, Sv,
-                                           call.sliding_window, scores, observe ? &probs : nullptr));
+                                           call.sliding_window, observe ? &scores : nullptr,
+                                           observe ? &probs : nullptr));
       if (observe) notify_observer(call, probs, scores, v, B, H, pos0, R, S, Sv);
       continue;
     }

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -26,13 +27,15 @@ int64_t grain_for(int64_t row_elems) { return std::max<int64_t>(1, 16384 / std::
 void softmax_row_generic(const float* s, float* p, int64_t n, int64_t lo, int64_t hi) {
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t k = lo; k < hi; ++k) mx = std::max(mx, s[k]);
-  float sum = 0;
+  // The sum in double: one float running sum over hundreds of keys drifts by several ulp (ATen and the AVX2
+  // kernel sum in lanes).
+  double sum = 0;
   for (int64_t k = lo; k < hi; ++k) {
     const float e = std::exp(s[k] - mx);
     p[k] = e;
     sum += e;
   }
-  const float inv = 1.0f / sum;
+  const float inv = static_cast<float>(1.0 / sum);
   for (int64_t k = lo; k < hi; ++k) p[k] *= inv;
   std::fill(p, p + lo, 0.0f);
   std::fill(p + hi, p + n, 0.0f);
@@ -132,6 +135,68 @@ __attribute__((target("avx2,fma"))) void axpy_avx2(float alpha, const float* x, 
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
+// The register tile of the attention products: C[r][0, W) = sum over k < K of A[r * lda + k] * B[k * ldb + c]
+// for r < MR rows and W = 8 * NV columns, of which the first `cols` are stored. QK^T runs it with A = query rows
+// and B = the keys packed transposed; PV with A = probability rows and B = the value rows themselves.
+template <int MR, int NV>
+__attribute__((target("avx2,fma"))) void tile_avx2(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
+                                                   float* C, int64_t ldc, int64_t cols) {
+  static_assert(MR >= 1 && MR <= 6 && (NV == 1 || NV == 2), "tile: up to 6 rows of 8 or 16 columns");
+  // One named accumulator per (row, 8 columns): GCC keeps an array of vectors in memory and stores it on every
+  // iteration; named variables stay in registers (12 of the 16).
+  const __m256 z = _mm256_setzero_ps();
+  __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+  for (int64_t k = 0; k < K; ++k) {
+    const float* bk = B + k * ldb;
+    const __m256 b0 = _mm256_loadu_ps(bk);
+    const __m256 b1 = NV > 1 ? _mm256_loadu_ps(bk + 8) : z;
+#define HL_TILE_ROW(r)                                             \
+  if constexpr (MR > r) {                                         \
+    const __m256 a = _mm256_broadcast_ss(A + r * lda + k);        \
+    c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                    \
+    if constexpr (NV > 1) c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1); \
+  }
+    HL_TILE_ROW(0) HL_TILE_ROW(1) HL_TILE_ROW(2) HL_TILE_ROW(3) HL_TILE_ROW(4) HL_TILE_ROW(5)
+#undef HL_TILE_ROW
+  }
+  // Stores: whole rows, or the first `cols` columns through a buffer (masked stores are microcoded on AMD).
+  alignas(32) float tmp[16];
+#define HL_TILE_STORE(r)                                                     \
+  if constexpr (MR > r) {                                                   \
+    if (cols == 8 * NV) {                                                   \
+      _mm256_storeu_ps(C + r * ldc, c##r##0);                               \
+      if constexpr (NV > 1) _mm256_storeu_ps(C + r * ldc + 8, c##r##1);     \
+    } else {                                                                \
+      _mm256_store_ps(tmp, c##r##0);                                        \
+      if constexpr (NV > 1) _mm256_store_ps(tmp + 8, c##r##1);              \
+      for (int64_t c = 0; c < cols; ++c) C[r * ldc + c] = tmp[c];           \
+    }                                                                       \
+  }
+  HL_TILE_STORE(0) HL_TILE_STORE(1) HL_TILE_STORE(2) HL_TILE_STORE(3) HL_TILE_STORE(4) HL_TILE_STORE(5)
+#undef HL_TILE_STORE
+}
+
+// Rows in groups of up to 6 (12 accumulators: 6 rows x 16 columns), and 8-column tiles for narrow heads.
+template <int NV>
+__attribute__((target("avx2,fma"))) void rows_tile_avx2(int64_t m, const float* A, int64_t lda, const float* B,
+                                                        int64_t ldb, int64_t K, float* C, int64_t ldc, int64_t cols) {
+  switch (m) {
+    case 1: return tile_avx2<1, NV>(A, lda, B, ldb, K, C, ldc, cols);
+    case 2: return tile_avx2<2, NV>(A, lda, B, ldb, K, C, ldc, cols);
+    case 3: return tile_avx2<3, NV>(A, lda, B, ldb, K, C, ldc, cols);
+    case 4: return tile_avx2<4, NV>(A, lda, B, ldb, K, C, ldc, cols);
+    case 5: return tile_avx2<5, NV>(A, lda, B, ldb, K, C, ldc, cols);
+    default: return tile_avx2<6, NV>(A, lda, B, ldb, K, C, ldc, cols);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void attn_tile_avx2(int64_t m, int64_t width, const float* A, int64_t lda,
+                                                       const float* B, int64_t ldb, int64_t K, float* C, int64_t ldc,
+                                                       int64_t cols) {
+  if (width == 16) rows_tile_avx2<2>(m, A, lda, B, ldb, K, C, ldc, cols);
+  else rows_tile_avx2<1>(m, A, lda, B, ldb, K, C, ldc, cols);
+}
+
 bool have_avx2_fma() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return ok;
@@ -152,14 +217,31 @@ void axpy_generic(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
+// m rows (<= 6) by `cols` (<= width) columns of the same product, portably.
+void attn_tile_generic(int64_t m, int64_t width, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
+                      float* C, int64_t ldc, int64_t cols) {
+  for (int64_t r = 0; r < m; ++r) {
+    float acc[16] = {};
+    for (int64_t k = 0; k < K; ++k) {
+      const float a = A[r * lda + k];
+      for (int64_t c = 0; c < width; ++c) acc[c] += a * B[k * ldb + c];
+    }
+    std::copy(acc, acc + cols, C + r * ldc);
+  }
+}
+
 // The AVX2 kernel where the CPU has AVX2 and FMA, else the portable one.
+std::atomic<bool> g_portable_only{false};
+
 #if defined(__x86_64__)
-#define HL_KERNEL(name) (have_avx2_fma() ? name##_avx2 : name##_generic)
+#define HL_KERNEL(name) (have_avx2_fma() && !g_portable_only.load(std::memory_order_relaxed) ? name##_avx2 : name##_generic)
 #else
 #define HL_KERNEL(name) name##_generic
 #endif
 
 }  // namespace
+
+void use_portable_kernels(bool on) { g_portable_only.store(on); }
 
 // ------------------------------------------------------------------------------------------ RMSNorm
 
@@ -181,8 +263,14 @@ at::Tensor fused_rms_norm(const at::Tensor& x_in, const at::Tensor& w, double ep
       float* yr = yp + r * D;
       // HF: variance = mean(x^2) in float32; x * rsqrt(variance + eps); weight * x. The sum runs in double so
       // that a sequential sum over a wide row (4096+) stays as close as ATen's pairwise float reduction.
-      double ss = 0;
-      for (int64_t i = 0; i < D; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+      // Eight independent partial sums: one running sum is a chain of dependent adds (4 cycles each) and
+      // was the whole cost of the norm; eight vectorise and keep the adder busy.
+      double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t i = 0;
+      for (; i + 8 <= D; i += 8)
+        for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(xr[i + j]) * xr[i + j];
+      for (int j = 0; i < D; ++i, ++j) part[j] += static_cast<double>(xr[i]) * xr[i];
+      const double ss = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
       const float var = static_cast<float>(ss / static_cast<double>(D));
       const float inv = 1.0f / std::sqrt(var + static_cast<float>(eps));
       for (int64_t i = 0; i < D; ++i) yr[i] = wp[i] * (xr[i] * inv);
@@ -198,11 +286,15 @@ bool fused_rope_applies(const at::Tensor& x, const at::Tensor& cos) {
          2 * cos.size(1) <= x.size(3);
 }
 
-at::Tensor fused_rope(const at::Tensor& x_in, const at::Tensor& cos_in, const at::Tensor& sin_in, RopeStyle style) {
-  at::Tensor x = x_in.contiguous();
-  at::Tensor y = at::empty_like(x);
+at::Tensor fused_rope(const at::Tensor& x_in, const at::Tensor& cos_in, const at::Tensor& sin_in, RopeStyle style,
+                      float scale) {
+  // Any strides with unit stride in hd: q and k arrive as views into the fused QKV projection, and copying them
+  // first would double the passes over the data.
+  const at::Tensor x = x_in.stride(3) == 1 ? x_in : x_in.contiguous();
+  at::Tensor y = at::empty(x.sizes(), x.options());
   at::Tensor cos = cos_in.contiguous(), sin = sin_in.contiguous();
   const int64_t B = x.size(0), T = x.size(1), N = x.size(2), hd = x.size(3), half = cos.size(-1);
+  const int64_t xs0 = x.stride(0), xs1 = x.stride(1), xs2 = x.stride(2);
   const float* cp = cos.data_ptr<float>();
   const float* sp = sin.data_ptr<float>();
   const float* xp = x.data_ptr<float>();
@@ -213,23 +305,22 @@ at::Tensor fused_rope(const at::Tensor& x_in, const at::Tensor& cos_in, const at
       const float* c = cp + t * half;
       const float* s = sp + t * half;
       for (int64_t n = 0; n < N; ++n) {
-        const int64_t off = (bt * N + n) * hd;
-        const float* xi = xp + off;
-        float* yo = yp + off;
+        const float* xi = xp + (bt / T) * xs0 + t * xs1 + n * xs2;
+        float* yo = yp + (bt * N + n) * hd;
         if (style == RopeStyle::Half) {
           for (int64_t i = 0; i < half; ++i) {
             const float x1 = xi[i], x2 = xi[i + half];
-            yo[i] = x1 * c[i] - x2 * s[i];
-            yo[i + half] = x2 * c[i] + x1 * s[i];
+            yo[i] = (x1 * c[i] - x2 * s[i]) * scale;
+            yo[i + half] = (x2 * c[i] + x1 * s[i]) * scale;
           }
         } else {
           for (int64_t i = 0; i < half; ++i) {
             const float x0 = xi[2 * i], x1 = xi[2 * i + 1];
-            yo[2 * i] = x0 * c[i] - x1 * s[i];
-            yo[2 * i + 1] = x1 * c[i] + x0 * s[i];
+            yo[2 * i] = (x0 * c[i] - x1 * s[i]) * scale;
+            yo[2 * i + 1] = (x1 * c[i] + x0 * s[i]) * scale;
           }
         }
-        std::copy(xi + 2 * half, xi + hd, yo + 2 * half);  // partial rotary: the rest passes through
+        for (int64_t i = 2 * half; i < hd; ++i) yo[i] = xi[i] * scale;  // partial rotary: the rest passes through
       }
     }
   });
@@ -276,7 +367,7 @@ namespace {
 // masked keys at the lowest float.
 void bias_mask_softmax_row(float* s, float* p, int64_t Sv, int64_t q, int64_t window, const float* bias,
                            bool keep_scores) {
-  static const auto kernel = HL_KERNEL(softmax_row);
+  const auto kernel = HL_KERNEL(softmax_row);
   const int64_t hi = std::min(Sv, q + 1);
   const int64_t lo = window > 0 ? std::min(hi, std::max<int64_t>(0, q - window + 1)) : 0;
   if (bias)
@@ -315,45 +406,101 @@ bool fused_attention_block_applies(const at::Tensor& q, const at::Tensor& k, con
          q.size(1) % k.size(1) == 0 && q.size(3) == k.size(3) && key_bias_fits(key_bias, q.size(0), q.size(1), k.size(2));
 }
 
-at::Tensor fused_attention_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, const at::Tensor& v,
                                  const at::Tensor& key_bias, int64_t q_begin, int64_t valid_keys,
-                                 int64_t sliding_window, at::Tensor& scores, at::Tensor* probs_out) {
+                                 int64_t sliding_window, at::Tensor* scores_out, at::Tensor* probs_out) {
+  const at::Tensor q = q_in.stride(3) == 1 ? q_in : q_in.contiguous();
   const int64_t B = q.size(0), H = q.size(1), R = q.size(2), hd = q.size(3), KVH = k.size(1), G = H / KVH;
   const int64_t Sv = valid_keys;
-  scores = at::empty({B, H, R, Sv}, q.options());
-  at::Tensor probs = probs_out ? at::empty({B, H, R, Sv}, q.options()) : scores;
+  if (scores_out) *scores_out = at::empty({B, H, R, Sv}, q.options());
+  if (probs_out) *probs_out = at::empty({B, H, R, Sv}, q.options());
   at::Tensor out = at::empty({B, H, R, hd}, q.options());
-  float* sp = scores.data_ptr<float>();
-  float* pp = probs.data_ptr<float>();
+  float* sp = scores_out ? scores_out->data_ptr<float>() : nullptr;
+  float* pp = probs_out ? probs_out->data_ptr<float>() : nullptr;
+  float* op = out.data_ptr<float>();
+  const float* qp = q.data_ptr<float>();
+  const float* kp = k.data_ptr<float>();
+  const float* vp = v.data_ptr<float>();
   const float* bp = key_bias.defined() ? key_bias.data_ptr<float>() : nullptr;
   const int64_t S = bp ? key_bias.size(2) : 0;
-  // Tasks: (batch row, head, chunk of query rows), about 8 per thread. A chunk's last query sits at position
-  // q_begin + r1 - 1, so it computes only keys [0, q_begin + r1): the causal triangle costs about half a square
-  // even inside one block. Each task runs its two GEMMs single-threaded (BLAS calls inside a parallel region
-  // do): the heads and chunks carry the parallelism, which per-head products do not find inside BLAS.
+  // Strides as plain numbers: Tensor::stride() is a checked call, too slow for the inner loops.
+  const int64_t qs0 = q.stride(0), qs1 = q.stride(1), qs2 = q.stride(2);
+  const int64_t ks0 = k.stride(0), ks1 = k.stride(1), ks2 = k.stride(2);
+  const int64_t vs0 = v.stride(0), vs1 = v.stride(1), vs2 = v.stride(2);
+  const auto tile = HL_KERNEL(attn_tile);
+  // Tasks: (batch row, head, chunk of query rows), about 8 per thread. Inside a task the rows go in groups of 6
+  // through register tiles (own kernels: a BLAS call per head and chunk cost as much again in hand-off and
+  // packing at these sizes), and each group computes only the keys its rows can see: the causal triangle and
+  // the sliding window cost what they cover, up to a 16-key edge. A group's scores and probabilities live in a
+  // small per-thread buffer unless the caller asked for them: no [B, H, R, Sv] block is allocated (its fresh
+  // pages cost more than the arithmetic) and the group's rows stay in L1 from QK^T through softmax to PV.
   const int64_t want = 8 * static_cast<int64_t>(at::get_num_threads());
   const int64_t per_head = std::max<int64_t>(1, std::min((want + B * H - 1) / (B * H), (R + 15) / 16));
   const int64_t chunk = (R + per_head - 1) / per_head;
   const int64_t chunks = (R + chunk - 1) / chunk;
-  at::parallel_for(0, B * H * chunks, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
+  constexpr int64_t kRows = 6, kKeys = 16;
+  auto visible = [&](int64_t pos) {  // keys [lo, hi) of the query at absolute position pos
+    const int64_t hi = std::min(Sv, pos + 1);
+    const int64_t lo = sliding_window > 0 ? std::min(hi, std::max<int64_t>(0, pos - sliding_window + 1)) : 0;
+    return std::pair<int64_t, int64_t>(lo, hi);
+  };
+  // Causal chunks differ in work (the last sees every key, the first a few): tasks go out largest first from a
+  // shared counter, so no thread idles behind a static split.
+  const int64_t tasks = B * H * chunks;
+  std::vector<int64_t> order(static_cast<size_t>(tasks));
+  for (int64_t t = 0; t < tasks; ++t) order[static_cast<size_t>(t)] = t;
+  auto keys_of = [&](int64_t t) {
+    const int64_t r0 = (t % chunks) * chunk, r1 = std::min(R, r0 + chunk);
+    return visible(q_begin + r1 - 1).second - visible(q_begin + r0).first;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return keys_of(a) > keys_of(b); });
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
+    std::vector<float> kt;  // the chunk's keys, transposed: [hd][keys], rows padded to 16 keys
+    std::vector<float> group(static_cast<size_t>(2 * kRows * Sv));  // a group's scores and probabilities
+    for (int64_t i = next++; i < tasks; i = next++) {
+      const int64_t t = order[static_cast<size_t>(i)];
       const int64_t bh = t / chunks, r0 = (t % chunks) * chunk, n = std::min(chunk, R - r0);
       const int64_t b = bh / H, h = bh % H, kv = h / G;
-      const int64_t keys_used = std::min(Sv, q_begin + r0 + n);
-      const at::Tensor keys = k.select(0, b).select(0, kv).narrow(0, 0, keys_used);  // [Sk, hd]
-      const at::Tensor vals = v.select(0, b).select(0, kv).narrow(0, 0, keys_used);  // [Sk, hd]
-      at::Tensor sc = scores.select(0, b).select(0, h).narrow(0, r0, n).narrow(1, 0, keys_used);  // [n, Sk]
-      at::mm_out(sc, q.select(0, b).select(0, h).narrow(0, r0, n), keys.t());
-      for (int64_t r = r0; r < r0 + n; ++r) {
-        const int64_t row = (bh * R + r) * Sv;
-        bias_mask_softmax_row(sp + row, pp + row, Sv, q_begin + r, sliding_window,
-                              bp ? bp + bh * S : nullptr, probs_out != nullptr);
+      const int64_t k0 = visible(q_begin + r0).first / kKeys * kKeys, k1 = visible(q_begin + r0 + n - 1).second;
+      const int64_t width = (std::max<int64_t>(k1 - k0, 0) + kKeys - 1) / kKeys * kKeys;
+      kt.assign(static_cast<size_t>(hd * width), 0.0f);
+      const float* kb = kp + b * ks0 + kv * ks1;
+      // In blocks of 16 keys: their rows stay in L1 and every store runs along a row of kt.
+      for (int64_t j0 = k0; j0 < k1; j0 += kKeys) {
+        const int64_t j1 = std::min(k1, j0 + kKeys);
+        for (int64_t d = 0; d < hd; ++d) {
+          float* dst = kt.data() + d * width - k0;
+          for (int64_t j = j0; j < j1; ++j) dst[j] = kb[j * ks2 + d];
+        }
       }
-      at::Tensor oc = out.select(0, b).select(0, h).narrow(0, r0, n);  // [n, hd]
-      at::mm_out(oc, probs.select(0, b).select(0, h).narrow(0, r0, n).narrow(1, 0, keys_used), vals);
+      const float* vb = vp + b * vs0 + kv * vs1;
+      const float* qh = qp + b * qs0 + h * qs1;
+      const int64_t row0 = bh * R;  // first row of this (batch row, head) in scores/probs/out
+      for (int64_t g = r0; g < r0 + n; g += kRows) {
+        const int64_t m = std::min(kRows, r0 + n - g);
+        const int64_t lo = visible(q_begin + g).first / kKeys * kKeys, hi = visible(q_begin + g + m - 1).second;
+        // The group's rows: the caller's tensors where asked for, else the buffer (probabilities in place).
+        float* srow = sp ? sp + (row0 + g) * Sv : group.data();
+        float* prow = pp ? pp + (row0 + g) * Sv : sp ? group.data() + kRows * Sv : srow;
+        // Scores of the group's rows over keys [lo, hi).
+        for (int64_t j = lo; j < hi; j += kKeys)
+          tile(m, kKeys, qh + g * qs2, qs2, kt.data() + (j - k0), width, hd, srow + j, Sv,
+               std::min(kKeys, hi - j));
+        for (int64_t r = 0; r < m; ++r)
+          bias_mask_softmax_row(srow + r * Sv, prow + r * Sv, Sv, q_begin + g + r, sliding_window,
+                                bp ? bp + bh * S : nullptr, sp != nullptr);
+        // out rows = probs [m, lo:hi) x values [lo:hi, hd]; probabilities outside a row's own keys are 0.
+        const float* pa = prow + lo;
+        const float* vl = vb + lo * vs2;
+        float* orow = op + (row0 + g) * hd;
+        int64_t c = 0;
+        for (; c + 16 <= hd; c += 16) tile(m, 16, pa, Sv, vl + c, vs2, hi - lo, orow + c, hd, 16);
+        for (; c + 8 <= hd; c += 8) tile(m, 8, pa, Sv, vl + c, vs2, hi - lo, orow + c, hd, 8);
+        if (c < hd) attn_tile_generic(m, hd - c, pa, Sv, vl + c, vs2, hi - lo, orow + c, hd, hd - c);
+      }
     }
   });
-  if (probs_out) *probs_out = probs;
   return out;
 }
 
@@ -387,25 +534,27 @@ at::Tensor fused_query_attention(const at::Tensor& q_in, const at::Tensor& k, co
   const auto axpy = HL_KERNEL(axpy);
   const auto softmax = HL_KERNEL(softmax_row);
   const int64_t qpos = q_begin;
+  const int64_t ks0 = k.stride(0), ks1 = k.stride(1), ks2 = k.stride(2);  // plain numbers for the inner loops
+  const int64_t vs0 = v.stride(0), vs1 = v.stride(1), vs2 = v.stride(2);
   const int64_t hi = std::min(S, qpos + 1);
   const int64_t lo = sliding_window > 0 ? std::min(hi, std::max<int64_t>(0, qpos - sliding_window + 1)) : 0;
   at::parallel_for(0, B * H, std::max<int64_t>(1, 4096 / std::max<int64_t>(S * hd / 16, 1)), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t b = i / H, h = i % H, kv = h / G;
       const float* qi = qp + i * hd;
-      const float* kb = kp + b * k.stride(0) + kv * k.stride(1);
-      const float* vb = vp + b * v.stride(0) + kv * v.stride(1);
+      const float* kb = kp + b * ks0 + kv * ks1;
+      const float* vb = vp + b * vs0 + kv * vs1;
       float* s = sp + i * S;
       float* p = pp + i * S;
       const float* bias = bp ? bp + i * bias_stride : nullptr;
-      for (int64_t j = lo; j < hi; ++j) s[j] = dot(qi, kb + j * k.stride(2), hd) + (bias ? bias[j] : 0.0f);
+      for (int64_t j = lo; j < hi; ++j) s[j] = dot(qi, kb + j * ks2, hd) + (bias ? bias[j] : 0.0f);
       softmax(s, p, S, lo, hi);
       if (scores_out) {
         std::fill(s, s + lo, std::numeric_limits<float>::lowest());
         std::fill(s + hi, s + S, std::numeric_limits<float>::lowest());
       }
       float* o = op + i * hd;
-      for (int64_t j = lo; j < hi; ++j) axpy(p[j], vb + j * v.stride(2), o, hd);
+      for (int64_t j = lo; j < hi; ++j) axpy(p[j], vb + j * vs2, o, hd);
     }
   });
   if (probs_out) *probs_out = probs;

@@ -14,9 +14,11 @@ namespace hl::engine {
 bool fused_rms_norm_applies(const at::Tensor& x, const at::Tensor& w);
 at::Tensor fused_rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 
-// x [B, T, N, hd], cos/sin [T, r/2] float32: rotates the first r dims of every head.
+// x [B, T, N, hd], cos/sin [T, r/2] float32: rotates the first r dims of every head, then multiplies all dims
+// by `scale` (the attention's 1/sqrt(hd) for queries: one pass instead of two).
 bool fused_rope_applies(const at::Tensor& x, const at::Tensor& cos);
-at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, RopeStyle style);
+at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, RopeStyle style,
+                      float scale = 1.0f);
 
 // h [..., 2 I] = [gate | up] (the fused gate/up projection): silu(gate) * up, [..., I].
 bool fused_silu_gate_applies(const at::Tensor& h);
@@ -31,17 +33,18 @@ bool fused_softmax_applies(const at::Tensor& scores, const at::Tensor& key_bias)
 void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
                              at::Tensor& probs, bool keep_scores);
 
-// One block of attention for R query rows at absolute positions q_begin..q_begin+R-1: q [B, H, R, hd] (scaled),
-// k/v [B, KVH, S, hd] with unit stride in hd (KV-cache views), of which keys [0, valid_keys) are used; key_bias
-// [B, H, >= S] float32 or undefined. Returns [B, H, R, hd]. scores receives [B, H, R, valid_keys]: the
-// probabilities when probs_out is null, else the biased scores with masked keys at the lowest float (what
-// observers read) while *probs_out receives the probabilities. Parallel over (batch row, KV head, row chunk):
-// ATen's batched matmul runs the per-head products on one thread here.
+// One block of attention for R query rows at absolute positions q_begin..q_begin+R-1: q [B, H, R, hd] (scaled;
+// unit stride in hd, else copied), k/v [B, KVH, S, hd] with unit stride in hd (KV-cache views), of which keys
+// [0, valid_keys) are used; key_bias [B, H, >= S] float32 or undefined. Returns [B, H, R, hd]. For observers,
+// *scores_out (if given) receives the [B, H, R, valid_keys] biased scores with masked keys at the lowest float,
+// and *probs_out (if given) the probabilities; without them no score block is allocated. Parallel over (batch
+// row, head, row chunk), own register-tiled products: ATen's batched matmul runs the per-head products on one
+// thread here, and a BLAS call per head costs its hand-off and packing at these sizes.
 bool fused_attention_block_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                    const at::Tensor& key_bias);
 at::Tensor fused_attention_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  const at::Tensor& key_bias, int64_t q_begin, int64_t valid_keys,
-                                 int64_t sliding_window, at::Tensor& scores, at::Tensor* probs_out);
+                                 int64_t sliding_window, at::Tensor* scores_out, at::Tensor* probs_out);
 
 // Attention of one query row per (batch row, head): q [B, H, 1, hd] (scaled), k/v [B, KVH, S, hd] with unit
 // stride in hd (KV-cache views), key_bias [B, H, S] float32 or undefined; the query sits at position q_begin.
@@ -53,5 +56,8 @@ bool fused_query_attention_applies(const at::Tensor& q, const at::Tensor& k, con
 at::Tensor fused_query_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
                                  at::Tensor* probs_out, at::Tensor* scores_out);
+
+// Tests: run the portable kernels even where the CPU has AVX2 and FMA (what other CPUs run), or go back.
+void use_portable_kernels(bool on);
 
 }  // namespace hl::engine

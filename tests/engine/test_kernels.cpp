@@ -27,6 +27,17 @@ at::Tensor reference_scores(const at::Tensor& scores, const at::Tensor& bias, in
   return ref;
 }
 
+// Sets the kernel choice for one run of a test case: doctest runs the case once per SUBCASE, once with the AVX2
+// kernels (where the CPU has them) and once with the portable ones other CPUs run.
+class KernelChoice {
+ public:
+  KernelChoice() {
+    SUBCASE("AVX2 kernels where the CPU has them") {}
+    SUBCASE("portable kernels") { engine::use_portable_kernels(true); }
+  }
+  ~KernelChoice() { engine::use_portable_kernels(false); }
+};
+
 }  // namespace
 
 TEST_CASE("small_linear equals at::linear for 1..8 rows, odd widths, with and without bias") {
@@ -81,11 +92,16 @@ TEST_CASE("fused RMSNorm and RoPE kernels equal the ATen path") {
       if (rot < 16) out = at::cat({out, x.narrow(-1, rot, 16 - rot)}, -1);
       REQUIRE(engine::fused_rope_applies(x, cos));
       CHECK(max_abs_diff(engine::fused_rope(x, cos, sin, style), out) <= 1e-6);
+      // As the forward calls it: a view into a wider fused projection, and the query scale folded in.
+      at::Tensor wide = at::randn({2, 40, 5, 16});
+      wide.narrow(2, 1, 3).copy_(x);
+      CHECK(max_abs_diff(engine::fused_rope(wide.narrow(2, 1, 3), cos, sin, style, 0.125f), out * 0.125) <= 1e-6);
     }
   }
 }
 
 TEST_CASE("fused bias + mask + softmax equals the ATen path, with causal blocks, windows and kept scores") {
+  KernelChoice kernels;
   at::manual_seed(5);
   const int64_t B = 2, H = 3;
   for (int64_t keys : {1, 7, 8, 37, 300}) {
@@ -130,6 +146,7 @@ TEST_CASE("fused bias + mask + softmax equals the ATen path, with causal blocks,
 }
 
 TEST_CASE("fused gated SiLU equals silu(gate) * up, including saturated and odd-width inputs") {
+  KernelChoice kernels;
   at::manual_seed(6);
   for (int64_t I : {1, 8, 13, 1536}) {
     at::Tensor h = at::randn({3, 5, 2 * I}) * 6;
@@ -147,6 +164,7 @@ TEST_CASE("fused gated SiLU equals silu(gate) * up, including saturated and odd-
 }
 
 TEST_CASE("fused one-query attention equals the ATen computation on KV-cache views (GQA, bias, window)") {
+  KernelChoice kernels;
   at::manual_seed(7);
   for (int64_t S : {1, 5, 40}) {
     for (int64_t window : {int64_t(0), int64_t(4)}) {
@@ -181,17 +199,22 @@ TEST_CASE("fused one-query attention equals the ATen computation on KV-cache vie
 }
 
 TEST_CASE("fused attention block equals the ATen computation (GQA, causal block offsets, bias, window, observers)") {
+  KernelChoice kernels;
   at::manual_seed(8);
-  const int64_t B = 2, H = 6, KVH = 3, hd = 16, cap = 80;
-  for (int64_t R : {1, 5, 37}) {
+  const int64_t B = 2, H = 6, KVH = 3, cap = 120;
+  // Head widths: 16- and 8-column register tiles and a scalar remainder (24 = 16 + 8, 20 = 16 + 4, 8, 3); row counts across
+  // the 6-row groups and the per-head chunks; key counts across 16-key tiles.
+  for (int64_t hd : {16, 24, 20, 8, 3})
+  for (int64_t R : {1, 5, 37, 70}) {
     for (int64_t pos0 : {int64_t(0), int64_t(11)}) {
-      for (int64_t window : {int64_t(0), int64_t(7)}) {
+      for (int64_t window : {int64_t(0), int64_t(7), int64_t(33)}) {
         for (bool with_bias : {false, true}) {
-          INFO("R ", R, " pos0 ", pos0, " window ", window, " bias ", with_bias);
+          INFO("hd ", hd, " R ", R, " pos0 ", pos0, " window ", window, " bias ", with_bias);
           const int64_t S = pos0 + R + 3, Sv = pos0 + R;  // keys past the block's last query are not used
           at::Tensor kc = at::randn({B, KVH, cap, hd}), vc = at::randn({B, KVH, cap, hd});
           at::Tensor k = kc.narrow(2, 0, S), v = vc.narrow(2, 0, S);
-          at::Tensor q = at::randn({B, H, R, hd});
+          // As the forward hands it over: a transposed view of [B, R, H, hd] (rows H * hd apart).
+          at::Tensor q = at::randn({B, R, H, hd}).transpose(1, 2);
           at::Tensor bias = with_bias ? at::randn({B, H, S}) * 2 : at::Tensor();
           REQUIRE(engine::fused_attention_block_applies(q, k, v, bias));
           at::Tensor kr = k.narrow(2, 0, Sv).repeat_interleave(H / KVH, 1);
@@ -201,14 +224,17 @@ TEST_CASE("fused attention block equals the ATen computation (GQA, causal block 
           at::Tensor ref_out = at::matmul(ref_probs, vr);
 
           at::Tensor scores, probs;
-          at::Tensor out = engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, scores, &probs);
+          at::Tensor out = engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, &scores, &probs);
           CHECK(max_abs_diff(scores, ref_scores) <= 1e-5);
           CHECK(max_abs_diff(probs, ref_probs) <= 1e-6);
           CHECK(max_abs_diff(out, ref_out) <= 1e-5);
-          at::Tensor probs_only;
-          at::Tensor out2 = engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, probs_only, nullptr);
+          // Asking for one, the other or neither of the score blocks gives the same output.
+          at::Tensor probs_only, scores_only;
+          CHECK(max_abs_diff(engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, nullptr, &probs_only), out) == 0);
           CHECK(max_abs_diff(probs_only, ref_probs) <= 1e-6);
-          CHECK(max_abs_diff(out2, out) == 0);
+          CHECK(max_abs_diff(engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, &scores_only, nullptr), out) == 0);
+          CHECK(max_abs_diff(scores_only, ref_scores) <= 1e-5);
+          CHECK(max_abs_diff(engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, nullptr, nullptr), out) == 0);
         }
       }
     }
