@@ -85,9 +85,10 @@ at::Tensor compute_inv_freq(const ModelConfig& c, at::Device dev) {
   return inv.to(dev);
 }
 
-// x: [B, T, N, hd]; rotates the first rotary_dim dims of each head.
-at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, RopeStyle style) {
-  if (engine::fused_rope_applies(x, cos)) return engine::fused_rope(x, cos, sin, style);
+// x: [B, T, N, hd]; rotates the first rotary_dim dims of each head, then multiplies by `scale`.
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, RopeStyle style,
+                      double scale = 1.0) {
+  if (engine::fused_rope_applies(x, cos)) return engine::fused_rope(x, cos, sin, style, static_cast<float>(scale));
   const int64_t r = cos.size(-1) * 2, hd = x.size(-1);
   at::Tensor xr = r == hd ? x : x.narrow(-1, 0, r);
   at::Tensor c = cos.to(x.scalar_type()).unsqueeze(0).unsqueeze(2);  // [1, T, 1, r/2]
@@ -101,7 +102,8 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
     at::Tensor x0 = pairs.select(-1, 0), x1 = pairs.select(-1, 1);
     out = at::stack({x0 * c - x1 * s, x1 * c + x0 * s}, -1).flatten(-2);
   }
-  return r == hd ? out : at::cat({out, x.narrow(-1, r, hd - r)}, -1);
+  out = r == hd ? out : at::cat({out, x.narrow(-1, r, hd - r)}, -1);
+  return scale == 1.0 ? out : out * scale;
 }
 
 // ---------------------------------------------------------------------------------------------- [norms & MLP]
@@ -130,7 +132,8 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }
 
-at::Tensor mlp(const ModelConfig& c, const LayerWeights& lw, const at::Tensor& x) {
+// The MLP's hidden activations (before the down projection).
+at::Tensor mlp_hidden(const ModelConfig& c, const LayerWeights& lw, const at::Tensor& x) {
   at::Tensor h = linear(x, lw.up_w, lw.up_b);
   if (c.mlp == MlpKind::Gated && c.act == Activation::SiLU && engine::fused_silu_gate_applies(h)) {
     h = engine::fused_silu_gate(h);
@@ -140,7 +143,20 @@ at::Tensor mlp(const ModelConfig& c, const LayerWeights& lw, const at::Tensor& x
   } else {
     h = activation(c.act, h);
   }
-  return linear(h, lw.down_w, lw.down_b);
+  return h;
+}
+
+// residual += mlp(x), in place on `residual` (a fresh tensor of this layer that nothing else holds): the down
+// projection's GEMM accumulates into it (beta = 1) rather than writing a product that a separate pass then adds.
+void add_mlp(const ModelConfig& c, const LayerWeights& lw, const at::Tensor& x, at::Tensor& residual) {
+  const at::Tensor h = mlp_hidden(c, lw, x);
+  if (engine::small_linear_applies(h, lw.down_w)) {
+    residual.add_(engine::small_linear(h, lw.down_w, lw.down_b));
+    return;
+  }
+  const int64_t D = residual.size(-1);
+  residual.view({-1, D}).addmm_(h.reshape({-1, h.size(-1)}), lw.down_w.t());
+  if (lw.down_b.defined()) residual.add_(lw.down_b);
 }
 
 // ---------------------------------------------------------------------------------------------- [layer views]
@@ -223,8 +239,10 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     at::Tensor k = qkv.narrow(-1, H * hd, KVH * hd).view({B, T, KVH, hd});
     at::Tensor v = qkv.narrow(-1, (H + KVH) * hd, KVH * hd).view({B, T, KVH, hd});
     if (c.rope != RopeStyle::None) {
-      q = apply_rope(q, cos, sin, c.rope);
+      q = apply_rope(q, cos, sin, c.rope, scale);  // the query scale rides along with the rotation
       k = apply_rope(k, cos, sin, c.rope);
+    } else {
+      q = q * scale;
     }
     // Write this step's K/V into the cache.
     cache.k_[l].narrow(2, pos0, T).copy_(k.transpose(1, 2));
@@ -252,7 +270,7 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
           }
       call.key_bias = kb.to(device_);
     }
-    at::Tensor qs = (q * scale).transpose(1, 2);  // [B, H, T, hd]
+    at::Tensor qs = q.transpose(1, 2);  // [B, H, T, hd], scaled
     at::Tensor attn = engine::attend(qs, cache.keys(l), cache.values(l), call);  // [B, H, T, hd]
     at::Tensor head_out = attn.transpose(1, 2);                                   // [B, T, H, hd]
     at::Tensor o = linear(head_out.reshape({B, T, H * hd}), lw.o_w, lw.o_b);
@@ -273,17 +291,22 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
       opt.observer->on_layer_end(view);
     }
 
+    // x + o is a fresh tensor: the MLP output is accumulated into it in place.
     switch (c.block) {
       case BlockKind::Sequential: {
         x = x + o;
-        x = x + mlp(c, lw, norm(c, x, lw.norm2_w, lw.norm2_b));
+        add_mlp(c, lw, norm(c, x, lw.norm2_w, lw.norm2_b), x);
         break;
       }
-      case BlockKind::Parallel:
-        x = x + o + mlp(c, lw, norm(c, x, lw.norm2_w, lw.norm2_b));
+      case BlockKind::Parallel: {
+        const at::Tensor h2 = norm(c, x, lw.norm2_w, lw.norm2_b);
+        x = x + o;
+        add_mlp(c, lw, h2, x);
         break;
+      }
       case BlockKind::ParallelSharedNorm:
-        x = x + o + mlp(c, lw, h1);
+        x = x + o;
+        add_mlp(c, lw, h1, x);
         break;
     }
     if (opt.keep_hidden) res.layer_outputs.push_back(x);
