@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "engine/golden.h"
+#include "tests/scratch_dir.h"
 #include "engine/doctest_torch.h"
 
 using namespace hl;
@@ -12,14 +13,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/hl-badmodel-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::string read(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -32,12 +25,12 @@ void write(const fs::path& p, const std::string& s) {
 
 // Copies the llama-gqa fixture, then lets `edit` break one thing.
 std::string load_error(const std::function<void(const fs::path&)>& edit) {
-  TempDir d;
-  fs::copy_file(fixture("llama-gqa") / "config.json", d.path / "config.json");
-  fs::copy_file(fixture("llama-gqa") / "model.safetensors", d.path / "model.safetensors");
-  edit(d.path);
+  hl_test::ScratchDir d("badmodel");
+  fs::copy_file(fixture("llama-gqa") / "config.json", d.dir / "config.json");
+  fs::copy_file(fixture("llama-gqa") / "model.safetensors", d.dir / "model.safetensors");
+  edit(d.dir);
   try {
-    Model::load(d.path);
+    Model::load(d.dir);
   } catch (const Error& e) {
     return e.what();
   }
@@ -141,16 +134,16 @@ TEST_CASE("bad model directories give clear errors") {
 }
 
 TEST_CASE("pickle files are refused without being read as checkpoints") {
-  TempDir d;
-  write(d.path / "model.pt", std::string("PK\x03\x04", 4) + std::string(100, '\0'));
+  hl_test::ScratchDir d("badmodel");
+  write(d.dir / "model.pt", std::string("PK\x03\x04", 4) + std::string(100, '\0'));
   try {
-    Model::load(d.path / "model.pt");
+    Model::load(d.dir / "model.pt");
     FAIL("loaded a .pt file");
   } catch (const Error& e) {
     CHECK(contains(e.what(), "pickle checkpoints are refused"));
   }
   try {
-    Model::load(d.path);
+    Model::load(d.dir);
     FAIL("loaded a directory with only a .pt file");
   } catch (const Error& e) {
     CHECK(contains(e.what(), "model.pt"));
@@ -159,11 +152,11 @@ TEST_CASE("pickle files are refused without being read as checkpoints") {
 }
 
 TEST_CASE("llama2.c checkpoint: truncated file and insane header") {
-  TempDir d;
+  hl_test::ScratchDir d("badmodel");
   std::string s = read(shared_dir() / "models/stories260K/stories260K.bin");
-  write(d.path / "trunc.bin", s.substr(0, s.size() - 1000));
+  write(d.dir / "trunc.bin", s.substr(0, s.size() - 1000));
   try {
-    Model::load(d.path / "trunc.bin");
+    Model::load(d.dir / "trunc.bin");
     FAIL("loaded a truncated llama2.c file");
   } catch (const Error& e) {
     CHECK(contains(e.what(), "truncated"));
@@ -171,9 +164,9 @@ TEST_CASE("llama2.c checkpoint: truncated file and insane header") {
   std::string h = s;
   int32_t bad = -7;
   std::memcpy(&h[0], &bad, 4);
-  write(d.path / "bad.bin", h);
+  write(d.dir / "bad.bin", h);
   try {
-    Model::load(d.path / "bad.bin");
+    Model::load(d.dir / "bad.bin");
     FAIL("loaded a llama2.c file with dim = -7");
   } catch (const Error& e) {
     CHECK(contains(e.what(), "dim"));

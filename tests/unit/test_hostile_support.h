@@ -9,29 +9,11 @@
 #include <string>
 
 #include "core/error.h"
+#include "tests/scratch_dir.h"
 
 namespace hostile {
 
-struct Scratch {
-  std::filesystem::path dir;
-  explicit Scratch(const std::string& tag) {
-    static int counter = 0;
-    dir = std::filesystem::temp_directory_path() /
-          ("hl_hostile_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-  }
-  ~Scratch() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-  std::filesystem::path write(const std::string& name, const std::string& bytes) const {
-    const auto p = dir / name;
-    std::ofstream f(p, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return p;
-  }
-};
+using Scratch = hl_test::ScratchDir;
 
 // The message of the hl::Error `f` throws, or "<no error>". Any other exception escapes and fails the test:
 // bad input must be refused with hl::Error, never with a library exception or a crash.

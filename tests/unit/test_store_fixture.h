@@ -10,28 +10,12 @@
 
 #include "storage/content_hash.h"
 #include "storage/store.h"
+#include "tests/scratch_dir.h"
 
 namespace store_test {
 
 // A fresh directory under the system temp dir, removed (with its contents) at scope exit.
-struct ScratchDir {
-  std::filesystem::path dir;
-  explicit ScratchDir(const std::string& tag) {
-    dir = std::filesystem::temp_directory_path() /
-          ("hl_store_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-};
+using ScratchDir = hl_test::ScratchDir;
 
 inline std::string read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "tests/scratch_dir.h"
 #include "tests/unit/test_tokenizer_goldens.h"
 
 using namespace hl_test;
@@ -13,23 +14,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("hl_tokenizer_test_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& data) const {
-    const auto p = path / name;
-    std::ofstream(p, std::ios::binary) << data;
-    return p;
-  }
-};
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -55,16 +39,16 @@ bool has(const std::string& message, const std::string& part) {
 }  // namespace
 
 TEST_CASE("missing files and directories") {
-  TempDir tmp;
-  CHECK(has(load_error(tmp.path / "nope.model"), "nope.model"));
-  const auto empty_dir = load_error(tmp.path);
-  CHECK(has(empty_dir, tmp.path.string()));
+  ScratchDir tmp("tokenizer");
+  CHECK(has(load_error(tmp.dir / "nope.model"), "nope.model"));
+  const auto empty_dir = load_error(tmp.dir);
+  CHECK(has(empty_dir, tmp.dir.string()));
   CHECK(has(empty_dir, "no tokenizer found"));
   CHECK(has(load_error(tmp.write("vocab.json", "{}")), "merges.txt"));
 }
 
 TEST_CASE("truncated or hostile tokenizer.bin") {
-  TempDir tmp;
+  ScratchDir tmp("tokenizer");
   const std::string good = slurp(shared_dir() / "models" / "stories260K" / "tok512.bin");
   REQUIRE(good.size() > 1000);
   const auto cut = load_error(tmp.write("cut.bin", good.substr(0, 1001)));
@@ -87,7 +71,7 @@ TEST_CASE("truncated or hostile tokenizer.bin") {
 }
 
 TEST_CASE("garbage tokenizer.model") {
-  TempDir tmp;
+  ScratchDir tmp("tokenizer");
   std::string noise(4096, '\0');
   for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<char>((i * 2654435761u) >> 13);
   for (const bool legacy : {true, false}) {
@@ -107,7 +91,7 @@ TEST_CASE("a tokenizer.model that makes SentencePiece throw mid-load frees the h
       "\x0a\x0c\x0a\x03\x3c\x33\x3e\x15\x00\x00\x00\x00\x18\x03\x0a\x0d"
       "\x0a\x04\xe2\x96\x0a\x0e\x0a\x05\x00\x00\x00\x03\x3e\x15\x00\x00"
       "\x00\x00";
-  TempDir tmp;
+  ScratchDir tmp("tokenizer");
   const auto path = tmp.write("thrower.model", std::string(kInput, sizeof kInput - 1));
   for (const bool legacy : {true, false}) {
     CAPTURE(legacy);
@@ -122,7 +106,7 @@ TEST_CASE("a tokenizer.model that makes SentencePiece throw mid-load frees the h
 }
 
 TEST_CASE("bad tokenizer.json") {
-  TempDir tmp;
+  ScratchDir tmp("tokenizer");
   auto json_error = [&](const std::string& body) { return load_error(tmp.write("tokenizer.json", body)); };
   const auto not_json = json_error("{\"model\": [1, 2");
   CHECK(has(not_json, "tokenizer.json"));
@@ -199,17 +183,17 @@ TEST_CASE("SentencePiece module search") {
 }
 
 TEST_CASE("legacy=false is read from tokenizer_config.json") {
-  TempDir tmp;
-  fs::create_symlink(fixtures() / "tok512" / "tokenizer.model", tmp.path / "tokenizer.model");
+  ScratchDir tmp("tokenizer");
+  fs::create_symlink(fixtures() / "tok512" / "tokenizer.model", tmp.dir / "tokenizer.model");
   const std::string text = " leading space";
   const auto g = load_golden("tok512");
   nlohmann::json expected;
   for (const auto& c : g["cases"])
     if (c["text"] == text) expected = c;
   REQUIRE(expected["legacy_false_differs"].get<bool>());
-  CHECK(hl::load_tokenizer(tmp.path, spm_options(true))->encode(text).ids == ids_of(expected["ids"]));
+  CHECK(hl::load_tokenizer(tmp.dir, spm_options(true))->encode(text).ids == ids_of(expected["ids"]));
   tmp.write("tokenizer_config.json", "{\"legacy\": false}");
-  CHECK(hl::load_tokenizer(tmp.path, spm_options(true))->encode(text).ids == ids_of(expected["ids_legacy_false"]));
+  CHECK(hl::load_tokenizer(tmp.dir, spm_options(true))->encode(text).ids == ids_of(expected["ids_legacy_false"]));
   tmp.write("tokenizer_config.json", "{\"legacy\": ");
-  CHECK(has(load_error(tmp.path), "tokenizer_config.json"));
+  CHECK(has(load_error(tmp.dir), "tokenizer_config.json"));
 }
