@@ -83,7 +83,8 @@ size_t trailing_space_bytes(std::string_view s) {
 
 }  // namespace
 
-ByteLevelBpe::ByteLevelBpe(BpeSpec spec) : pretokenizer_(spec.pretokenizer), added_(std::move(spec.added)) {
+ByteLevelBpe::ByteLevelBpe(BpeSpec spec)
+    : pretokenizer_(spec.pretokenizer), normalizer_(spec.normalizer), added_(std::move(spec.added)) {
   const std::string& src = spec.source;
   if (spec.vocab.empty()) throw Error(src + ": vocabulary is empty");
   int64_t max_id = -1;
@@ -219,6 +220,22 @@ void ByteLevelBpe::encode_plain(std::string_view text, size_t base, Encoding& en
   }
 }
 
+void ByteLevelBpe::encode_normalized(std::string_view text, size_t base, Encoding& enc) const {
+  const unicode::NormalizedText n = unicode::normalize(text, normalizer_);
+  if (n.identity) {
+    encode_plain(text, base, enc);
+    return;
+  }
+  const size_t first = enc.byte_offsets.size();
+  encode_plain(n.text, 0, enc);
+  for (size_t k = first; k < enc.byte_offsets.size(); ++k) {
+    auto& [b, e] = enc.byte_offsets[k];  // into n.text; tokens are never empty
+    const auto nb = static_cast<size_t>(b), ne = static_cast<size_t>(e);
+    b = static_cast<int64_t>(base) + n.source[nb].first;
+    e = static_cast<int64_t>(base) + n.source[ne - 1].second;
+  }
+}
+
 Encoding ByteLevelBpe::encode(std::string_view text, const EncodeOptions& opt) const {
   Encoding enc;
   if (opt.add_bos && bos_id_ >= 0) {
@@ -250,7 +267,7 @@ Encoding ByteLevelBpe::encode(std::string_view text, const EncodeOptions& opt) c
       enc.ids.push_back(s.special_id);
       enc.byte_offsets.emplace_back(s.begin, s.end);
     } else if (s.end > s.begin) {
-      encode_plain(text.substr(s.begin, s.end - s.begin), s.begin, enc);
+      encode_normalized(text.substr(s.begin, s.end - s.begin), s.begin, enc);
     }
   }
   fill_char_offsets(text, enc);

@@ -8,6 +8,7 @@
 
 #include "core/tokenizer.h"
 #include "core/tokenizer_impl.h"
+#include "core/tokenizer_normalize.h"
 #include "core/tokenizer_pretokenize.h"
 
 namespace hl::tok {
@@ -29,6 +30,7 @@ struct BpeSpec {
   std::vector<std::pair<std::string, std::string>> merges;  // in rank order
   std::vector<AddedToken> added;
   PretokenizerKind pretokenizer = PretokenizerKind::kGpt2;
+  unicode::NormalForm normalizer = unicode::NormalForm::kNone;  // applied to the text between added tokens
   std::string bos_token, eos_token;                // empty: none
 };
 
@@ -57,8 +59,11 @@ class ByteLevelBpe : public Tokenizer {
   // BPE of one pre-tokenized word: ids and their byte lengths.
   void encode_word(std::string_view word, std::vector<int64_t>& ids, std::vector<int32_t>& lens) const;
   void encode_plain(std::string_view text, size_t base, Encoding& enc) const;
+  // encode_plain after the normalizer, with offsets mapped back into `text`.
+  void encode_normalized(std::string_view text, size_t base, Encoding& enc) const;
 
   PretokenizerKind pretokenizer_;
+  unicode::NormalForm normalizer_;
   std::vector<std::string> id_bytes_;  // id -> the raw bytes the token stands for
   std::vector<uint8_t> id_special_;
   int64_t byte_symbol_[256];

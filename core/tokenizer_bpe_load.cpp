@@ -149,10 +149,13 @@ std::unique_ptr<Tokenizer> load_tokenizer_json_unchecked(const std::filesystem::
   }
 
   if (j.contains("normalizer") && !j["normalizer"].is_null()) {
-    const std::string t = j["normalizer"].value("type", "");
-    // NFC is accepted: it is the identity on already-composed text, which is what users paste; other
-    // normalizers change the text and are refused rather than silently ignored.
-    if (t != "NFC") throw Error(src + ": normalizer '" + t + "' is not supported");
+    const json& nj = j["normalizer"];
+    const std::string t = nj.is_object() && nj.contains("type") && nj["type"].is_string() ? nj["type"].get<std::string>() : "";
+    // The Unicode normalisation forms are applied (Qwen2's tokenizer asks for NFC); other normalizers change
+    // the text in ways not implemented here and are refused rather than silently ignored.
+    const auto form = unicode::normal_form_named(t);
+    if (!form) throw Error(src + ": normalizer '" + t + "' is not supported (NFC, NFD, NFKC or NFKD)");
+    spec.normalizer = *form;
   }
   spec.pretokenizer = read_pretokenizer(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json(), src + ": pre_tokenizer");
 
