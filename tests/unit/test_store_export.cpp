@@ -44,8 +44,8 @@ struct Fixture {
     const int64_t sweep = s.create_niah_sweep(niah_run, "guide", R"({"deltas":[0,1]})");
     for (int d = 0; d <= 100; d += 50)
       for (int len = 1000; len <= 3000; len += 1000)
-        if (!(d == 50 && len == 2000)) s.record_niah_cell(sweep, {0.0, len, double(d), 4, (d + len / 1000) / 103.0, 0.1});
-    s.record_niah_cell(sweep, {1.0, 1000, 0.0, 4, 1.0, 0.2});
+        if (!(d == 50 && len == 2000)) s.record_niah_cell(sweep, store_test::v1_cell(0.0, len, double(d), 4, (d + len / 1000) / 103.0, 0.1));
+    s.record_niah_cell(sweep, store_test::v1_cell(1.0, 1000, 0.0, 4, 1.0, 0.2));
 
     r.kind = "profile";
     prof_run = s.record_run(r, {}, {});

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 
 #include "storage/content_hash.h"
@@ -16,6 +17,19 @@ namespace store_test {
 
 // A fresh directory under the system temp dir, removed (with its contents) at scope exit.
 using ScratchDir = hl_test::ScratchDir;
+
+// A NIAH cell with the schema-v1 fields set and the v2 ones (realised depth, rollout, answer, curve) empty.
+inline hl::store::NiahCell v1_cell(double strength, int64_t context_length, double depth_percent, int64_t n_samples,
+                                   double mean_score, std::optional<double> mean_influence) {
+  hl::store::NiahCell c;
+  c.strength = strength;
+  c.context_length = context_length;
+  c.depth_percent = depth_percent;
+  c.n_samples = n_samples;
+  c.mean_score = mean_score;
+  c.mean_influence = mean_influence;
+  return c;
+}
 
 inline std::string read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -385,10 +385,10 @@ TEST_CASE("store: NIAH sweeps and cells round-trip") {
     r.kind = "niah";
     run = s.start_run(r);
     sweep = s.create_niah_sweep(run, "guide", R"({"deltas": [0, 0.5], "depths": 11})");
-    CHECK(s.record_niah_cell(sweep, {0.5, 1000, 25.0, 10, 0.7, 0.031}));
-    CHECK(s.record_niah_cell(sweep, {0.0, 2000, 0.0, 10, 1.0, std::nullopt}));
-    CHECK_FALSE(s.record_niah_cell(sweep, {0.5, 1000, 25.0, 3, 0.0, 0.0}));
-    CHECK_THROWS_AS(s.record_niah_cell(sweep, {0.5, 1000, 101.0, 3, 0.0, 0.0}), hl::Error);
+    CHECK(s.record_niah_cell(sweep, store_test::v1_cell(0.5, 1000, 25.0, 10, 0.7, 0.031)));
+    CHECK(s.record_niah_cell(sweep, store_test::v1_cell(0.0, 2000, 0.0, 10, 1.0, std::nullopt)));
+    CHECK_FALSE(s.record_niah_cell(sweep, store_test::v1_cell(0.5, 1000, 25.0, 3, 0.0, 0.0)));
+    CHECK_THROWS_AS(s.record_niah_cell(sweep, store_test::v1_cell(0.5, 1000, 101.0, 3, 0.0, 0.0)), hl::Error);
   }
   Store s = Store::open(path);
   auto sweeps = s.list_niah_sweeps(run);
