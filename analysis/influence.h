@@ -80,6 +80,7 @@ class InfluenceTracer : public AttentionObserver {
 
   void on_forward_begin(Phase phase, int64_t batch, int64_t q_begin, int64_t tokens) override;
   bool wants_layer(int64_t layer, Phase phase) const override { return phase == Phase::Prefill; }
+  bool wants_scores(int64_t, Phase) const override { return false; }  // probabilities only
   void on_attention(const AttentionView& view) override;
   void on_layer_end(const LayerView& view) override;
   void on_forward_end() override;

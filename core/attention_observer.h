@@ -40,7 +40,7 @@ class AttentionView {
   // nullptr for others.
   virtual const void* native() const { return nullptr; }
   // The pre-softmax scores of the same block (bias added; masked keys hold the lowest float, so that
-  // p * s is 0 there), for engine-side observers; nullptr for others.
+  // p * s is 0 there), for engine-side observers; nullptr for others and when no observer wants_scores.
   virtual const void* native_scores() const { return nullptr; }
 };
 
@@ -72,6 +72,9 @@ class AttentionObserver {
   virtual void on_forward_begin(Phase phase, int64_t batch, int64_t q_begin, int64_t tokens) {}
   // Return false to skip materialising anything for this layer (cheap path).
   virtual bool wants_layer(int64_t layer, Phase phase) const { return true; }
+  // Whether on_attention reads AttentionView::native_scores() for this layer. Observers that read only
+  // probabilities say no, and the engine then does not materialise the pre-softmax score block.
+  virtual bool wants_scores(int64_t layer, Phase phase) const { return true; }
   virtual void on_attention(const AttentionView& view) {}
   virtual void on_layer_end(const LayerView& view) {}
   virtual void on_forward_end() {}

@@ -20,6 +20,11 @@ class ObserverFanout : public AttentionObserver {
       if (o->wants_layer(l, p)) return true;
     return false;
   }
+  bool wants_scores(int64_t l, Phase p) const override {
+    for (auto* o : obs)
+      if (o->wants_layer(l, p) && o->wants_scores(l, p)) return true;
+    return false;
+  }
   void on_attention(const AttentionView& v) override {
     for (auto* o : obs)
       if (o->wants_layer(v.layer, v.phase)) o->on_attention(v);

@@ -29,17 +29,19 @@ class BlockView final : public AttentionView {
   void copy_head(int64_t b, int64_t h, float* out) const override { padded_to_host(probs_.select(0, b).select(0, h), out); }
   void copy_head_mean(int64_t b, float* out) const override { padded_to_host(probs_.select(0, b).mean(0), out); }
   void head_matvec(const float* v, float* out) const override {
+    if (engine::probs_matvec_applies(probs_)) return engine::probs_matvec(probs_, v, keys, false, out);
     at::Tensor vt = host_vector(v, {batch, keys, 1}).narrow(1, 0, valid_keys).unsqueeze(1);  // [B, 1, Sv, 1]
     to_host(at::matmul(probs_, vt).squeeze(-1), out);  // [B, H, R]
   }
   void head_mean_matvec(const float* v, float* out) const override {
+    if (engine::probs_matvec_applies(probs_)) return engine::probs_matvec(probs_, v, keys, true, out);
     at::Tensor vt = host_vector(v, {batch, keys, 1}).narrow(1, 0, valid_keys);  // [B, Sv, 1]
     // Mean of the per-head products: no [B, R, S] head-mean copy of the probabilities.
     to_host(at::matmul(probs_, vt.unsqueeze(1)).squeeze(-1).mean(1), out);  // [B, R]
   }
   void value_norms(float* out) const override { to_host(value_l1_norms(values_, heads), out); }
   const void* native() const override { return &probs_; }
-  const void* native_scores() const override { return &scores_; }
+  const void* native_scores() const override { return scores_.defined() ? &scores_ : nullptr; }
 
  private:
   at::Tensor host_vector(const float* v, at::IntArrayRef shape) const {
@@ -88,13 +90,15 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), hd = q.size(3);
   const int64_t KVH = k.size(1), S = k.size(2), G = H / KVH;
   const bool observe = call.observer && call.observer->wants_layer(call.layer, call.phase);
+  // The pre-softmax scores only for observers that read them (head statistics), not for probability readers.
+  const bool keep_scores = observe && call.observer->wants_scores(call.layer, call.phase);
   const auto dev = q.device();
 
   if (T == 1 && engine::fused_query_attention_applies(q, k, v, call.key_bias)) {
     // Decode step: one query row per head, in one pass (no score block, no batched matmuls).
     at::Tensor probs, scores;
     at::Tensor out = fused_query_attention(q, k, v, call.key_bias, call.q_begin, call.sliding_window,
-                                           observe ? &probs : nullptr, observe ? &scores : nullptr);
+                                           observe ? &probs : nullptr, keep_scores ? &scores : nullptr);
     if (observe) notify_observer(call, probs, scores, v, B, H, call.q_begin, 1, S, S);
     return out;
   }
@@ -118,7 +122,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     if (fused) {
       at::Tensor scores, probs;
       outs.push_back(fused_attention_block(R == T ? q : q.narrow(2, r0, R), k, v, call.key_bias, pos0, Sv,
-                                           call.sliding_window, observe ? &scores : nullptr,
+                                           call.sliding_window, keep_scores ? &scores : nullptr,
                                            observe ? &probs : nullptr));
       if (observe) notify_observer(call, probs, scores, v, B, H, pos0, R, S, Sv);
       continue;

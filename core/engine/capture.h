@@ -17,6 +17,7 @@ class AttentionRecorder : public AttentionObserver {
   AttentionRecorder(int64_t layers, int64_t heads, std::vector<std::pair<int64_t, int64_t>> only = {});
 
   bool wants_layer(int64_t layer, Phase phase) const override;
+  bool wants_scores(int64_t, Phase) const override { return false; }  // probabilities only
   void on_forward_begin(Phase phase, int64_t batch, int64_t q_begin, int64_t tokens) override;
   void on_attention(const AttentionView& view) override;
 

@@ -504,6 +504,32 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
   return out;
 }
 
+// ------------------------------------------------------------------------------------------ probabilities x vector
+
+bool probs_matvec_applies(const at::Tensor& probs) {
+  return cpu_float(probs) && probs.dim() == 4 && probs.is_contiguous();
+}
+
+void probs_matvec(const at::Tensor& probs, const float* v, int64_t v_stride, bool mean_heads, float* out) {
+  const int64_t B = probs.size(0), H = probs.size(1), R = probs.size(2), Sv = probs.size(3);
+  const float* pp = probs.data_ptr<float>();
+  const auto dot = HL_KERNEL(dot);
+  // Tasks: (batch row, query row); each reads its H probability rows once.
+  at::parallel_for(0, B * R, grain_for(H * Sv), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / R, r = i % R;
+      const float* vb = v + b * v_stride;
+      float sum = 0;
+      for (int64_t h = 0; h < H; ++h) {
+        const float d = dot(pp + ((b * H + h) * R + r) * Sv, vb, Sv);
+        if (mean_heads) sum += d;
+        else out[(b * H + h) * R + r] = d;
+      }
+      if (mean_heads) out[b * R + r] = sum / static_cast<float>(H);  // as ATen's mean
+    }
+  });
+}
+
 // ------------------------------------------------------------------------------------------ one-query attention
 
 bool fused_query_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

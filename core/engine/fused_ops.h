@@ -57,6 +57,13 @@ at::Tensor fused_query_attention(const at::Tensor& q, const at::Tensor& k, const
                                  const at::Tensor& key_bias, int64_t q_begin, int64_t sliding_window,
                                  at::Tensor* probs_out, at::Tensor* scores_out);
 
+// Attention probabilities applied to one scalar per key, for observers (rollout, Influence): probs [B, H, R, Sv]
+// float32 contiguous on the CPU, v [B, v_stride] (keys [0, Sv) used). mean_heads: out[b * R + r] = mean over h
+// of sum_j probs[b, h, r, j] * v[b, j]; else out[(b * H + h) * R + r] per head. One parallel pass over probs
+// (ATen's broadcast matmul runs one matrix-vector product per head on one thread).
+bool probs_matvec_applies(const at::Tensor& probs);
+void probs_matvec(const at::Tensor& probs, const float* v, int64_t v_stride, bool mean_heads, float* out);
+
 // Tests: run the portable kernels even where the CPU has AVX2 and FMA (what other CPUs run), or go back.
 void use_portable_kernels(bool on);
 

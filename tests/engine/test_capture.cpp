@@ -83,3 +83,51 @@ TEST_CASE("query blocking gives the same logits, maps and statistics as one bloc
   CHECK(max_abs_diff(s1, s2) <= 1e-6);
   CHECK(max_abs_diff(a2, g.at("attentions_b")) <= 1e-5);
 }
+
+namespace {
+
+// Records, per layer, whether the view carried probabilities and pre-softmax scores.
+class ScoreProbe : public AttentionObserver {
+ public:
+  explicit ScoreProbe(bool scores) : scores_(scores) {}
+  bool wants_scores(int64_t, Phase) const override { return scores_; }
+  void on_attention(const AttentionView& v) override {
+    saw_probs.push_back(v.native() != nullptr);
+    saw_scores.push_back(v.native_scores() != nullptr);
+  }
+  std::vector<bool> saw_probs, saw_scores;
+
+ private:
+  bool scores_;
+};
+
+}  // namespace
+
+TEST_CASE("pre-softmax scores are materialised only when an observer wants them, probabilities always") {
+  const Model& m = fixture_model("llama-gqa");
+  at::Tensor ids = golden(fixture("llama-gqa") / "golden.safetensors").at("input_ids_b").unsqueeze(0);
+  const int64_t L = m.config().n_layers;
+  for (bool prefill : {true, false}) {
+    INFO("prefill ", prefill);
+    ScoreProbe probs_only(false), with_scores(true);
+    ObserverFanout both({&probs_only, &with_scores});
+    for (AttentionObserver* o : {static_cast<AttentionObserver*>(&probs_only), static_cast<AttentionObserver*>(&both)}) {
+      KVCache cache = m.new_cache(1, ids.size(1) + 1);
+      ForwardOptions fo;
+      if (prefill) fo.observer = o;
+      m.forward(ids, cache, fo);
+      if (!prefill) {  // one decode step (the one-query kernel)
+        fo.observer = o;
+        m.forward(ids.narrow(1, 0, 1), cache, fo);
+      }
+    }
+    // Alone, the probability reader gets no scores; next to an observer that wants them, both see them.
+    REQUIRE(probs_only.saw_scores.size() == static_cast<size_t>(2 * L));
+    for (int64_t l = 0; l < L; ++l) {
+      CHECK(probs_only.saw_probs[static_cast<size_t>(l)]);
+      CHECK_FALSE(probs_only.saw_scores[static_cast<size_t>(l)]);
+      CHECK(probs_only.saw_scores[static_cast<size_t>(L + l)]);
+      CHECK(with_scores.saw_scores[static_cast<size_t>(l)]);
+    }
+  }
+}

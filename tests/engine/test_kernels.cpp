@@ -241,6 +241,25 @@ TEST_CASE("fused attention block equals the ATen computation (GQA, causal block 
   }
 }
 
+TEST_CASE("probabilities x one scalar per key, per head and head mean, equal ATen's matmul") {
+  KernelChoice kernels;
+  at::manual_seed(9);
+  for (int64_t Sv : {1, 7, 33, 300}) {
+    const int64_t B = 2, H = 5, R = 9, stride = Sv + 4;  // v rows longer than the block's keys, as in the views
+    INFO("Sv ", Sv);
+    at::Tensor probs = at::softmax(at::randn({B, H, R, Sv}), -1);
+    at::Tensor v = at::randn({B, stride});
+    REQUIRE(engine::probs_matvec_applies(probs));
+    at::Tensor ref = at::matmul(probs, v.narrow(1, 0, Sv).view({B, 1, Sv, 1})).squeeze(-1);  // [B, H, R]
+    at::Tensor per_head = at::empty({B, H, R}), mean = at::empty({B, R});
+    engine::probs_matvec(probs, v.data_ptr<float>(), stride, false, per_head.data_ptr<float>());
+    engine::probs_matvec(probs, v.data_ptr<float>(), stride, true, mean.data_ptr<float>());
+    CHECK(max_abs_diff(per_head, ref) <= 1e-6);
+    CHECK(max_abs_diff(mean, ref.mean(1)) <= 1e-6);
+  }
+  CHECK_FALSE(engine::probs_matvec_applies(at::randn({1, 2, 3, 4}).transpose(2, 3)));
+}
+
 TEST_CASE("the engine's own parallel loops run on every intra-op thread") {
   // at::parallel_for forks in the caller's code: hl_core must be compiled with OpenMP or these loops are serial.
   const int before = at::get_num_threads();
