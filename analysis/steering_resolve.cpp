@@ -30,8 +30,9 @@ void set_influence(std::optional<TokenRange>& slot, TokenRange r, const std::str
 
 }  // namespace
 
-ResolvedSteering resolve(const SteeringSpec& spec, const ModelConfig& cfg, const std::string& prompt_with_markers,
+ResolvedSteering resolve(const SteeringSpec& spec_in, const ModelConfig& cfg, const std::string& prompt_with_markers,
                          const Tokenizer& tok, bool add_bos) {
+  const SteeringSpec spec = with_query_heads(spec_in, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads);
   validate_steering_spec(spec, cfg.n_layers, cfg.n_heads);
   ResolvedSteering out;
   MarkedPrompt marked;
@@ -85,7 +86,8 @@ ResolvedSteering resolve(const SteeringSpec& spec, const ModelConfig& cfg, const
   return out;
 }
 
-ResolvedSteering resolve_ids(const SteeringSpec& spec, const ModelConfig& cfg, const std::vector<int64_t>& ids) {
+ResolvedSteering resolve_ids(const SteeringSpec& spec_in, const ModelConfig& cfg, const std::vector<int64_t>& ids) {
+  const SteeringSpec spec = with_query_heads(spec_in, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads);
   validate_steering_spec(spec, cfg.n_layers, cfg.n_heads);
   if (!spec.emphasis.empty())
     throw Error("steering: field 'emphasis' needs the prompt as text; with token ids give token ranges in 'spans'");

@@ -217,6 +217,28 @@ bool HeadSet::operator==(const HeadSet& o) const {
   return by_layer(*this) == by_layer(o);
 }
 
+HeadSet kv_heads_to_query_heads(const HeadSet& kv, int64_t n_layers, int64_t n_heads, int64_t n_kv_heads,
+                                const std::string& where) {
+  if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
+    throw Error(where + ": KV-head indices need a model whose " + std::to_string(n_heads) +
+                " query heads split evenly over its KV heads (" + std::to_string(n_kv_heads) + ")");
+  kv.validate(n_layers, n_kv_heads, where + " (KV-head indices)");
+  if (kv.is_all()) return HeadSet::all();
+  const int64_t group = n_heads / n_kv_heads;
+  HeadSet out;
+  for (const auto& e : kv.entries()) {
+    if (e.all_heads) {
+      out.add_layer(e.layer, where);
+      continue;
+    }
+    std::vector<int64_t> heads;
+    for (int64_t g : e.heads)
+      for (int64_t h = g * group; h < (g + 1) * group; ++h) heads.push_back(h);
+    out.add_heads(e.layer, heads, where);
+  }
+  return out;
+}
+
 HeadSet parse_head_set(const nlohmann::ordered_json& value, const std::string& where) { return parse_any(value, where); }
 HeadSet parse_head_set(const nlohmann::json& value, const std::string& where) { return parse_any(value, where); }
 

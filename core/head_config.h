@@ -71,6 +71,12 @@ HeadSet parse_head_set(const nlohmann::json& value, const std::string& where);
 HeadSet parse_head_set_text(std::string_view text, const std::string& where);
 HeadSet load_head_config(const std::filesystem::path& file);
 
+// A set written in KV-head indices (SEKA's "kv_head" PASTA configs for GQA models) as query heads: KV head g of
+// a layer stands for query heads [g * G, (g + 1) * G), G = n_heads / n_kv_heads, in rank order; whole layers
+// stay whole. Throws hl::Error naming the entry when a layer or KV head is out of range.
+HeadSet kv_heads_to_query_heads(const HeadSet& kv, int64_t n_layers, int64_t n_heads, int64_t n_kv_heads,
+                                const std::string& where);
+
 // PASTA's format. A set made only of whole layers exports as PASTA's list form unless n_heads > 0 is
 // given (then whole layers are written out as explicit head lists). "all" needs n_layers and n_heads.
 nlohmann::ordered_json head_set_to_json(const HeadSet& set, int64_t n_layers = 0, int64_t n_heads = 0);

@@ -25,7 +25,7 @@ const std::set<std::string>& common_fields() {
 }
 
 const std::set<std::string>& method_fields(SteeringMethod m) {
-  static const std::set<std::string> none, pasta = {"heads", "alpha", "scale_position", "multispan"},
+  static const std::set<std::string> none, pasta = {"heads", "head_index", "alpha", "scale_position", "multispan"},
                                            guide = {"delta", "layers"}, insta = {"multiplier", "layers"};
   switch (m) {
     case SteeringMethod::Pasta: return pasta;
@@ -227,6 +227,9 @@ SteeringSpec parse_steering_spec(const std::string& json_text, const std::string
   if (s.method == SteeringMethod::Pasta) {
     if (!j.contains("heads")) throw Error(where + ": method \"pasta\" needs field 'heads'");
     s.heads = parse_head_set(j["heads"], field_ctx(where, "heads"));
+    if (j.contains("head_index"))
+      s.head_index = choice<HeadIndex>(j["head_index"], field_ctx(where, "head_index"),
+                                       {{"query", HeadIndex::Query}, {"kv", HeadIndex::Kv}});
     if (j.contains("alpha")) {
       s.alpha = number(j["alpha"], field_ctx(where, "alpha"));
       if (!(s.alpha > 0))
@@ -300,6 +303,7 @@ std::string steering_spec_to_json(const SteeringSpec& s, int indent) {
   switch (s.method) {
     case SteeringMethod::Pasta:
       j["heads"] = heads_to_json(s.heads);
+      if (s.head_index == HeadIndex::Kv) j["head_index"] = "kv";
       j["alpha"] = s.alpha;
       j["scale_position"] = to_string(s.scale_position);
       j["multispan"] = s.multispan == MultispanRule::Pasta ? "pasta" : "union";
@@ -340,14 +344,24 @@ void save_steering_spec(const SteeringSpec& spec, const std::filesystem::path& f
 }
 
 bool operator==(const SteeringSpec& a, const SteeringSpec& b) {
-  return a.method == b.method && a.heads == b.heads && a.alpha == b.alpha && a.scale_position == b.scale_position &&
+  return a.method == b.method && a.heads == b.heads && a.head_index == b.head_index && a.alpha == b.alpha && a.scale_position == b.scale_position &&
          a.multispan == b.multispan && a.delta == b.delta && a.multiplier == b.multiplier && a.layers == b.layers &&
          a.spans == b.spans && a.emphasis == b.emphasis && a.occurrence == b.occurrence &&
          a.span_match == b.span_match && a.markers == b.markers && a.apply_at == b.apply_at &&
          a.influence_span == b.influence_span && a.influence_text == b.influence_text;
 }
 
+SteeringSpec with_query_heads(SteeringSpec spec, int64_t n_layers, int64_t n_heads, int64_t n_kv_heads) {
+  if (spec.method != SteeringMethod::Pasta || spec.head_index != HeadIndex::Kv) return spec;
+  spec.heads = kv_heads_to_query_heads(spec.heads, n_layers, n_heads, n_kv_heads, "steering spec: field 'heads'");
+  spec.head_index = HeadIndex::Query;
+  return spec;
+}
+
 void validate_steering_spec(const SteeringSpec& spec, int64_t n_layers, int64_t n_heads) {
+  if (spec.method == SteeringMethod::Pasta && spec.head_index == HeadIndex::Kv)
+    throw Error("steering spec: field 'head_index': \"kv\" heads must be mapped to query heads with the model's "
+                "KV head count first (with_query_heads)");
   if (spec.method == SteeringMethod::Pasta) spec.heads.validate(n_layers, n_heads, "steering spec: field 'heads'");
   if (spec.method == SteeringMethod::Guide || spec.method == SteeringMethod::InstaBoost)
     (void)spec.layers.resolve(n_layers, "steering spec: field 'layers'");

@@ -16,7 +16,9 @@
 //               decode step, as both official codes' generation paths) | "prefill" (GUIDE paper experiments);
 //               influence_span [a, b] or "substring" (span for Influence, not steered); markers true
 //               (default: `**...**` and GUIDE tags in the prompt text mark spans) | false (text taken literally).
-//   pasta       heads (any HeadSet form, see head_config.h); alpha > 0 (default 0.01); scale_position
+//   pasta       heads (any HeadSet form, see head_config.h); head_index "query" (default) | "kv" (heads are
+//               KV-head indices, SEKA's kv_head configs: each steers every query head of its GQA group; map
+//               them with with_query_heads before validating or compiling); alpha > 0 (default 0.01); scale_position
 //               "exclude" (default) | "include" | "generation"; multispan "pasta" (default: the official
 //               per-section accumulation) | "union" (log alpha once, on prompt keys outside the union of spans).
 //   guide       delta (default 1.0, any finite value); layers "all" (default) | "none" | "first" | "last" |
@@ -38,6 +40,7 @@ enum class SteeringMethod { None, Pasta, Guide, InstaBoost };
 enum class ScalePosition { Exclude, Include, Generation };
 enum class MultispanRule { Pasta, Union };
 enum class SpanMatch { Overlap, Pasta };
+enum class HeadIndex { Query, Kv };
 
 // Token range [begin, end).
 struct TokenRange {
@@ -68,6 +71,7 @@ struct SteeringSpec {
 
   // PASTA
   HeadSet heads;
+  HeadIndex head_index = HeadIndex::Query;
   double alpha = 0.01;
   ScalePosition scale_position = ScalePosition::Exclude;
   MultispanRule multispan = MultispanRule::Pasta;
@@ -106,6 +110,10 @@ std::string steering_spec_to_json(const SteeringSpec& spec, int indent = 2);
 void save_steering_spec(const SteeringSpec& spec, const std::filesystem::path& file);
 bool operator==(const SteeringSpec& a, const SteeringSpec& b);
 inline bool operator!=(const SteeringSpec& a, const SteeringSpec& b) { return !(a == b); }
+
+// The spec with KV-head-indexed PASTA heads mapped to the query heads they stand for (head_index becomes
+// Query); other specs come back unchanged. Throws hl::Error naming the field for out-of-range KV heads.
+SteeringSpec with_query_heads(SteeringSpec spec, int64_t n_layers, int64_t n_heads, int64_t n_kv_heads);
 
 // Checks the spec against a model (heads and layers in range). Throws hl::Error naming the field.
 void validate_steering_spec(const SteeringSpec& spec, int64_t n_layers, int64_t n_heads);

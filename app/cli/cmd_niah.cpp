@@ -15,7 +15,7 @@ namespace {
 
 int cmd_niah(const Args& a) {
   a.allow_only(concat(kModelFlags, {"lengths", "depths", "deltas", "out", "haystack", "needle", "question", "answer",
-                                    "max-new", "last-k", "apply-at", "db", "method", "heads", "alphas"}));
+                                    "max-new", "last-k", "apply-at", "db", "method", "heads", "head-index", "alphas"}));
   auto m = load_model(a);
   NiahGrid grid;
   if (a.has("lengths")) {
@@ -37,7 +37,11 @@ int cmd_niah(const Args& a) {
     ro.method = NiahSteering::Pasta;
     const std::string hs = a.get("heads");
     HeadSet heads = std::filesystem::exists(hs) ? load_head_config(hs) : parse_head_set_text(hs, "--heads");
-    heads.validate(m->config().n_layers, m->config().n_heads, "--heads");
+    const ModelConfig& mc = m->config();
+    const std::string index = a.get("head-index", "query");
+    if (index == "kv") heads = kv_heads_to_query_heads(heads, mc.n_layers, mc.n_heads, mc.n_kv_heads, "--heads");
+    else if (index != "query") throw Error("--head-index: expected query or kv, got \"" + index + "\"");
+    heads.validate(mc.n_layers, mc.n_heads, "--heads");
     for (const auto& r : heads.expand(m->config().n_layers, m->config().n_heads)) ro.pasta_heads.emplace_back(r.layer, r.head);
     grid.deltas = a.has("alphas") ? a.get_double_list("alphas") : std::vector<double>{1.0, 0.01};
     for (double al : grid.deltas)
@@ -45,7 +49,8 @@ int cmd_niah(const Args& a) {
     if (a.has("deltas")) throw Error("--deltas is for --method guide; PASTA takes --alphas");
   } else if (method == "guide") {
     if (a.has("deltas")) grid.deltas = a.get_double_list("deltas");
-    if (a.has("heads") || a.has("alphas")) throw Error("--heads/--alphas are for --method pasta");
+    if (a.has("heads") || a.has("head-index") || a.has("alphas"))
+      throw Error("--heads/--head-index/--alphas are for --method pasta");
   } else {
     throw Error("--method: expected guide or pasta, got \"" + method + "\"");
   }
@@ -118,7 +123,7 @@ int cmd_niah(const Args& a) {
 
 RegisterCommand reg("niah",
                     "--model DIR --lengths 250,500 --depths 0,50,100 --deltas 0,1 --out FILE.csv [--haystack DIR] "
-                    "[--max-new N] [--last-k K] [--apply-at prefill|all] [--method guide|pasta --heads CONFIG|L1H0,.. --alphas 1,0.01] "
+                    "[--max-new N] [--last-k K] [--apply-at prefill|all] [--method guide|pasta --heads CONFIG|L1H0,.. [--head-index query|kv] --alphas 1,0.01] "
                     "[--db FILE]",
                     cmd_niah);
 

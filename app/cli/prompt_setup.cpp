@@ -15,7 +15,8 @@ PromptSetup setup_prompt(const Args& a, const Model& m) {
     spec = load_steering_spec(a.get("steering"));
     ps.spec_json = steering_spec_to_json(spec, -1);
   }
-  validate_steering_spec(spec, m.config().n_layers, m.config().n_heads);
+  validate_steering_spec(with_query_heads(spec, m.config().n_layers, m.config().n_heads, m.config().n_kv_heads),
+                         m.config().n_layers, m.config().n_heads);
   ResolvedSteering r = a.has("ids") ? resolve_ids(spec, m.config(), prompt_ids(a, m))
                                     : resolve(spec, m.config(), a.get("prompt"), require_tokenizer(m), default_add_bos(m));
   ps.ids = std::move(r.ids);

@@ -147,3 +147,34 @@ TEST_CASE("niah: PASTA sweeps over alphas for a head set; alpha 1 is the unsteer
   std::remove(out.c_str());
   std::remove(out_guide.c_str());
 }
+
+TEST_CASE("niah: --head-index kv steers each listed KV head's whole GQA group") {
+  // stories260K: 8 query heads over 4 KV heads, so KV head 1 of layer 2 = query heads 2 and 3.
+  const std::string model = (shared_dir() / "models/stories260K/stories260K.bin").string();
+  const std::string kv = "/tmp/hl-niah-kv-" + std::to_string(getpid()) + ".csv";
+  const std::string q = "/tmp/hl-niah-q-" + std::to_string(getpid()) + ".csv";
+  std::remove(kv.c_str());
+  std::remove(q.c_str());
+  const std::vector<std::string> common = {"--model", model, "--lengths", "256", "--depths", "50", "--method", "pasta",
+                                           "--alphas", "0.01", "--max-new", "8"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"niah"};
+    args.insert(args.end(), common.begin(), common.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_cli(args);
+  };
+  REQUIRE(with({"--heads", "L2H1", "--head-index", "kv", "--out", kv}).status == 0);
+  REQUIRE(with({"--heads", "L2H2,L2H3", "--out", q}).status == 0);
+  hl::NiahJournal a(kv), b(q);
+  REQUIRE(a.results().size() == 1);
+  REQUIRE(b.results().size() == 1);
+  CHECK(a.results()[0].answer == b.results()[0].answer);
+  CHECK(a.results()[0].influence_lastk == b.results()[0].influence_lastk);
+  CliResult r = with({"--heads", "L2H4", "--head-index", "kv", "--out", kv});  // only 4 KV heads
+  CHECK(r.status != 0);
+  CHECK(r.err.find("KV-head indices") != std::string::npos);
+  r = with({"--heads", "L2H1", "--head-index", "group", "--out", kv});
+  CHECK(r.err.find("--head-index") != std::string::npos);
+  std::remove(kv.c_str());
+  std::remove(q.c_str());
+}

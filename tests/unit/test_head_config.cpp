@@ -139,3 +139,19 @@ TEST_CASE("head config: save and load") {
   CHECK(hl::load_head_config(p) == s);
   fs::remove(p);
 }
+
+TEST_CASE("head config: KV-head indices (SEKA kv_head configs) map to their GQA groups of query heads") {
+  // 6 query heads over 3 KV heads: KV head g stands for query heads 2g and 2g + 1.
+  const HeadSet kv = hl::parse_head_set_text(R"({"0": [1], "2": [2, 0], "3": []})", "kv.json");
+  const HeadSet q = hl::kv_heads_to_query_heads(kv, 4, 6, 3, "kv.json");
+  CHECK(hl::head_set_to_pasta_json(q) == R"({"0":[2,3],"2":[4,5,0,1],"3":[]})");  // rank order kept
+  // Whole layers and "all" stay whole; MHA (one query head per KV head) is the identity.
+  CHECK(hl::kv_heads_to_query_heads(hl::parse_head_set_text("L1", "t"), 4, 6, 3, "t") == hl::parse_head_set_text("L1", "t"));
+  CHECK(hl::kv_heads_to_query_heads(HeadSet::all(), 4, 6, 3, "t").is_all());
+  CHECK(hl::kv_heads_to_query_heads(kv, 4, 3, 3, "t") == kv);
+  // A KV head past the model's KV heads is named as such, with the file.
+  const std::string e = error_of([&] { hl::kv_heads_to_query_heads(kv, 4, 4, 2, "kv.json"); });
+  CHECK(e.find("kv.json (KV-head indices)") != std::string::npos);
+  CHECK(e.find("L2H2") != std::string::npos);
+  CHECK(error_of([&] { hl::kv_heads_to_query_heads(kv, 4, 6, 4, "kv.json"); }).find("split evenly") != std::string::npos);
+}

@@ -154,3 +154,29 @@ TEST_CASE("steering spec: validation against model dimensions") {
   CHECK_THROWS_WITH_AS(hl::validate_steering_spec(g, 4, 4), doctest::Contains("layer 9"), hl::Error);
   CHECK_NOTHROW(hl::validate_steering_spec(g, 10, 4));
 }
+
+TEST_CASE("steering spec: PASTA heads in KV-head indices") {
+  const SteeringSpec kv = hl::parse_steering_spec(
+      R"({"method": "pasta", "heads": {"1": [1]}, "head_index": "kv", "spans": [[0, 2]]})", "spec.json");
+  CHECK(kv.head_index == hl::HeadIndex::Kv);
+  // Round trip keeps the index space; query-indexed specs do not grow the field.
+  CHECK(hl::parse_steering_spec(hl::steering_spec_to_json(kv)) == kv);
+  CHECK(hl::steering_spec_to_json(hl::parse_steering_spec(R"({"method": "pasta", "heads": "L1H1"})")).find("head_index") ==
+        std::string::npos);
+  // Unmapped, it cannot be validated or compiled: the KV head count is needed.
+  CHECK_THROWS_WITH_AS(hl::validate_steering_spec(kv, 4, 4), doctest::Contains("head_index"), hl::Error);
+  // Mapped against 4 query heads over 2 KV heads it steers query heads 2 and 3 of layer 1, exactly as the
+  // query-indexed spec does.
+  const SteeringSpec q = hl::with_query_heads(kv, 4, 4, 2);
+  CHECK(q.head_index == hl::HeadIndex::Query);
+  SteeringSpec same = hl::parse_steering_spec(R"({"method": "pasta", "heads": {"1": [2, 3]}, "spans": [[0, 2]]})");
+  CHECK(q == same);
+  const hl::AttentionBias a = hl::compile(q, 4, 4, 5, q.spans), b = hl::compile(same, 4, 4, 5, same.spans);
+  for (int64_t h = 0; h < 4; ++h) {
+    CHECK(a.active(0, 1, h) == (h >= 2));
+    CHECK(a.active(0, 1, h) == b.active(0, 1, h));
+  }
+  CHECK_THROWS_WITH_AS(hl::with_query_heads(kv, 4, 4, 1), doctest::Contains("L1H1"), hl::Error);  // 1 KV head
+  CHECK(spec_error(R"({"method": "pasta", "heads": "L0H0", "head_index": "group"})").find("head_index") != std::string::npos);
+  CHECK(spec_error(R"({"method": "guide", "head_index": "kv"})").find("does not apply") != std::string::npos);
+}
