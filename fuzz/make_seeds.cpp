@@ -154,6 +154,11 @@ void tokenizer_json_seeds(const fs::path& shared) {
     }
     j["added_tokens"] = added;
     seed("fuzz_tokenizer_json", flat(shared, p), j.dump(1));
+    // The same vocabulary behind each Unicode normalizer (the normalisation and offset-tracing path).
+    for (const char* form : {"NFC", "NFKD"}) {
+      j["normalizer"] = {{"type", form}};
+      seed("fuzz_tokenizer_json", flat(shared, p) + "_" + form, j.dump(1));
+    }
   }
 }
 
