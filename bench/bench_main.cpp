@@ -404,8 +404,8 @@ int main(int argc, char** argv) {
       std::printf("%-40s %10.4f s   %.2fx faster   (best; median %.4f s)\n", "reuse of the unsteered layers below",
                   reuse, full / reuse, reuse_t[reuse_t.size() / 2]);
       std::printf("%-40s %10.4f s   at the run's GEMM peak\n", "roofline of the recomputed layers", roof);
-      std::printf("%-40s %10.2fx   (best round %.2fx; reuse time / roofline at that round's GEMM speed)\n",
-                  "reuse path vs roofline, median round", ratio[ratio.size() / 2], ratio.front());
+      std::printf("%-40s %10.2fx   (rounds %.2f-%.2fx; reuse time / roofline at that round's GEMM speed)\n",
+                  "reuse path vs roofline, median round", ratio[ratio.size() / 2], ratio.front(), ratio.back());
       rule();
     }
 

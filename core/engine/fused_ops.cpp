@@ -7,11 +7,14 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+
+#include "core/error.h"
 
 namespace hl::engine {
 namespace {
@@ -217,10 +220,27 @@ void axpy_generic(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-// m rows (<= 6) by `cols` (<= width) columns of the same product, portably.
-void attn_tile_generic(int64_t m, int64_t width, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
-                      float* C, int64_t ldc, int64_t cols) {
+// m rows by W columns (`cols` of them stored) of the same product, portably. A compile-time width lets the
+// compiler vectorise the column loop with the baseline instruction set (SSE2, NEON).
+template <int W>
+void tile_generic(int64_t m, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, float* C,
+                  int64_t ldc, int64_t cols) {
   for (int64_t r = 0; r < m; ++r) {
+    float acc[W] = {};
+    for (int64_t k = 0; k < K; ++k) {
+      const float a = A[r * lda + k];
+      const float* b = B + k * ldb;
+      for (int c = 0; c < W; ++c) acc[c] += a * b[c];
+    }
+    std::copy(acc, acc + cols, C + r * ldc);
+  }
+}
+
+void attn_tile_generic(int64_t m, int64_t width, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
+                       float* C, int64_t ldc, int64_t cols) {
+  if (width == 16) return tile_generic<16>(m, A, lda, B, ldb, K, C, ldc, cols);
+  if (width == 8) return tile_generic<8>(m, A, lda, B, ldb, K, C, ldc, cols);
+  for (int64_t r = 0; r < m; ++r) {  // the last few columns of a narrow head
     float acc[16] = {};
     for (int64_t k = 0; k < K; ++k) {
       const float a = A[r * lda + k];
@@ -412,9 +432,13 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
   const at::Tensor q = q_in.stride(3) == 1 ? q_in : q_in.contiguous();
   const int64_t B = q.size(0), H = q.size(1), R = q.size(2), hd = q.size(3), KVH = k.size(1), G = H / KVH;
   const int64_t Sv = valid_keys;
+  if (Sv < 0 || Sv > k.size(2))
+    throw Error("fused_attention_block: valid_keys " + std::to_string(Sv) + " outside [0, " +
+                                std::to_string(k.size(2)) + "]");
   if (scores_out) *scores_out = at::empty({B, H, R, Sv}, q.options());
   if (probs_out) *probs_out = at::empty({B, H, R, Sv}, q.options());
   at::Tensor out = at::empty({B, H, R, hd}, q.options());
+  if (out.numel() == 0) return out;  // no rows, heads or batch: nothing to compute
   float* sp = scores_out ? scores_out->data_ptr<float>() : nullptr;
   float* pp = probs_out ? probs_out->data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();
@@ -470,8 +494,8 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
       for (int64_t j0 = k0; j0 < k1; j0 += kKeys) {
         const int64_t j1 = std::min(k1, j0 + kKeys);
         for (int64_t d = 0; d < hd; ++d) {
-          float* dst = kt.data() + d * width - k0;
-          for (int64_t j = j0; j < j1; ++j) dst[j] = kb[j * ks2 + d];
+          float* dst = kt.data() + d * width;
+          for (int64_t j = j0; j < j1; ++j) dst[j - k0] = kb[j * ks2 + d];
         }
       }
       const float* vb = vp + b * vs0 + kv * vs1;

@@ -146,17 +146,24 @@ at::Tensor mlp_hidden(const ModelConfig& c, const LayerWeights& lw, const at::Te
   return h;
 }
 
-// residual += mlp(x), in place on `residual` (a fresh tensor of this layer that nothing else holds): the down
-// projection's GEMM accumulates into it (beta = 1) rather than writing a product that a separate pass then adds.
+// residual += mlp(x), in place on `residual` (a fresh tensor of this layer that nothing else holds). On CPU float32
+// without a bias the down projection's GEMM accumulates into it (beta = 1) rather than writing a product that a
+// separate pass then adds.
 void add_mlp(const ModelConfig& c, const LayerWeights& lw, const at::Tensor& x, at::Tensor& residual) {
   const at::Tensor h = mlp_hidden(c, lw, x);
   if (engine::small_linear_applies(h, lw.down_w)) {
     residual.add_(engine::small_linear(h, lw.down_w, lw.down_b));
     return;
   }
-  const int64_t D = residual.size(-1);
-  residual.view({-1, D}).addmm_(h.reshape({-1, h.size(-1)}), lw.down_w.t());
-  if (lw.down_b.defined()) residual.add_(lw.down_b);
+  // CPU float32 only: in bf16/fp16 (GPU) HF rounds the projection before the residual add, and parity with it
+  // matters more than one pass.
+  if (residual.device().is_cpu() && residual.scalar_type() == at::kFloat && residual.is_contiguous() &&
+      !lw.down_b.defined()) {
+    const int64_t D = residual.size(-1);
+    residual.view({-1, D}).addmm_(h.reshape({-1, h.size(-1)}), lw.down_w.t());
+    return;
+  }
+  residual.add_(linear(h, lw.down_w, lw.down_b));
 }
 
 // ---------------------------------------------------------------------------------------------- [layer views]

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/engine/fused_ops.h"
+#include "core/error.h"
 #include "core/engine/small_linear.h"
 #include "engine/golden.h"
 #include "engine/doctest_torch.h"
@@ -239,6 +240,10 @@ TEST_CASE("fused attention block equals the ATen computation (GQA, causal block 
       }
     }
   }
+  // More valid keys than the cache holds is refused (the kernel would read past the keys); no rows is nothing.
+  at::Tensor k = at::randn({1, 1, 4, 16}), q = at::randn({1, 2, 3, 16});
+  CHECK_THROWS_AS(engine::fused_attention_block(q, k, k, at::Tensor(), 4, 5, 0, nullptr, nullptr), hl::Error);
+  CHECK(engine::fused_attention_block(q.narrow(2, 0, 0), k, k, at::Tensor(), 0, 0, 0, nullptr, nullptr).numel() == 0);
 }
 
 TEST_CASE("probabilities x one scalar per key, per head and head mean, equal ATen's matmul") {
