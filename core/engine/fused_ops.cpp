@@ -434,7 +434,7 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
   const int64_t Sv = valid_keys;
   if (Sv < 0 || Sv > k.size(2))
     throw Error("fused_attention_block: valid_keys " + std::to_string(Sv) + " outside [0, " +
-                                std::to_string(k.size(2)) + "]");
+                std::to_string(k.size(2)) + "]");
   if (scores_out) *scores_out = at::empty({B, H, R, Sv}, q.options());
   if (probs_out) *probs_out = at::empty({B, H, R, Sv}, q.options());
   at::Tensor out = at::empty({B, H, R, hd}, q.options());
