@@ -382,14 +382,21 @@ bool fused_softmax_applies(const at::Tensor& scores, const at::Tensor& key_bias)
 
 namespace {
 
+// The keys [lo, hi) among [0, n_keys) that the query at absolute position q sees: causal, and inside the sliding
+// window when there is one (window > 0).
+std::pair<int64_t, int64_t> visible_keys(int64_t q, int64_t n_keys, int64_t window) {
+  const int64_t hi = std::min(n_keys, q + 1);
+  const int64_t lo = window > 0 ? std::min(hi, std::max<int64_t>(0, q - window + 1)) : 0;
+  return {lo, hi};
+}
+
 // One attention row: the query at absolute position q over keys [0, Sv). Adds bias (if any) to the visible keys,
 // writes the softmax over them into p (may be s) and 0 elsewhere; keep_scores leaves s = scores + bias with the
 // masked keys at the lowest float.
 void bias_mask_softmax_row(float* s, float* p, int64_t Sv, int64_t q, int64_t window, const float* bias,
                            bool keep_scores) {
   const auto kernel = HL_KERNEL(softmax_row);
-  const int64_t hi = std::min(Sv, q + 1);
-  const int64_t lo = window > 0 ? std::min(hi, std::max<int64_t>(0, q - window + 1)) : 0;
+  const auto [lo, hi] = visible_keys(q, Sv, window);
   if (bias)
     for (int64_t k = lo; k < hi; ++k) s[k] += bias[k];
   kernel(s, p, Sv, lo, hi);
@@ -463,11 +470,7 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
   const int64_t chunk = (R + per_head - 1) / per_head;
   const int64_t chunks = (R + chunk - 1) / chunk;
   constexpr int64_t kRows = 6, kKeys = 16;
-  auto visible = [&](int64_t pos) {  // keys [lo, hi) of the query at absolute position pos
-    const int64_t hi = std::min(Sv, pos + 1);
-    const int64_t lo = sliding_window > 0 ? std::min(hi, std::max<int64_t>(0, pos - sliding_window + 1)) : 0;
-    return std::pair<int64_t, int64_t>(lo, hi);
-  };
+  auto visible = [&](int64_t pos) { return visible_keys(pos, Sv, sliding_window); };
   // Causal chunks differ in work (the last sees every key, the first a few): tasks go out largest first from a
   // shared counter, so no thread idles behind a static split.
   const int64_t tasks = B * H * chunks;
@@ -582,12 +585,11 @@ at::Tensor fused_query_attention(const at::Tensor& q_in, const at::Tensor& k, co
   float* sp = scores.data_ptr<float>();
   const auto dot = HL_KERNEL(dot);
   const auto axpy = HL_KERNEL(axpy);
-  const auto softmax = HL_KERNEL(softmax_row);
-  const int64_t qpos = q_begin;
   const int64_t ks0 = k.stride(0), ks1 = k.stride(1), ks2 = k.stride(2);  // plain numbers for the inner loops
   const int64_t vs0 = v.stride(0), vs1 = v.stride(1), vs2 = v.stride(2);
-  const int64_t hi = std::min(S, qpos + 1);
-  const int64_t lo = sliding_window > 0 ? std::min(hi, std::max<int64_t>(0, qpos - sliding_window + 1)) : 0;
+  // Plain variables rather than a structured binding: the loop lambda captures them (C++17).
+  const std::pair<int64_t, int64_t> keys = visible_keys(q_begin, S, sliding_window);
+  const int64_t lo = keys.first, hi = keys.second;
   at::parallel_for(0, B * H, std::max<int64_t>(1, 4096 / std::max<int64_t>(S * hd / 16, 1)), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t b = i / H, h = i % H, kv = h / G;
@@ -597,12 +599,8 @@ at::Tensor fused_query_attention(const at::Tensor& q_in, const at::Tensor& k, co
       float* s = sp + i * S;
       float* p = pp + i * S;
       const float* bias = bp ? bp + i * bias_stride : nullptr;
-      for (int64_t j = lo; j < hi; ++j) s[j] = dot(qi, kb + j * ks2, hd) + (bias ? bias[j] : 0.0f);
-      softmax(s, p, S, lo, hi);
-      if (scores_out) {
-        std::fill(s, s + lo, std::numeric_limits<float>::lowest());
-        std::fill(s + hi, s + S, std::numeric_limits<float>::lowest());
-      }
+      for (int64_t j = lo; j < hi; ++j) s[j] = dot(qi, kb + j * ks2, hd);
+      bias_mask_softmax_row(s, p, S, q_begin, sliding_window, bias, scores_out != nullptr);
       float* o = op + i * hd;
       for (int64_t j = lo; j < hi; ++j) axpy(p[j], vb + j * vs2, o, hd);
     }
