@@ -344,8 +344,8 @@ void save_steering_spec(const SteeringSpec& spec, const std::filesystem::path& f
 }
 
 bool operator==(const SteeringSpec& a, const SteeringSpec& b) {
-  return a.method == b.method && a.heads == b.heads && a.head_index == b.head_index && a.alpha == b.alpha && a.scale_position == b.scale_position &&
-         a.multispan == b.multispan && a.delta == b.delta && a.multiplier == b.multiplier && a.layers == b.layers &&
+  return a.method == b.method && a.heads == b.heads && a.head_index == b.head_index && a.alpha == b.alpha &&
+         a.scale_position == b.scale_position && a.multispan == b.multispan && a.delta == b.delta && a.multiplier == b.multiplier && a.layers == b.layers &&
          a.spans == b.spans && a.emphasis == b.emphasis && a.occurrence == b.occurrence &&
          a.span_match == b.span_match && a.markers == b.markers && a.apply_at == b.apply_at &&
          a.influence_span == b.influence_span && a.influence_text == b.influence_text;

@@ -42,7 +42,7 @@ int cmd_niah(const Args& a) {
     if (index == "kv") heads = kv_heads_to_query_heads(heads, mc.n_layers, mc.n_heads, mc.n_kv_heads, "--heads");
     else if (index != "query") throw Error("--head-index: expected query or kv, got \"" + index + "\"");
     heads.validate(mc.n_layers, mc.n_heads, "--heads");
-    for (const auto& r : heads.expand(m->config().n_layers, m->config().n_heads)) ro.pasta_heads.emplace_back(r.layer, r.head);
+    for (const auto& r : heads.expand(mc.n_layers, mc.n_heads)) ro.pasta_heads.emplace_back(r.layer, r.head);
     grid.deltas = a.has("alphas") ? a.get_double_list("alphas") : std::vector<double>{1.0, 0.01};
     for (double al : grid.deltas)
       if (!(al > 0)) throw Error("--alphas: alpha must be > 0");

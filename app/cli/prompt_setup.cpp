@@ -15,16 +15,18 @@ PromptSetup setup_prompt(const Args& a, const Model& m) {
     spec = load_steering_spec(a.get("steering"));
     ps.spec_json = steering_spec_to_json(spec, -1);
   }
-  validate_steering_spec(with_query_heads(spec, m.config().n_layers, m.config().n_heads, m.config().n_kv_heads),
-                         m.config().n_layers, m.config().n_heads);
-  ResolvedSteering r = a.has("ids") ? resolve_ids(spec, m.config(), prompt_ids(a, m))
-                                    : resolve(spec, m.config(), a.get("prompt"), require_tokenizer(m), default_add_bos(m));
+  // KV-head indices mapped once (spec_json keeps what the user wrote); checked before the prompt is read.
+  const ModelConfig& mc = m.config();
+  const SteeringSpec mapped = with_query_heads(spec, mc.n_layers, mc.n_heads, mc.n_kv_heads);
+  validate_steering_spec(mapped, mc.n_layers, mc.n_heads);
+  ResolvedSteering r = a.has("ids") ? resolve_ids(mapped, mc, prompt_ids(a, m))
+                                    : resolve(mapped, mc, a.get("prompt"), require_tokenizer(m), default_add_bos(m));
   ps.ids = std::move(r.ids);
   ps.text = std::move(r.clean_text);
   ps.offsets = std::move(r.offsets);
   for (const auto& s : r.spans) ps.spans.emplace_back(s.begin, s.end);
   if (r.influence_span) ps.influence_span = std::make_pair(r.influence_span->begin, r.influence_span->end);
-  if (spec.method != SteeringMethod::None) ps.bias = std::make_unique<AttentionBias>(std::move(r.bias));
+  if (mapped.method != SteeringMethod::None) ps.bias = std::make_unique<AttentionBias>(std::move(r.bias));
   if (ps.ids.empty()) throw Error("the prompt tokenises to nothing");
   return ps;
 }
