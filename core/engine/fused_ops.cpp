@@ -263,6 +263,21 @@ std::atomic<bool> g_portable_only{false};
 
 void use_portable_kernels(bool on) { g_portable_only.store(on); }
 
+bool vector_kernels_on() {
+#if defined(__x86_64__)
+  return have_avx2_fma() && !g_portable_only.load(std::memory_order_relaxed);
+#else
+  return false;
+#endif
+}
+
+void gemm_tile(int64_t m, int64_t width, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, float* C,
+               int64_t ldc, int64_t cols) {
+  HL_KERNEL(attn_tile)(m, width, A, lda, B, ldb, K, C, ldc, cols);
+}
+
+void silu_mul(const float* g, const float* u, float* out, int64_t n) { HL_KERNEL(silu_mul)(g, u, out, n); }
+
 // ------------------------------------------------------------------------------------------ RMSNorm
 
 bool fused_rms_norm_applies(const at::Tensor& x, const at::Tensor& w) {

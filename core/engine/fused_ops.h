@@ -66,5 +66,15 @@ void probs_matvec(const at::Tensor& probs, const float* v, int64_t v_stride, boo
 
 // Tests: run the portable kernels even where the CPU has AVX2 and FMA (what other CPUs run), or go back.
 void use_portable_kernels(bool on);
+// Whether the AVX2 kernels run: the CPU has AVX2 and FMA and use_portable_kernels is off.
+bool vector_kernels_on();
+
+// Building blocks for the packed linear layer (packed_linear.cpp), AVX2 or portable as above:
+// C[r][0, cols) = sum over k < K of A[r * lda + k] * B[k * ldb + c], for r < m (1..6) and a tile of `width` = 8 or
+// 16 columns (cols <= width of them stored). The attention's QK^T and PV products run on the same tile.
+void gemm_tile(int64_t m, int64_t width, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, float* C,
+               int64_t ldc, int64_t cols);
+// out[i] = silu(g[i]) * u[i] (the gated MLP's activation), i < n.
+void silu_mul(const float* g, const float* u, float* out, int64_t n);
 
 }  // namespace hl::engine

@@ -81,6 +81,7 @@ std::unique_ptr<Model> Model::load(const fs::path& path, const LoadOptions& opt)
     tok_dir = path.parent_path();
   }
   m->source_ = path;
+  if (opt.pack_weights) m->pack_weights();
   if (opt.load_tokenizer) m->set_tokenizer(find_tokenizer(tok_dir, opt.tokenizer));
   return m;
 }

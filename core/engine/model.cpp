@@ -10,8 +10,9 @@
 #include <thread>
 
 #include "core/engine/attention.h"
-#include "core/engine/small_linear.h"
 #include "core/engine/fused_ops.h"
+#include "core/engine/packed_linear.h"
+#include "core/engine/small_linear.h"
 #include "core/error.h"
 
 namespace hl {
@@ -132,9 +133,20 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)
   return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
 }
 
+// A layer projection: the packed kernel when the model's weights are packed, else as above.
+at::Tensor linear(const at::Tensor& x, const std::shared_ptr<const engine::PackedWeight>& p, const at::Tensor& w,
+                  const at::Tensor& b) {
+  return p ? engine::packed_linear(x, *p, b) : linear(x, w, b);
+}
+
+// Whether the gated MLP's up projection ends in the packed kernel's SiLU epilogue.
+bool packs_silu_gate(const ModelConfig& c) { return c.mlp == MlpKind::Gated && c.act == Activation::SiLU; }
+
 // The MLP's hidden activations (before the down projection).
 at::Tensor mlp_hidden(const ModelConfig& c, const LayerWeights& lw, const at::Tensor& x) {
-  at::Tensor h = linear(x, lw.up_w, lw.up_b);
+  if (lw.up_p && lw.up_p->layout() == engine::PackedWeight::Layout::GatePairs)
+    return engine::packed_silu_gate(x, *lw.up_p, lw.up_b);
+  at::Tensor h = linear(x, lw.up_p, lw.up_w, lw.up_b);
   if (c.mlp == MlpKind::Gated && c.act == Activation::SiLU && engine::fused_silu_gate_applies(h)) {
     h = engine::fused_silu_gate(h);
   } else if (c.mlp == MlpKind::Gated) {
@@ -151,6 +163,10 @@ at::Tensor mlp_hidden(const ModelConfig& c, const LayerWeights& lw, const at::Te
 // separate pass then adds.
 void add_mlp(const ModelConfig& c, const LayerWeights& lw, const at::Tensor& x, at::Tensor& residual) {
   const at::Tensor h = mlp_hidden(c, lw, x);
+  if (lw.down_p) {  // CPU float32 (packed): the projection's epilogue adds into the residual
+    engine::packed_linear_accumulate(h, *lw.down_p, lw.down_b, residual);
+    return;
+  }
   if (engine::small_linear_applies(h, lw.down_w)) {
     residual.add_(engine::small_linear(h, lw.down_w, lw.down_b));
     return;
@@ -241,7 +257,7 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
     if (opt.keep_layer_inputs) res.layer_inputs[static_cast<size_t>(l)] = x;
     at::Tensor h1 = norm(c, x, lw.norm1_w, lw.norm1_b);
-    at::Tensor qkv = linear(h1, lw.qkv_w, lw.qkv_b);  // [B, T, (H + 2 KVH) hd]
+    at::Tensor qkv = linear(h1, lw.qkv_p, lw.qkv_w, lw.qkv_b);  // [B, T, (H + 2 KVH) hd]
     at::Tensor q = qkv.narrow(-1, 0, H * hd).view({B, T, H, hd});
     at::Tensor k = qkv.narrow(-1, H * hd, KVH * hd).view({B, T, KVH, hd});
     at::Tensor v = qkv.narrow(-1, (H + KVH) * hd, KVH * hd).view({B, T, KVH, hd});
@@ -280,7 +296,7 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     at::Tensor qs = q.transpose(1, 2);  // [B, H, T, hd], scaled
     at::Tensor attn = engine::attend(qs, cache.keys(l), cache.values(l), call);  // [B, H, T, hd]
     at::Tensor head_out = attn.transpose(1, 2);                                   // [B, T, H, hd]
-    at::Tensor o = linear(head_out.reshape({B, T, H * hd}), lw.o_w, lw.o_b);
+    at::Tensor o = linear(head_out.reshape({B, T, H * hd}), lw.o_p, lw.o_w, lw.o_b);
 
     if (opt.observer && opt.observer->wants_layer(l, phase)) {
       LayerTensors view;
@@ -336,6 +352,28 @@ Model::Model(ModelConfig cfg, ModelWeights w, at::Device device, at::ScalarType 
 
 Model::~Model() = default;
 
+bool Model::pack_weights() {
+  if (packed_) return true;
+  if (w_.layers.empty() || !engine::PackedWeight::applies(w_.layers.front().qkv_w)) return false;
+  using engine::PackedWeight;
+  for (size_t l = 0; l < w_.layers.size(); ++l) {
+    LayerWeights& lw = w_.layers[l];
+    const std::string at_layer = " of layer " + std::to_string(l);
+    auto pack = [&](at::Tensor& w, std::shared_ptr<const PackedWeight>& dst, PackedWeight::Layout layout,
+                    const char* name) {
+      dst = std::make_shared<const PackedWeight>(PackedWeight::pack(w, layout, name + at_layer));
+      w = at::Tensor();  // released: the packed copy replaces it
+    };
+    pack(lw.qkv_w, lw.qkv_p, PackedWeight::Layout::Plain, "the QKV projection");
+    pack(lw.o_w, lw.o_p, PackedWeight::Layout::Plain, "the output projection");
+    pack(lw.up_w, lw.up_p, packs_silu_gate(cfg_) ? PackedWeight::Layout::GatePairs : PackedWeight::Layout::Plain,
+         "the up projection");
+    pack(lw.down_w, lw.down_p, PackedWeight::Layout::Plain, "the down projection");
+  }
+  packed_ = true;
+  return true;
+}
+
 void Model::set_tokenizer(std::unique_ptr<Tokenizer> t) { tokenizer_ = std::move(t); }
 
 at::Tensor Model::rope_inv_freq() const { return inv_freq_; }
@@ -350,10 +388,13 @@ int64_t Model::param_count() const {
   add(w_.final_norm_b);
   if (!cfg_.tie_word_embeddings) add(w_.lm_head_w);
   add(w_.lm_head_b);
-  for (const auto& l : w_.layers)
+  for (const auto& l : w_.layers) {
     for (const auto* t : {&l.norm1_w, &l.norm1_b, &l.norm2_w, &l.norm2_b, &l.qkv_w, &l.qkv_b, &l.o_w, &l.o_b, &l.up_w,
                           &l.up_b, &l.down_w, &l.down_b})
       add(*t);
+    for (const auto* p : {&l.qkv_p, &l.o_p, &l.up_p, &l.down_p})
+      if (*p) n += (*p)->numel();
+  }
   return n;
 }
 

@@ -16,10 +16,15 @@
 
 namespace hl {
 
+namespace engine {
+class PackedWeight;
+}
+
 struct LoadOptions {
   std::string device = "cpu";   // "cpu", "cuda", "cuda:1"
   std::string dtype = "f32";    // compute dtype: f32 (default), bf16, f16
   bool load_tokenizer = true;   // a missing tokenizer is not an error; tokenizer() is then null
+  bool pack_weights = true;     // CPU float32: repack the projections for our kernels (Model::pack_weights)
   TokenizerOptions tokenizer;
 };
 
@@ -29,6 +34,9 @@ struct LayerWeights {
   at::Tensor o_w, o_b;      // [D, H * hd]
   at::Tensor up_w, up_b;    // gated: [2 I, D] = gate | up; plain: [I, D]
   at::Tensor down_w, down_b;
+  // After Model::pack_weights: the four projection matrices in packed form; the row-major *_w above are then
+  // released (undefined). PackedWeight::unpack() gives a matrix back.
+  std::shared_ptr<const engine::PackedWeight> qkv_p, o_p, up_p, down_p;
 };
 
 struct ModelWeights {
@@ -97,6 +105,11 @@ class Model {
   const ModelWeights& weights() const { return w_; }
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
   void set_tokenizer(std::unique_ptr<Tokenizer> t);
+  // CPU float32 on a CPU with AVX2/FMA: repacks each layer's projections for the packed kernels
+  // (engine/packed_linear.h) and releases the row-major matrices, one layer at a time. Elsewhere a no-op.
+  // Model::load does it unless LoadOptions::pack_weights is false. Returns whether the weights are packed.
+  bool pack_weights();
+  bool weights_packed() const { return packed_; }
   at::Device device() const { return device_; }
   at::ScalarType dtype() const { return dtype_; }
   const std::filesystem::path& source() const { return source_; }
@@ -116,6 +129,7 @@ class Model {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::filesystem::path source_;
   at::Tensor inv_freq_;  // [rotary_dim / 2] float32 on device
+  bool packed_ = false;
 };
 
 // Sets the intra-op thread count (0 = hardware concurrency). Debian's libtorch defaults to 1.

@@ -1,0 +1,298 @@
+#include "core/engine/packed_linear.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "core/engine/fused_ops.h"
+#include "core/error.h"
+
+namespace hl::engine {
+namespace {
+
+constexpr int64_t kPanel = 16;     // columns per panel
+constexpr int64_t kTile = 2;       // panels per tile: 32 columns, or 16 gate + 16 up units
+constexpr int64_t kTileCols = kPanel * kTile;
+constexpr int64_t kRowBlock = 48;  // rows per work item (tile-major items: a thread's items share weight tiles)
+
+std::atomic<bool> g_avx512{true};
+
+// T[r * 32 + 16 j + c] = sum over k < K of A[r * lda + k] * panel_j[k][c], r < mr, j < np.
+using TileFn = void (*)(const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, float* T);
+
+#if defined(__x86_64__)
+bool have_avx512() {
+  static const bool ok = __builtin_cpu_supports("avx512f");
+  return ok;
+}
+
+// MR rows x NP panels of 16 columns in zmm registers (MR * NP <= 16 accumulators of the 32 registers). The loops
+// have constant bounds and unroll fully, so the accumulators stay in registers.
+template <int MR, int NP>
+__attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda, const float* B, int64_t pstride,
+                                                     int64_t K, float* T) {
+  __m512 c[MR][NP];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NP; ++j) c[i][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 b[NP];
+    for (int j = 0; j < NP; ++j) b[j] = _mm512_load_ps(B + j * pstride + kPanel * k);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(A[i * lda + k]);
+      for (int j = 0; j < NP; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NP; ++j) _mm512_store_ps(T + i * kTileCols + kPanel * j, c[i][j]);
+}
+
+template <int NP>
+TileFn avx512_for(int64_t mr) {
+  switch (mr) {
+    case 1: return tile_avx512<1, NP>;
+    case 2: return tile_avx512<2, NP>;
+    case 3: return tile_avx512<3, NP>;
+    case 4: return tile_avx512<4, NP>;
+    case 5: return tile_avx512<5, NP>;
+    case 6: return tile_avx512<6, NP>;
+    case 7: return tile_avx512<7, NP>;
+    default: return tile_avx512<8, NP>;
+  }
+}
+#endif
+
+bool avx512_on() {
+#if defined(__x86_64__)
+  return vector_kernels_on() && have_avx512() && g_avx512.load(std::memory_order_relaxed);
+#else
+  return false;
+#endif
+}
+
+enum class Epilogue { Store, Accumulate, SiluGate };
+
+struct Product {
+  const float* x = nullptr;
+  int64_t rows = 0, ldx = 0;
+  const PackedWeight* w = nullptr;
+  const float* bias = nullptr;
+  float* out = nullptr;
+  int64_t ldo = 0;
+  Epilogue epilogue = Epilogue::Store;
+};
+
+// Writes tile t of rows [m0, m0 + mr) from the sums in T.
+void finish_tile(const Product& p, const float* T, int64_t t, int64_t m0, int64_t mr) {
+  const PackedWeight& w = *p.w;
+  if (p.epilogue == Epilogue::SiluGate) {
+    const int64_t I = w.out_features() / 2, u0 = t * kPanel, units = std::min(kPanel, I - u0);
+    alignas(64) float g[kPanel], u[kPanel];
+    for (int64_t r = 0; r < mr; ++r) {
+      const float* tr = T + r * kTileCols;
+      for (int64_t c = 0; c < units; ++c) {
+        g[c] = p.bias ? tr[c] + p.bias[u0 + c] : tr[c];
+        u[c] = p.bias ? tr[kPanel + c] + p.bias[I + u0 + c] : tr[kPanel + c];
+      }
+      silu_mul(g, u, p.out + (m0 + r) * p.ldo + u0, units);
+    }
+    return;
+  }
+  const int64_t n0 = t * kTileCols, cols = std::min(kTileCols, w.out_features() - n0);
+  for (int64_t r = 0; r < mr; ++r) {
+    const float* tr = T + r * kTileCols;
+    float* o = p.out + (m0 + r) * p.ldo + n0;
+    const float* b = p.bias ? p.bias + n0 : nullptr;
+    if (p.epilogue == Epilogue::Accumulate) {
+      for (int64_t c = 0; c < cols; ++c) o[c] += b ? tr[c] + b[c] : tr[c];
+    } else {
+      for (int64_t c = 0; c < cols; ++c) o[c] = b ? tr[c] + b[c] : tr[c];
+    }
+  }
+}
+
+void run(const Product& p) {
+  const PackedWeight& w = *p.w;
+  const int64_t K = w.in_features(), P = w.panels(), tiles = (P + kTile - 1) / kTile, M = p.rows;
+  if (M == 0 || tiles == 0) return;
+  const bool z = avx512_on();
+  // Up to 8 rows (decode steps, small batches) form one tile, so the weights stream once; more rows go in
+  // groups of 6 (12 accumulators; the AVX2 tile holds at most 6 rows).
+  const int64_t mr_max = z && M <= 8 ? M : 6;
+  const int64_t row_blocks = (M + kRowBlock - 1) / kRowBlock;
+  at::parallel_for(0, tiles * row_blocks, 1, [&](int64_t i0, int64_t i1) {
+    alignas(64) float T[8 * kTileCols];
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t t = item / row_blocks, rb = item % row_blocks;
+      const int64_t np = std::min(kTile, P - t * kTile);
+      const float* B = w.panel(t * kTile);
+      const int64_t m_end = std::min(M, (rb + 1) * kRowBlock);
+      for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
+        const int64_t mr = std::min(mr_max, m_end - m0);
+        const float* A = p.x + m0 * p.ldx;
+#if defined(__x86_64__)
+        if (z) {
+          (np == 2 ? avx512_for<2>(mr) : avx512_for<1>(mr))(A, p.ldx, B, K * kPanel, K, T);
+        } else
+#endif
+        {
+          for (int64_t j = 0; j < np; ++j)
+            gemm_tile(mr, kPanel, A, p.ldx, B + j * K * kPanel, kPanel, K, T + j * kPanel, kTileCols, kPanel);
+        }
+        finish_tile(p, T, t, m0, mr);
+        m0 += mr;
+      }
+    }
+  });
+}
+
+// x as [rows, K] with unit stride along K.
+at::Tensor as_rows(const at::Tensor& x, const PackedWeight& w, const char* op) {
+  if (!x.device().is_cpu() || x.scalar_type() != at::kFloat)
+    throw Error(std::string(op) + ": input must be float32 on the CPU");
+  if (x.dim() < 1 || x.size(-1) != w.in_features())
+    throw Error(std::string(op) + ": input has " + (x.dim() < 1 ? std::string("no") : std::to_string(x.size(-1))) +
+                " features, the weight takes " + std::to_string(w.in_features()));
+  at::Tensor r = x.reshape({-1, w.in_features()});
+  return r.stride(1) == 1 && r.stride(0) >= w.in_features() ? r : r.contiguous();
+}
+
+const float* bias_ptr(const at::Tensor& b, int64_t n, const char* op) {
+  if (!b.defined()) return nullptr;
+  if (!b.device().is_cpu() || b.scalar_type() != at::kFloat || !b.is_contiguous() || b.numel() != n)
+    throw Error(std::string(op) + ": bias must be " + std::to_string(n) + " float32 values on the CPU");
+  return b.data_ptr<float>();
+}
+
+std::vector<int64_t> out_shape(const at::Tensor& x, int64_t n) {
+  std::vector<int64_t> s(x.sizes().begin(), x.sizes().end());
+  s.back() = n;
+  return s;
+}
+
+// Row of the [N, K] matrix that column c of panel p holds, or -1 for padding.
+int64_t source_row(const PackedWeight& w, int64_t p, int64_t c) {
+  if (w.layout() == PackedWeight::Layout::GatePairs) {
+    const int64_t I = w.out_features() / 2, unit = (p / 2) * kPanel + c;
+    if (unit >= I) return -1;
+    return p % 2 == 0 ? unit : I + unit;
+  }
+  const int64_t row = p * kPanel + c;
+  return row < w.out_features() ? row : -1;
+}
+
+}  // namespace
+
+bool PackedWeight::applies(const at::Tensor& w) {
+  return w.defined() && w.device().is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2 && vector_kernels_on();
+}
+
+PackedWeight PackedWeight::pack(const at::Tensor& w_in, Layout layout, const std::string& what) {
+  if (!w_in.defined() || w_in.dim() != 2 || !w_in.device().is_cpu() || w_in.scalar_type() != at::kFloat)
+    throw Error("packing " + what + ": expected a 2-D float32 CPU tensor");
+  if (w_in.size(0) < 1 || w_in.size(1) < 1) throw Error("packing " + what + ": empty matrix");
+  if (layout == Layout::GatePairs && w_in.size(0) % 2 != 0)
+    throw Error("packing " + what + ": a gate/up matrix needs an even number of rows, got " +
+                std::to_string(w_in.size(0)));
+  const at::Tensor w = w_in.contiguous();
+  PackedWeight pw;
+  pw.n_ = w.size(0);
+  pw.k_ = w.size(1);
+  pw.layout_ = layout;
+  pw.panels_ = layout == Layout::GatePairs ? 2 * ((pw.n_ / 2 + kPanel - 1) / kPanel) : (pw.n_ + kPanel - 1) / kPanel;
+  // 64-byte aligned panels (aligned zmm loads); 16 spare floats for the alignment offset.
+  pw.buf_ = at::zeros({pw.panels_ * pw.k_ * kPanel + kPanel}, at::kFloat);
+  const auto addr = reinterpret_cast<uintptr_t>(pw.buf_.data_ptr<float>());
+  auto* base = reinterpret_cast<float*>((addr + 63) & ~uintptr_t{63});
+  pw.base_ = base;
+  const float* src = w.data_ptr<float>();
+  const int64_t K = pw.k_;
+  at::parallel_for(0, pw.panels_, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      float* dst = base + p * K * kPanel;
+      for (int64_t c = 0; c < kPanel; ++c) {
+        const int64_t row = source_row(pw, p, c);
+        if (row < 0) continue;
+        const float* s = src + row * K;
+        for (int64_t k = 0; k < K; ++k) dst[k * kPanel + c] = s[k];
+      }
+    }
+  });
+  return pw;
+}
+
+at::Tensor PackedWeight::unpack() const {
+  at::Tensor w = at::empty({n_, k_}, at::kFloat);
+  float* dst = w.data_ptr<float>();
+  for (int64_t p = 0; p < panels_; ++p)
+    for (int64_t c = 0; c < kPanel; ++c) {
+      const int64_t row = source_row(*this, p, c);
+      if (row < 0) continue;
+      for (int64_t k = 0; k < k_; ++k) dst[row * k_ + k] = panel(p)[k * kPanel + c];
+    }
+  return w;
+}
+
+at::Tensor packed_linear(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b) {
+  if (w.layout() != PackedWeight::Layout::Plain) throw Error("packed linear: the weight is packed as gate/up pairs");
+  const at::Tensor x = as_rows(x_in, w, "packed linear");
+  at::Tensor y = at::empty({x.size(0), w.out_features()}, x.options());
+  Product p;
+  p.x = x.data_ptr<float>();
+  p.rows = x.size(0);
+  p.ldx = x.stride(0);
+  p.w = &w;
+  p.bias = bias_ptr(b, w.out_features(), "packed linear");
+  p.out = y.data_ptr<float>();
+  p.ldo = w.out_features();
+  run(p);
+  return y.view(out_shape(x_in, w.out_features()));
+}
+
+void packed_linear_accumulate(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b, at::Tensor& y) {
+  if (w.layout() != PackedWeight::Layout::Plain) throw Error("packed linear: the weight is packed as gate/up pairs");
+  const at::Tensor x = as_rows(x_in, w, "packed linear");
+  if (!y.device().is_cpu() || y.scalar_type() != at::kFloat || !y.is_contiguous() || y.dim() < 1 ||
+      y.size(-1) != w.out_features() || y.numel() != x.size(0) * w.out_features())
+    throw Error("packed linear: the output must be a contiguous float32 [..., " + std::to_string(w.out_features()) +
+                "] tensor with the input's rows");
+  Product p;
+  p.x = x.data_ptr<float>();
+  p.rows = x.size(0);
+  p.ldx = x.stride(0);
+  p.w = &w;
+  p.bias = bias_ptr(b, w.out_features(), "packed linear");
+  p.out = y.data_ptr<float>();
+  p.ldo = w.out_features();
+  p.epilogue = Epilogue::Accumulate;
+  run(p);
+}
+
+at::Tensor packed_silu_gate(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b) {
+  if (w.layout() != PackedWeight::Layout::GatePairs) throw Error("packed gated MLP: the weight is not gate/up pairs");
+  const at::Tensor x = as_rows(x_in, w, "packed gated MLP");
+  const int64_t I = w.out_features() / 2;
+  at::Tensor y = at::empty({x.size(0), I}, x.options());
+  Product p;
+  p.x = x.data_ptr<float>();
+  p.rows = x.size(0);
+  p.ldx = x.stride(0);
+  p.w = &w;
+  p.bias = bias_ptr(b, w.out_features(), "packed gated MLP");
+  p.out = y.data_ptr<float>();
+  p.ldo = I;
+  p.epilogue = Epilogue::SiluGate;
+  run(p);
+  return y.view(out_shape(x_in, I));
+}
+
+void use_avx512_kernels(bool on) { g_avx512.store(on); }
+
+}  // namespace hl::engine

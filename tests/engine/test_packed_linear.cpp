@@ -1,0 +1,157 @@
+// The packed projections (engine/packed_linear.h) against ATen, in every kernel the machine can run, and a packed
+// model against the same model with row-major weights.
+#include <atomic>
+
+#include "core/engine/fused_ops.h"
+#include "core/engine/generate.h"
+#include "core/engine/model.h"
+#include "core/engine/packed_linear.h"
+#include "core/error.h"
+#include "engine/doctest_torch.h"
+#include "engine/golden.h"
+
+using namespace hl;
+using namespace hl::test;
+using engine::PackedWeight;
+
+namespace {
+
+// One run of the test case per kernel family: AVX-512 (where the CPU has it), AVX2, portable.
+class PackedKernelChoice {
+ public:
+  PackedKernelChoice() {
+    SUBCASE("AVX-512 kernels where the CPU has them") {}
+    SUBCASE("AVX2 kernels") { engine::use_avx512_kernels(false); }
+    SUBCASE("portable kernels") { engine::use_portable_kernels(true); }
+  }
+  ~PackedKernelChoice() {
+    engine::use_avx512_kernels(true);
+    engine::use_portable_kernels(false);
+  }
+};
+
+// Reference in double: x W^T (+ b).
+at::Tensor reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  at::Tensor y = at::matmul(x.to(at::kDouble), w.to(at::kDouble).t());
+  return b.defined() ? y + b.to(at::kDouble) : y;
+}
+
+// Relative to the scale of the terms summed: |y - ref| <= tol * sum_k |x_k w_k| (+ |b|).
+double scaled_error(const at::Tensor& y, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                    const at::Tensor& ref) {
+  at::Tensor scale = at::matmul(x.abs().to(at::kDouble), w.abs().to(at::kDouble).t());
+  if (b.defined()) scale = scale + b.abs().to(at::kDouble);
+  return ((y.to(at::kDouble) - ref).abs() / (scale + 1e-30)).max().item<double>();
+}
+
+}  // namespace
+
+TEST_CASE("packed linear equals x W^T + b for odd shapes, 1..100 rows, every kernel") {
+  PackedKernelChoice kernels;
+  at::manual_seed(11);
+  for (int64_t n : {1, 15, 16, 17, 33, 344}) {
+    for (int64_t k : {1, 7, 64, 172}) {
+      at::Tensor w = at::randn({n, k}), b = at::randn({n});
+      const PackedWeight p = PackedWeight::pack(w, PackedWeight::Layout::Plain, "test weight");
+      CHECK(p.out_features() == n);
+      CHECK(p.in_features() == k);
+      CHECK(at::equal(p.unpack(), w));
+      for (int64_t rows : {1, 2, 5, 6, 7, 8, 9, 13, 49, 100}) {
+        INFO("n ", n, " k ", k, " rows ", rows);
+        at::Tensor x = at::randn({rows, 1, k});
+        at::Tensor y = engine::packed_linear(x, p, b);
+        REQUIRE(y.sizes() == at::IntArrayRef({rows, 1, n}));
+        CHECK(scaled_error(y, x, w, b, reference(x, w, b)) <= 1e-6);
+        at::Tensor y0 = engine::packed_linear(x, p, at::Tensor());
+        CHECK(scaled_error(y0, x, w, at::Tensor(), reference(x, w, at::Tensor())) <= 1e-6);
+        // Accumulate: y += x W^T + b on top of what y holds.
+        at::Tensor acc = at::randn({rows, 1, n});
+        at::Tensor expect = acc.to(at::kDouble) + reference(x, w, b);
+        engine::packed_linear_accumulate(x, p, b, acc);
+        CHECK((acc.to(at::kDouble) - expect).abs().max().item<double>() <=
+              1e-6 * (1 + (x.abs().sum().item<double>() * w.abs().max().item<double>())));
+      }
+    }
+  }
+}
+
+TEST_CASE("packed linear takes strided rows and refuses inputs that do not fit") {
+  PackedKernelChoice kernels;
+  at::manual_seed(12);
+  at::Tensor w = at::randn({40, 32});
+  const PackedWeight p = PackedWeight::pack(w, PackedWeight::Layout::Plain, "test weight");
+  at::Tensor xs = at::randn({11, 64}).narrow(1, 16, 32);  // rows 64 floats apart
+  CHECK(scaled_error(engine::packed_linear(xs, p, {}), xs, w, {}, reference(xs, w, {})) <= 1e-6);
+  at::Tensor xt = at::randn({32, 9}).t();  // no unit stride along the features
+  CHECK(scaled_error(engine::packed_linear(xt, p, {}), xt, w, {}, reference(xt, w, {})) <= 1e-6);
+  CHECK(engine::packed_linear(at::randn({0, 32}), p, {}).sizes() == at::IntArrayRef({0, 40}));
+
+  CHECK_THROWS_WITH_AS(engine::packed_linear(at::randn({3, 31}), p, {}),
+                       "packed linear: input has 31 features, the weight takes 32", Error);
+  CHECK_THROWS_AS(engine::packed_linear(at::randn({3, 32}, at::kDouble), p, {}), Error);
+  CHECK_THROWS_AS(engine::packed_linear(at::randn({3, 32}), p, at::randn({39})), Error);
+  at::Tensor wrong = at::randn({3, 41});
+  CHECK_THROWS_AS(engine::packed_linear_accumulate(at::randn({3, 32}), p, {}, wrong), Error);
+  CHECK_THROWS_WITH_AS(PackedWeight::pack(at::randn({5, 4}), PackedWeight::Layout::GatePairs, "the up projection"),
+                       "packing the up projection: a gate/up matrix needs an even number of rows, got 5", Error);
+  CHECK_THROWS_AS(PackedWeight::pack(at::randn({5}), PackedWeight::Layout::Plain, "w"), Error);
+  CHECK_THROWS_AS(PackedWeight::pack(at::randn({0, 4}), PackedWeight::Layout::Plain, "w"), Error);
+  const PackedWeight g = PackedWeight::pack(at::randn({8, 32}), PackedWeight::Layout::GatePairs, "gate/up");
+  CHECK_THROWS_AS(engine::packed_linear(at::randn({2, 32}), g, {}), Error);
+  CHECK_THROWS_AS(engine::packed_silu_gate(at::randn({2, 32}), p, {}), Error);
+}
+
+TEST_CASE("packed gate/up pairs give silu(gate) * up, as the unfused path") {
+  PackedKernelChoice kernels;
+  at::manual_seed(13);
+  for (int64_t I : {1, 8, 13, 16, 172, 200}) {
+    for (int64_t rows : {1, 4, 8, 9, 50}) {
+      INFO("I ", I, " rows ", rows);
+      const int64_t k = 24;
+      at::Tensor w = at::randn({2 * I, k}), b = at::randn({2 * I}), x = at::randn({rows, k}) * 2;
+      const PackedWeight p = PackedWeight::pack(w, PackedWeight::Layout::GatePairs, "gate/up");
+      CHECK(at::equal(p.unpack(), w));
+      at::Tensor h = reference(x, w, b);
+      at::Tensor g = h.narrow(-1, 0, I), u = h.narrow(-1, I, I);
+      at::Tensor expect = g / (1 + at::exp(-g)) * u;
+      at::Tensor y = engine::packed_silu_gate(x, p, b);
+      REQUIRE(y.sizes() == at::IntArrayRef({rows, I}));
+      // Sums to 1e-6 of their scale, then a ~1-ulp exp: compare against the magnitude of the gate/up terms.
+      at::Tensor scale = at::matmul(x.abs().to(at::kDouble), w.abs().to(at::kDouble).t()) + b.abs().to(at::kDouble);
+      at::Tensor bound = 1e-5 * (scale.narrow(-1, 0, I) * u.abs() + scale.narrow(-1, I, I) * g.abs() + 1e-6);
+      CHECK(((y.to(at::kDouble) - expect).abs() <= bound).all().item<bool>());
+    }
+  }
+}
+
+TEST_CASE("a packed model gives the row-major model's logits and text") {
+  const auto dir = shared_dir() / "models/stories260K/hf";
+  LoadOptions plain;
+  plain.pack_weights = false;
+  auto a = Model::load(dir, plain);
+  auto p = Model::load(dir);
+  CHECK_FALSE(a->weights_packed());
+  CHECK(p->weights_packed() == engine::vector_kernels_on());
+  CHECK(p->param_count() == a->param_count());
+  if (p->weights_packed()) {
+    const LayerWeights& lw = p->weights().layers[0];
+    CHECK_FALSE(lw.qkv_w.defined());  // released: one copy of the weights in memory
+    REQUIRE(lw.up_p);
+    CHECK(at::equal(lw.up_p->unpack(), a->weights().layers[0].up_w));
+    CHECK(lw.up_p->layout() == PackedWeight::Layout::GatePairs);
+  }
+  std::vector<int64_t> ids = {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403};
+  at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0);
+  for (int64_t T : {1, 5, 11}) {
+    INFO("prompt tokens ", T);
+    KVCache ca = a->new_cache(1, 16), cp = p->new_cache(1, 16);
+    ForwardOptions fo;
+    fo.all_logits = true;
+    at::Tensor la = a->forward(t.narrow(1, 0, T), ca, fo).logits, lp = p->forward(t.narrow(1, 0, T), cp, fo).logits;
+    CHECK(max_abs_diff(la, lp) <= 1e-4 * (1 + la.abs().max().item<double>()));
+  }
+  GenerateOptions go;
+  go.max_new_tokens = 40;
+  go.stop_at_eos = false;
+  CHECK(generate(*a, ids, go).tokens == generate(*p, ids, go).tokens);
+}
