@@ -301,6 +301,36 @@ int main(int argc, char** argv) {
       double frac = decode_weight_bytes(*m) / spt / 1e9 / mach.read_gbs;
       std::printf("decode 32 after T=128        %10.4f %12.1f %13.0f%%   (s/token; weight bytes / bandwidth)\n", spt,
                   1 / spt, 100 * frac);
+      if (m->weights_packed()) {
+        // The same model with row-major weights (the projections on the BLAS, as before packing), paired rounds.
+        LoadOptions lo;
+        lo.pack_weights = false;
+        lo.load_tokenizer = false;
+        auto rm = Model::load(model_dir, lo);
+        std::printf("packed projections vs row-major weights on %s (paired rounds, time packed / row-major):\n",
+                    blas_backend().c_str());
+        for (int64_t T : {128, 256, 512}) {
+          const at::Tensor pt = at::tensor(random_ids(T, c.vocab, 3), at::kLong).unsqueeze(0);
+          auto run = [&pt, T](const Model& mm) {
+            return [&mm, &pt, T] {
+              KVCache kc = mm.new_cache(1, T);
+              mm.forward(pt, kc);
+            };
+          };
+          auto [b, r] = paired_ratio(run(*rm), run(*m), quick ? 3 : 5);
+          std::printf("  prefill T=%-4lld %8.3f   (row-major %.4f s)\n", static_cast<long long>(T), r, b);
+        }
+        auto gen = [&ids](const Model& mm) {
+          return [&mm, &ids] {
+            GenerateOptions go;
+            go.max_new_tokens = 16;
+            go.stop_at_eos = false;
+            generate(mm, ids, go);
+          };
+        };
+        auto [b, r] = paired_ratio(gen(*rm), gen(*m), quick ? 3 : 5);
+        std::printf("  prefill 128 + decode 16 %6.3f   (row-major %.4f s)\n", r, b);
+      }
       rule();
     }
 
