@@ -25,8 +25,8 @@ constexpr int64_t kRowBlock = 48;  // rows per work item (tile-major items: a th
 
 std::atomic<bool> g_avx512{true};
 
-// T[r * 32 + 16 j + c] = sum over k < K of A[r * lda + k] * panel_j[k][c], r < mr, j < np.
-using TileFn = void (*)(const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, float* T);
+// T[r * ldt + 16 j + c] = sum over k < K of A[r * lda + k] * panel_j[k][c], r < mr, j < np.
+using TileFn = void (*)(const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, float* T, int64_t ldt);
 
 #if defined(__x86_64__)
 bool have_avx512() {
@@ -38,7 +38,7 @@ bool have_avx512() {
 // have constant bounds and unroll fully, so the accumulators stay in registers.
 template <int MR, int NP>
 __attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda, const float* B, int64_t pstride,
-                                                     int64_t K, float* T) {
+                                                     int64_t K, float* T, int64_t ldt) {
   __m512 c[MR][NP];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NP; ++j) c[i][j] = _mm512_setzero_ps();
@@ -51,7 +51,7 @@ __attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda,
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NP; ++j) _mm512_store_ps(T + i * kTileCols + kPanel * j, c[i][j]);
+    for (int j = 0; j < NP; ++j) _mm512_storeu_ps(T + i * ldt + kPanel * j, c[i][j]);
 }
 
 template <int NP>
@@ -93,27 +93,37 @@ struct Product {
 void finish_tile(const Product& p, const float* T, int64_t t, int64_t m0, int64_t mr) {
   const PackedWeight& w = *p.w;
   if (p.epilogue == Epilogue::SiluGate) {
+    // All rows of the tile in one call (16 units a row, padding units included: every unit takes the same
+    // vector path whatever the number of rows).
     const int64_t I = w.out_features() / 2, u0 = t * kPanel, units = std::min(kPanel, I - u0);
-    alignas(64) float g[kPanel], u[kPanel];
+    alignas(64) float g[8 * kPanel], u[8 * kPanel], h[8 * kPanel];
     for (int64_t r = 0; r < mr; ++r) {
       const float* tr = T + r * kTileCols;
-      for (int64_t c = 0; c < units; ++c) {
-        g[c] = p.bias ? tr[c] + p.bias[u0 + c] : tr[c];
-        u[c] = p.bias ? tr[kPanel + c] + p.bias[I + u0 + c] : tr[kPanel + c];
+      for (int64_t c = 0; c < kPanel; ++c) {
+        const bool b = p.bias && c < units;
+        g[r * kPanel + c] = b ? tr[c] + p.bias[u0 + c] : tr[c];
+        u[r * kPanel + c] = b ? tr[kPanel + c] + p.bias[I + u0 + c] : tr[kPanel + c];
       }
-      silu_mul(g, u, p.out + (m0 + r) * p.ldo + u0, units);
     }
+    silu_mul(g, u, h, mr * kPanel);
+    for (int64_t r = 0; r < mr; ++r) std::copy_n(h + r * kPanel, units, p.out + (m0 + r) * p.ldo + u0);
     return;
   }
   const int64_t n0 = t * kTileCols, cols = std::min(kTileCols, w.out_features() - n0);
+  const float* b = p.bias ? p.bias + n0 : nullptr;
   for (int64_t r = 0; r < mr; ++r) {
     const float* tr = T + r * kTileCols;
     float* o = p.out + (m0 + r) * p.ldo + n0;
-    const float* b = p.bias ? p.bias + n0 : nullptr;
     if (p.epilogue == Epilogue::Accumulate) {
-      for (int64_t c = 0; c < cols; ++c) o[c] += b ? tr[c] + b[c] : tr[c];
+      if (b) {
+        for (int64_t c = 0; c < cols; ++c) o[c] += tr[c] + b[c];
+      } else {
+        for (int64_t c = 0; c < cols; ++c) o[c] += tr[c];
+      }
+    } else if (b) {
+      for (int64_t c = 0; c < cols; ++c) o[c] = tr[c] + b[c];
     } else {
-      for (int64_t c = 0; c < cols; ++c) o[c] = b ? tr[c] + b[c] : tr[c];
+      std::copy_n(tr, cols, o);
     }
   }
 }
@@ -137,16 +147,20 @@ void run(const Product& p) {
       for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
         const int64_t mr = std::min(mr_max, m_end - m0);
         const float* A = p.x + m0 * p.ldx;
+        // A whole tile with nothing to add goes straight to the output; the rest through T and the epilogue.
+        const bool direct = p.epilogue == Epilogue::Store && !p.bias && (t + 1) * kTileCols <= w.out_features();
+        float* dst = direct ? p.out + m0 * p.ldo + t * kTileCols : T;
+        const int64_t ldd = direct ? p.ldo : kTileCols;
 #if defined(__x86_64__)
         if (z) {
-          (np == 2 ? avx512_for<2>(mr) : avx512_for<1>(mr))(A, p.ldx, B, K * kPanel, K, T);
+          (np == 2 ? avx512_for<2>(mr) : avx512_for<1>(mr))(A, p.ldx, B, K * kPanel, K, dst, ldd);
         } else
 #endif
         {
           for (int64_t j = 0; j < np; ++j)
-            gemm_tile(mr, kPanel, A, p.ldx, B + j * K * kPanel, kPanel, K, T + j * kPanel, kTileCols, kPanel);
+            gemm_tile(mr, kPanel, A, p.ldx, B + j * K * kPanel, kPanel, K, dst + j * kPanel, ldd, kPanel);
         }
-        finish_tile(p, T, t, m0, mr);
+        if (!direct) finish_tile(p, T, t, m0, mr);
         m0 += mr;
       }
     }
