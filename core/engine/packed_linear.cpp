@@ -128,42 +128,50 @@ void finish_tile(const Product& p, const float* T, int64_t t, int64_t m0, int64_
   }
 }
 
-void run(const Product& p) {
+// Item `item` of the product: weight tile item / row_blocks over row block item % row_blocks.
+void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_t mr_max, float* T) {
   const PackedWeight& w = *p.w;
-  const int64_t K = w.in_features(), P = w.panels(), tiles = (P + kTile - 1) / kTile, M = p.rows;
+  const int64_t K = w.in_features(), t = item / row_blocks, rb = item % row_blocks;
+  const int64_t np = std::min(kTile, w.panels() - t * kTile);
+  const float* B = w.panel(t * kTile);
+  const int64_t m_end = std::min(p.rows, (rb + 1) * kRowBlock);
+  // A whole tile with nothing to add goes straight to the output; the rest through T and the epilogue.
+  const bool direct = p.epilogue == Epilogue::Store && !p.bias && (t + 1) * kTileCols <= w.out_features();
+  const int64_t ldd = direct ? p.ldo : kTileCols;
+  for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
+    const int64_t mr = std::min(mr_max, m_end - m0);
+    const float* A = p.x + m0 * p.ldx;
+    float* dst = direct ? p.out + m0 * p.ldo + t * kTileCols : T;
+#if defined(__x86_64__)
+    if (z) {
+      (np == 2 ? avx512_for<2>(mr) : avx512_for<1>(mr))(A, p.ldx, B, K * kPanel, K, dst, ldd);
+    } else
+#endif
+    {
+      for (int64_t j = 0; j < np; ++j)
+        gemm_tile(mr, kPanel, A, p.ldx, B + j * K * kPanel, kPanel, K, dst + j * kPanel, ldd, kPanel);
+    }
+    if (!direct) finish_tile(p, T, t, m0, mr);
+    m0 += mr;
+  }
+}
+
+void run(const Product& p) {
+  const int64_t tiles = (p.w->panels() + kTile - 1) / kTile, M = p.rows;
   if (M == 0 || tiles == 0) return;
   const bool z = avx512_on();
   // Up to 8 rows (decode steps, small batches) form one tile, so the weights stream once; more rows go in
   // groups of 6 (12 accumulators; the AVX2 tile holds at most 6 rows).
   const int64_t mr_max = z && M <= 8 ? M : 6;
-  const int64_t row_blocks = (M + kRowBlock - 1) / kRowBlock;
-  at::parallel_for(0, tiles * row_blocks, 1, [&](int64_t i0, int64_t i1) {
+  const int64_t row_blocks = (M + kRowBlock - 1) / kRowBlock, items = tiles * row_blocks;
+  // Threads take chunks of consecutive items (a chunk's items mostly share their weight tile) from a counter,
+  // about four chunks per thread: a static split waits for whichever core the VM or a neighbour slowed down.
+  const int64_t threads = at::get_num_threads(), chunk = std::max<int64_t>(1, items / (4 * threads));
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
     alignas(64) float T[8 * kTileCols];
-    for (int64_t item = i0; item < i1; ++item) {
-      const int64_t t = item / row_blocks, rb = item % row_blocks;
-      const int64_t np = std::min(kTile, P - t * kTile);
-      const float* B = w.panel(t * kTile);
-      const int64_t m_end = std::min(M, (rb + 1) * kRowBlock);
-      for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
-        const int64_t mr = std::min(mr_max, m_end - m0);
-        const float* A = p.x + m0 * p.ldx;
-        // A whole tile with nothing to add goes straight to the output; the rest through T and the epilogue.
-        const bool direct = p.epilogue == Epilogue::Store && !p.bias && (t + 1) * kTileCols <= w.out_features();
-        float* dst = direct ? p.out + m0 * p.ldo + t * kTileCols : T;
-        const int64_t ldd = direct ? p.ldo : kTileCols;
-#if defined(__x86_64__)
-        if (z) {
-          (np == 2 ? avx512_for<2>(mr) : avx512_for<1>(mr))(A, p.ldx, B, K * kPanel, K, dst, ldd);
-        } else
-#endif
-        {
-          for (int64_t j = 0; j < np; ++j)
-            gemm_tile(mr, kPanel, A, p.ldx, B + j * K * kPanel, kPanel, K, dst + j * kPanel, ldd, kPanel);
-        }
-        if (!direct) finish_tile(p, T, t, m0, mr);
-        m0 += mr;
-      }
-    }
+    for (int64_t i0 = next.fetch_add(chunk); i0 < items; i0 = next.fetch_add(chunk))
+      for (int64_t item = i0; item < std::min(items, i0 + chunk); ++item) run_item(p, item, row_blocks, z, mr_max, T);
   });
 }
 
