@@ -45,6 +45,21 @@ bool AttentionBias::layer_active(int64_t layer) const {
   return false;
 }
 
+int64_t AttentionBias::first_uneven_key(int64_t b) const {
+  int64_t first = prompt_len_;
+  for (int64_t l = 0; l < layers_; ++l)
+    for (int64_t h = 0; h < heads_; ++h) {
+      if (!active_[idx(b, l, h)]) continue;
+      const float* r = row(b, l, h);
+      for (int64_t k = 1; k < first; ++k)
+        if (r[k] != r[0]) {
+          first = k;
+          break;
+        }
+    }
+  return first;
+}
+
 bool AttentionBias::any_active() const {
   return std::any_of(active_.begin(), active_.end(), [](uint8_t a) { return a != 0; });
 }

@@ -32,6 +32,10 @@ class AttentionBias {
   bool layer_active(int64_t layer) const;
   bool any_active() const;
   int64_t lowest_active_layer() const;  // -1 if none
+  // The first key position at which some active head of row b has a bias different from its bias at key 0
+  // (prompt_len if none). Queries before it see one constant bias on all their (causal) keys, which softmax
+  // cancels: their attention, and so their hidden states in every layer, are the unsteered ones.
+  int64_t first_uneven_key(int64_t b) const;
   // [prompt_len] biases of (b, l, h); all zeros when inactive.
   const float* row(int64_t b, int64_t layer, int64_t head) const { return &values_[idx(b, layer, head) * prompt_len_]; }
 

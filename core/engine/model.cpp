@@ -221,7 +221,7 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     if (T > 0 && (lo.item<int64_t>() < 0 || hi.item<int64_t>() >= c.vocab))
       throw Error("forward: token id out of range [0, " + std::to_string(c.vocab) + ")");
   }
-  const Phase phase = pos0 == 0 ? Phase::Prefill : Phase::Decode;
+  const Phase phase = pos0 == 0 || opt.continues_prompt ? Phase::Prefill : Phase::Decode;
   const bool bias_on = opt.bias && opt.bias->any_active() &&
                        !(opt.bias->apply_at == ApplyAt::Prefill && phase == Phase::Decode);
   if (opt.bias && (opt.bias->batch() != B || opt.bias->layers() != c.n_layers || opt.bias->heads() != H))

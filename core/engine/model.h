@@ -81,6 +81,9 @@ struct ForwardOptions {
   // must hold layers < resume_layer for these positions already.
   int64_t resume_layer = 0;
   at::Tensor resume_hidden;
+  // The tokens continue a prompt whose first positions are already in the cache (a prefill resumed at a
+  // position > 0): the pass counts as prefill for ApplyAt::Prefill biases and observers, not as a decode step.
+  bool continues_prompt = false;
   // Upper bound on the elements of one block of attention scores (B x H x rows x keys); 0 = default (32 M).
   // Long prompts are processed in blocks of query rows so that no full n x n score matrix per head exists.
   int64_t attention_block_elems = 0;

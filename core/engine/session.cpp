@@ -66,17 +66,25 @@ GenerateResult SteeringSession::steered(const GenerateOptions& opt) {
   at::Tensor first;
   if (lowest < 0) {
     last_resume_ = model_.config().n_layers;
+    last_resume_pos_ = T;
     first = base_first_logits_;
     last_logits_ = first[0];
   } else {
     last_resume_ = lowest;
-    cache.truncate(0, lowest);
+    // Positions before p0 keep the baseline's keys and values in the recomputed layers too (at least the last
+    // prompt position is recomputed: its logits start the continuation).
+    const int64_t p0 = reuse_prefix_ && !opt.observer ? std::min(bias->first_uneven_key(0), T - 1) : 0;
+    last_resume_pos_ = p0;
+    if (p0 > 0) cache.copy_prefix_from(base_cache_, p0, lowest, L);
+    else cache.truncate(0, lowest);
     ForwardOptions fo;
     fo.bias = bias;
     fo.observer = opt.observer;
     fo.resume_layer = lowest;
-    fo.resume_hidden = layer_inputs_[static_cast<size_t>(lowest)];
-    first = model_.forward(at::tensor(prompt_, at::kLong).unsqueeze(0), cache, fo).logits.select(1, 0);
+    fo.resume_hidden = layer_inputs_[static_cast<size_t>(lowest)].narrow(1, p0, T - p0);
+    fo.continues_prompt = true;
+    at::Tensor ids = at::tensor(std::vector<int64_t>(prompt_.begin() + p0, prompt_.end()), at::kLong).unsqueeze(0);
+    first = model_.forward(ids, cache, fo).logits.select(1, 0);
     last_logits_ = first[0];
   }
   return continue_generation(model_, cache, first, o);

@@ -1,6 +1,8 @@
 // The interactive path behind the GUI's sliders: one prompt, an unsteered prefill kept with the residual stream
 // entering every layer; each steering change re-runs the prompt only from the lowest layer the new bias touches
-// (layers below it cannot see the bias), then decodes. Results equal a full steered run.
+// (layers below it cannot see the bias), and only from the first prompt position whose keys the bias treats
+// unevenly (earlier queries see one constant bias, which softmax cancels), then decodes. Results equal a full
+// steered run (to float rounding: the full run adds the constant and subtracts it again).
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -23,6 +25,12 @@ class SteeringSession {
   GenerateResult steered(const GenerateOptions& opt);
   // Layer the last steered() resumed from (0 = full prefill).
   int64_t last_resume_layer() const { return last_resume_; }
+  // First prompt position the last steered() recomputed (0 = all; the prompt length when none was).
+  int64_t last_resume_position() const { return last_resume_pos_; }
+  // Whether steered() reuses the unsteered prompt positions before the first uneven key (default true; off,
+  // every prompt position of the recomputed layers is recomputed). With an observer it always recomputes all:
+  // observers see whole prompts.
+  void set_reuse_prompt_prefix(bool on) { reuse_prefix_ = on; }
   // Next-token logits [V] after the prompt, of the last steered() run (the baseline's before any).
   const at::Tensor& last_prompt_logits() const { return last_logits_; }
 
@@ -43,7 +51,8 @@ class SteeringSession {
   at::Tensor base_first_logits_;
   bool have_baseline_ = false;
   GenerateResult baseline_;
-  int64_t last_resume_ = 0;
+  int64_t last_resume_ = 0, last_resume_pos_ = 0;
+  bool reuse_prefix_ = true;
   at::Tensor last_logits_;
 };
 

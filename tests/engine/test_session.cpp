@@ -35,9 +35,43 @@ TEST_CASE("SteeringSession resumes from the lowest steered layer and matches a f
     o.bias = &bias;
     GenerateResult fast = s.steered(o);
     CHECK(s.last_resume_layer() == lowest);
+    CHECK(s.last_resume_position() == 5);  // keys 0-4 of head 1 get log alpha: queries 0-4 see a constant
     GenerateResult full = generate(m, ids, o);
     CHECK(fast.tokens[0] == full.tokens[0]);
     CHECK(max_abs_diff(fast.step_logits, full.step_logits) <= 1e-5);
+  }
+  // Without the prompt-prefix reuse, and with biases that leave no prefix (uneven from key 1) or a long one.
+  for (bool reuse : {false, true}) {
+    for (int64_t first_uneven : {int64_t(1), int64_t(9), T - 3}) {
+      INFO("prefix reuse ", reuse, " first uneven key ", first_uneven);
+      s.set_reuse_prompt_prefix(reuse);
+      AttentionBias bias(1, 4, 4, T);
+      bias.add(0, 2, 0, 0, first_uneven, std::log(0.05f));   // PASTA-like: keys before the span
+      bias.add(0, 3, 2, first_uneven, T, 1.5f);              // GUIDE-like: the span itself
+      GenerateOptions o = go;
+      o.bias = &bias;
+      GenerateResult fast = s.steered(o);
+      CHECK(s.last_resume_layer() == 2);
+      CHECK(s.last_resume_position() == (reuse ? first_uneven : 0));
+      GenerateResult full = generate(m, ids, o);
+      CHECK(fast.tokens[0] == full.tokens[0]);
+      CHECK(max_abs_diff(fast.step_logits, full.step_logits) <= 1e-5);
+    }
+  }
+  s.set_reuse_prompt_prefix(true);
+  {
+    // ApplyAt::Prefill: the resumed prompt positions still take the bias (they are prompt, not decode steps).
+    AttentionBias bias(1, 4, 4, T);
+    bias.add(0, 1, 3, 0, 7, std::log(0.01f));
+    bias.apply_at = ApplyAt::Prefill;
+    GenerateOptions o = go;
+    o.bias = &bias;
+    GenerateResult fast = s.steered(o);
+    CHECK(s.last_resume_position() == 7);
+    GenerateResult full = generate(m, ids, o);
+    CHECK(fast.tokens[0] == full.tokens[0]);
+    CHECK(max_abs_diff(fast.step_logits, full.step_logits) <= 1e-5);
+    CHECK(max_abs_diff(s.last_prompt_logits(), full.step_logits[0][0]) <= 1e-5);
   }
   // No active head: the baseline, with no layer recomputed.
   AttentionBias none(1, 4, 4, T);

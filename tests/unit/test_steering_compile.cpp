@@ -294,3 +294,21 @@ TEST_CASE("steering: compile rejects out-of-range heads and spans past the promp
       hl::parse_steering_spec(R"({"method": "guide", "apply_at": "prefill"})"), 2, 2, 4, {{0, 1}});
   CHECK(pre.apply_at == hl::ApplyAt::Prefill);
 }
+
+TEST_CASE("attention bias: the first key an active head biases unevenly, per row") {
+  hl::AttentionBias b(2, 3, 2, 10);
+  CHECK(b.first_uneven_key(0) == 10);  // nothing active
+  b.touch(0, 1, 1);
+  CHECK(b.first_uneven_key(0) == 10);  // active, all zero: even
+  b.add(0, 1, 0, 0, 6, -4.6f);         // PASTA outside a span [6, 10): keys 0-5 share one bias
+  CHECK(b.first_uneven_key(0) == 6);
+  b.add(0, 2, 1, 8, 10, 1.0f);         // a later span elsewhere does not move it
+  CHECK(b.first_uneven_key(0) == 6);
+  b.add(0, 2, 0, 3, 4, 0.5f);          // key 3 differs from key 0
+  CHECK(b.first_uneven_key(0) == 3);
+  CHECK(b.first_uneven_key(1) == 10);  // row 1 is its own
+  b.add(1, 0, 0, 0, 10, 2.0f);         // constant over the whole prompt: no query sees a difference
+  CHECK(b.first_uneven_key(1) == 10);
+  b.add(1, 0, 1, 1, 2, 2.0f);
+  CHECK(b.first_uneven_key(1) == 1);
+}
