@@ -10,6 +10,7 @@
 #include "app/cli/prompt_setup.h"
 #include "app/cli/run_recorder.h"
 #include "core/engine/capture.h"
+#include "core/engine/packed_linear.h"
 #include "core/engine/tensor_io.h"
 
 namespace hl::cli {
@@ -24,7 +25,9 @@ int cmd_info(const Args& a) {
     j = {{"model_type", c.model_type}, {"layers", c.n_layers}, {"heads", c.n_heads}, {"kv_heads", c.n_kv_heads},
          {"head_dim", c.head_dim}, {"hidden", c.hidden}, {"vocab", c.vocab}, {"max_positions", c.max_positions},
          {"params", m->param_count()}, {"device", m->device().str()},
-         {"tokenizer", m->tokenizer() ? m->tokenizer()->kind() : "none"}};
+         {"tokenizer", m->tokenizer() ? m->tokenizer()->kind() : "none"},
+         {"projections", m->weights_packed() ? std::string("packed, ") + engine::packed_kernels() + " kernels"
+                                             : std::string("row-major, ") + blas_backend()}};
   } else {
     set_compute_threads(static_cast<int>(a.get_int("threads", 0)));
   }

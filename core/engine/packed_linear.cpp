@@ -315,6 +315,8 @@ at::Tensor packed_silu_gate(const at::Tensor& x_in, const PackedWeight& w, const
   return y.view(out_shape(x_in, I));
 }
 
+const char* packed_kernels() { return avx512_on() ? "avx512" : vector_kernels_on() ? "avx2" : "portable"; }
+
 void use_avx512_kernels(bool on) { g_avx512.store(on); }
 
 }  // namespace hl::engine

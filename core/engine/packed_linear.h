@@ -48,6 +48,8 @@ void packed_linear_accumulate(const at::Tensor& x, const PackedWeight& w, const 
 // silu(x G^T + b_g) * (x U^T + b_u), [..., I], for a GatePairs weight [G; U]; b: [2 I] (= [b_g; b_u]) or undefined.
 at::Tensor packed_silu_gate(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b);
 
+// "avx512", "avx2" or "portable": the kernels packed products run on now.
+const char* packed_kernels();
 // Tests: use the AVX-512 kernels where the CPU has them (default), or the AVX2 ones.
 void use_avx512_kernels(bool on);
 
