@@ -262,57 +262,54 @@ at::Tensor PackedWeight::unpack() const {
   return w;
 }
 
-at::Tensor packed_linear(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b) {
-  if (w.layout() != PackedWeight::Layout::Plain) throw Error("packed linear: the weight is packed as gate/up pairs");
-  const at::Tensor x = as_rows(x_in, w, "packed linear");
-  at::Tensor y = at::empty({x.size(0), w.out_features()}, x.options());
+namespace {
+
+// x as rows (validated by as_rows), w of the epilogue's layout: out (ldo floats a row) = epilogue(x W^T + b).
+void multiply(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, Epilogue epilogue, float* out,
+              int64_t ldo, const char* op) {
   Product p;
   p.x = x.data_ptr<float>();
   p.rows = x.size(0);
   p.ldx = x.stride(0);
   p.w = &w;
-  p.bias = bias_ptr(b, w.out_features(), "packed linear");
-  p.out = y.data_ptr<float>();
-  p.ldo = w.out_features();
+  p.bias = bias_ptr(b, w.out_features(), op);
+  p.out = out;
+  p.ldo = ldo;
+  p.epilogue = epilogue;
   run(p);
-  return y.view(out_shape(x_in, w.out_features()));
+}
+
+// The input as [rows, K] rows after checking the weight's layout fits the product asked for.
+at::Tensor input_rows(const at::Tensor& x, const PackedWeight& w, bool gated, const char* op) {
+  if ((w.layout() == PackedWeight::Layout::GatePairs) != gated)
+    throw Error(std::string(op) + (gated ? ": the weight is not gate/up pairs" : ": the weight is packed as gate/up pairs"));
+  return as_rows(x, w, op);
+}
+
+}  // namespace
+
+at::Tensor packed_linear(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b) {
+  const at::Tensor x = input_rows(x_in, w, false, "packed linear");
+  at::Tensor y = at::empty(out_shape(x_in, w.out_features()), x.options());
+  multiply(x, w, b, Epilogue::Store, y.data_ptr<float>(), w.out_features(), "packed linear");
+  return y;
 }
 
 void packed_linear_accumulate(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b, at::Tensor& y) {
-  if (w.layout() != PackedWeight::Layout::Plain) throw Error("packed linear: the weight is packed as gate/up pairs");
-  const at::Tensor x = as_rows(x_in, w, "packed linear");
+  const at::Tensor x = input_rows(x_in, w, false, "packed linear");
   if (!y.device().is_cpu() || y.scalar_type() != at::kFloat || !y.is_contiguous() || y.dim() < 1 ||
       y.size(-1) != w.out_features() || y.numel() != x.size(0) * w.out_features())
     throw Error("packed linear: the output must be a contiguous float32 [..., " + std::to_string(w.out_features()) +
                 "] tensor with the input's rows");
-  Product p;
-  p.x = x.data_ptr<float>();
-  p.rows = x.size(0);
-  p.ldx = x.stride(0);
-  p.w = &w;
-  p.bias = bias_ptr(b, w.out_features(), "packed linear");
-  p.out = y.data_ptr<float>();
-  p.ldo = w.out_features();
-  p.epilogue = Epilogue::Accumulate;
-  run(p);
+  multiply(x, w, b, Epilogue::Accumulate, y.data_ptr<float>(), w.out_features(), "packed linear");
 }
 
 at::Tensor packed_silu_gate(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b) {
-  if (w.layout() != PackedWeight::Layout::GatePairs) throw Error("packed gated MLP: the weight is not gate/up pairs");
-  const at::Tensor x = as_rows(x_in, w, "packed gated MLP");
+  const at::Tensor x = input_rows(x_in, w, true, "packed gated MLP");
   const int64_t I = w.out_features() / 2;
-  at::Tensor y = at::empty({x.size(0), I}, x.options());
-  Product p;
-  p.x = x.data_ptr<float>();
-  p.rows = x.size(0);
-  p.ldx = x.stride(0);
-  p.w = &w;
-  p.bias = bias_ptr(b, w.out_features(), "packed gated MLP");
-  p.out = y.data_ptr<float>();
-  p.ldo = I;
-  p.epilogue = Epilogue::SiluGate;
-  run(p);
-  return y.view(out_shape(x_in, I));
+  at::Tensor y = at::empty(out_shape(x_in, I), x.options());
+  multiply(x, w, b, Epilogue::SiluGate, y.data_ptr<float>(), I, "packed gated MLP");
+  return y;
 }
 
 const char* packed_kernels() { return avx512_on() ? "avx512" : vector_kernels_on() ? "avx2" : "portable"; }
