@@ -254,7 +254,7 @@ void attn_tile_generic(int64_t m, int64_t width, const float* A, int64_t lda, co
 std::atomic<bool> g_portable_only{false};
 
 #if defined(__x86_64__)
-#define HL_KERNEL(name) (have_avx2_fma() && !g_portable_only.load(std::memory_order_relaxed) ? name##_avx2 : name##_generic)
+#define HL_KERNEL(name) (vector_kernels_on() ? name##_avx2 : name##_generic)
 #else
 #define HL_KERNEL(name) name##_generic
 #endif

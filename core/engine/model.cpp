@@ -139,15 +139,16 @@ at::Tensor linear(const at::Tensor& x, const std::shared_ptr<const engine::Packe
   return p ? engine::packed_linear(x, *p, b) : linear(x, w, b);
 }
 
-// Whether the gated MLP's up projection ends in the packed kernel's SiLU epilogue.
-bool packs_silu_gate(const ModelConfig& c) { return c.mlp == MlpKind::Gated && c.act == Activation::SiLU; }
+// A gated MLP with SiLU (Llama, Mistral, Qwen2): the fused silu(gate) * up kernels apply, and the packed up
+// projection is packed as gate/up pairs so that its epilogue computes it.
+bool gated_silu(const ModelConfig& c) { return c.mlp == MlpKind::Gated && c.act == Activation::SiLU; }
 
 // The MLP's hidden activations (before the down projection).
 at::Tensor mlp_hidden(const ModelConfig& c, const LayerWeights& lw, const at::Tensor& x) {
   if (lw.up_p && lw.up_p->layout() == engine::PackedWeight::Layout::GatePairs)
     return engine::packed_silu_gate(x, *lw.up_p, lw.up_b);
   at::Tensor h = linear(x, lw.up_p, lw.up_w, lw.up_b);
-  if (c.mlp == MlpKind::Gated && c.act == Activation::SiLU && engine::fused_silu_gate_applies(h)) {
+  if (gated_silu(c) && engine::fused_silu_gate_applies(h)) {
     h = engine::fused_silu_gate(h);
   } else if (c.mlp == MlpKind::Gated) {
     const int64_t I = h.size(-1) / 2;
@@ -352,8 +353,10 @@ Model::Model(ModelConfig cfg, ModelWeights w, at::Device device, at::ScalarType 
 
 Model::~Model() = default;
 
+bool Model::weights_packed() const { return !w_.layers.empty() && w_.layers.front().qkv_p != nullptr; }
+
 bool Model::pack_weights() {
-  if (packed_) return true;
+  if (weights_packed()) return true;
   if (w_.layers.empty() || !engine::PackedWeight::applies(w_.layers.front().qkv_w)) return false;
   using engine::PackedWeight;
   for (size_t l = 0; l < w_.layers.size(); ++l) {
@@ -366,11 +369,10 @@ bool Model::pack_weights() {
     };
     pack(lw.qkv_w, lw.qkv_p, PackedWeight::Layout::Plain, "the QKV projection");
     pack(lw.o_w, lw.o_p, PackedWeight::Layout::Plain, "the output projection");
-    pack(lw.up_w, lw.up_p, packs_silu_gate(cfg_) ? PackedWeight::Layout::GatePairs : PackedWeight::Layout::Plain,
+    pack(lw.up_w, lw.up_p, gated_silu(cfg_) ? PackedWeight::Layout::GatePairs : PackedWeight::Layout::Plain,
          "the up projection");
     pack(lw.down_w, lw.down_p, PackedWeight::Layout::Plain, "the down projection");
   }
-  packed_ = true;
   return true;
 }
 

@@ -112,7 +112,7 @@ class Model {
   // (engine/packed_linear.h) and releases the row-major matrices, one layer at a time. Elsewhere a no-op.
   // Model::load does it unless LoadOptions::pack_weights is false. Returns whether the weights are packed.
   bool pack_weights();
-  bool weights_packed() const { return packed_; }
+  bool weights_packed() const;
   at::Device device() const { return device_; }
   at::ScalarType dtype() const { return dtype_; }
   const std::filesystem::path& source() const { return source_; }
@@ -132,7 +132,6 @@ class Model {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::filesystem::path source_;
   at::Tensor inv_freq_;  // [rotary_dim / 2] float32 on device
-  bool packed_ = false;
 };
 
 // Sets the intra-op thread count (0 = hardware concurrency). Debian's libtorch defaults to 1.
