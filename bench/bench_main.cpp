@@ -146,13 +146,29 @@ double time_stat(bool best, const std::function<void()>& f, int reps) {
   return best ? time_best(f, reps, 1) : time_median(f, reps);
 }
 
+// One prefill of ids ([1, T]) into a fresh cache; fo is held by reference.
+std::function<void()> prefill_job(const Model& m, const at::Tensor& ids, const ForwardOptions& fo) {
+  return [&m, ids, &fo] {
+    KVCache c = m.new_cache(1, ids.size(1));
+    m.forward(ids, c, fo);
+  };
+}
+
+// Greedy generation of n tokens after ids (no stop at EOS), with an optional bias.
+std::function<void()> generate_job(const Model& m, const std::vector<int64_t>& ids, int64_t n,
+                                   const AttentionBias* bias = nullptr) {
+  return [&m, &ids, n, bias] {
+    GenerateOptions go;
+    go.max_new_tokens = n;
+    go.stop_at_eos = false;
+    go.bias = bias;
+    generate(m, ids, go);
+  };
+}
+
 double prefill_seconds(const Model& m, const std::vector<int64_t>& ids, const ForwardOptions& fo, int reps,
                        bool best = false) {
-  at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0);
-  return time_stat(best, [&] {
-    KVCache c = m.new_cache(1, static_cast<int64_t>(ids.size()));
-    m.forward(t, c, fo);
-  }, reps);
+  return time_stat(best, prefill_job(m, at::tensor(ids, at::kLong).unsqueeze(0), fo), reps);
 }
 
 // Seconds per decoded token (n new tokens after a prefill of `ids`), excluding the prefill.
@@ -316,26 +332,13 @@ int main(int argc, char** argv) {
         auto rm = Model::load(model_dir, lo);
         std::printf("packed projections vs row-major weights on %s (paired rounds, time packed / row-major):\n",
                     blas_backend().c_str());
+        const ForwardOptions plain;
         for (int64_t T : {128, 256, 512}) {
           const at::Tensor pt = at::tensor(random_ids(T, c.vocab, 3), at::kLong).unsqueeze(0);
-          auto run = [&pt, T](const Model& mm) {
-            return [&mm, &pt, T] {
-              KVCache kc = mm.new_cache(1, T);
-              mm.forward(pt, kc);
-            };
-          };
-          auto [b, r] = paired_ratio(run(*rm), run(*m), quick ? 3 : 5);
+          auto [b, r] = paired_ratio(prefill_job(*rm, pt, plain), prefill_job(*m, pt, plain), quick ? 3 : 5);
           std::printf("  prefill T=%-4lld %8.3f   (row-major %.4f s)\n", static_cast<long long>(T), r, b);
         }
-        auto gen = [&ids](const Model& mm) {
-          return [&mm, &ids] {
-            GenerateOptions go;
-            go.max_new_tokens = 16;
-            go.stop_at_eos = false;
-            generate(mm, ids, go);
-          };
-        };
-        auto [b, r] = paired_ratio(gen(*rm), gen(*m), quick ? 3 : 5);
+        auto [b, r] = paired_ratio(generate_job(*rm, ids, 16), generate_job(*m, ids, 16), quick ? 3 : 5);
         std::printf("  prefill 128 + decode 16 %6.3f   (row-major %.4f s)\n", r, b);
       }
       rule();
@@ -361,13 +364,7 @@ int main(int argc, char** argv) {
       InfluenceTracer tracer(ic);
       ForwardOptions fi;
       fi.observer = &tracer;
-      at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0);
-      auto prefill = [&](const ForwardOptions& fo) {
-        return [&m, &t, &fo, T] {
-          KVCache cache = m->new_cache(1, T);
-          m->forward(t, cache, fo);
-        };
-      };
+      const at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0);
       const ForwardOptions plain;
       const int rounds = quick ? 5 : 9;
       std::printf("%-40s %10s %10s\n", "prefill T=512 (paired rounds)", "seconds", "vs plain");
@@ -376,23 +373,14 @@ int main(int argc, char** argv) {
                               {"GUIDE, all layers, delta 1", &fg},
                               {"head statistics, all heads", &fs_},
                               {"Influence + rollout tracing", &fi}}) {
-        auto [b, r] = paired_ratio(prefill(plain), prefill(*fo), rounds);
+        auto [b, r] = paired_ratio(prefill_job(*m, t, plain), prefill_job(*m, t, *fo), rounds);
         std::printf("%-40s %10.4f %10.3f\n", name, b * r, r);
       }
       auto dids = random_ids(128, c.vocab, 6);
       AttentionBias dp = pasta_bias(c, 128, 20, 7), dg = guide_bias(c, 128);
-      auto decode = [&](const AttentionBias* bias) {
-        return [&m, &dids, bias] {
-          GenerateOptions go;
-          go.max_new_tokens = 32;
-          go.stop_at_eos = false;
-          go.bias = bias;
-          generate(*m, dids, go);
-        };
-      };
       std::printf("%-40s %10s %10s\n", "prefill 128 + decode 32 (paired)", "seconds", "vs plain");
       for (auto [name, bias] : {std::pair<const char*, const AttentionBias*>{"PASTA, 20 heads", &dp}, {"GUIDE, all layers", &dg}}) {
-        auto [b, r] = paired_ratio(decode(nullptr), decode(bias), rounds);
+        auto [b, r] = paired_ratio(generate_job(*m, dids, 32), generate_job(*m, dids, 32, bias), rounds);
         std::printf("%-40s %10.4f %10.3f\n", name, b * r, r);
       }
       rule();
