@@ -34,8 +34,9 @@ KVCache KVCache::clone() const {
 }
 
 void KVCache::copy_prefix_from(const KVCache& src, int64_t len, int64_t from_layer, int64_t to_layer) {
-  if (src.batch_ != batch_ || src.capacity_ != capacity_ || src.k_.size() != k_.size())
+  if ((src.batch_ != batch_ && src.batch_ != 1) || src.k_.size() != k_.size())
     throw Error("KV cache copy: caches of different shapes");
+  if (len > capacity_) throw Error("KV cache copy: more positions than the cache holds");
   for (int64_t l = from_layer; l < to_layer; ++l) {
     const auto i = static_cast<size_t>(l);
     if (len > src.len_[i]) throw Error("KV cache copy: the source holds fewer positions than asked");

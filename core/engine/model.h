@@ -60,8 +60,8 @@ class KVCache {
   at::Tensor keys(int64_t layer) const;    // [B, KVH, len, hd] view
   at::Tensor values(int64_t layer) const;  // [B, KVH, len, hd] view
   KVCache clone() const;
-  // Copies positions [0, len) of layers [from_layer, to_layer) from `src` (same shape) into this cache, in place,
-  // and sets those layers' lengths to len.
+  // Copies positions [0, len) of layers [from_layer, to_layer) from `src` into this cache, in place, and sets those
+  // layers' lengths to len. `src` has this cache's batch, or batch 1 (copied into every row); any capacity.
   void copy_prefix_from(const KVCache& src, int64_t len, int64_t from_layer, int64_t to_layer);
 
  private:
