@@ -214,13 +214,16 @@ TEST_CASE("fused attention block equals the ATen computation (GQA, causal block 
           const int64_t S = pos0 + R + 3, Sv = pos0 + R;  // keys past the block's last query are not used
           at::Tensor kc = at::randn({B, KVH, cap, hd}), vc = at::randn({B, KVH, cap, hd});
           at::Tensor k = kc.narrow(2, 0, S), v = vc.narrow(2, 0, S);
-          // As the forward hands it over: a transposed view of [B, R, H, hd] (rows H * hd apart).
-          at::Tensor q = at::randn({B, R, H, hd}).transpose(1, 2);
+          // As the forward hands it over: a transposed view of [B, R, H, hd] (rows H * hd apart), scaled by
+          // 1/sqrt(hd). The reference runs in double: the kernel's own error is measured, whatever float rounding
+          // this machine's BLAS kernels would add to a float reference.
+          at::Tensor q = (at::randn({B, R, H, hd}) / std::sqrt(static_cast<double>(hd))).transpose(1, 2);
           at::Tensor bias = with_bias ? at::randn({B, H, S}) * 2 : at::Tensor();
           REQUIRE(engine::fused_attention_block_applies(q, k, v, bias));
-          at::Tensor kr = k.narrow(2, 0, Sv).repeat_interleave(H / KVH, 1);
-          at::Tensor vr = v.narrow(2, 0, Sv).repeat_interleave(H / KVH, 1);
-          at::Tensor ref_scores = reference_scores(at::matmul(q, kr.transpose(-1, -2)), bias, pos0, window);
+          at::Tensor kr = k.narrow(2, 0, Sv).repeat_interleave(H / KVH, 1).to(at::kDouble);
+          at::Tensor vr = v.narrow(2, 0, Sv).repeat_interleave(H / KVH, 1).to(at::kDouble);
+          at::Tensor ref_scores = reference_scores(at::matmul(q.to(at::kDouble), kr.transpose(-1, -2)),
+                                                   with_bias ? bias.to(at::kDouble) : bias, pos0, window);
           at::Tensor ref_probs = at::softmax(ref_scores, -1);
           at::Tensor ref_out = at::matmul(ref_probs, vr);
 
