@@ -255,6 +255,10 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
   if (opt.observer) opt.observer->on_forward_begin(phase, B, pos0, T);
 
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  // Nothing reads the last layer's outputs at positions before the last one unless all logits, the hidden
+  // states or an observer are asked for: that layer computes keys and values for every position (they go to the
+  // cache) and the rest (attention, output projection, MLP) for the last position only.
+  const bool last_layer_tail_only = !opt.all_logits && !opt.keep_hidden && !opt.observer && T > 1;
   for (int64_t l = first; l < c.n_layers; ++l) {
     const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
     if (opt.keep_layer_inputs) res.layer_inputs[static_cast<size_t>(l)] = x;
@@ -274,10 +278,17 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     cache.v_[l].narrow(2, pos0, T).copy_(v.transpose(1, 2));
     cache.len_[l] = pos0 + T;
     const int64_t S = pos0 + T;
+    int64_t Tq = T;  // query rows this layer computes past its keys and values
+    if (last_layer_tail_only && l == c.n_layers - 1) {
+      Tq = 1;
+      q = q.narrow(1, T - 1, 1);
+      x = x.narrow(1, T - 1, 1).contiguous();
+      h1 = h1.narrow(1, T - 1, 1).contiguous();
+    }
 
     engine::AttentionCall call;
     call.layer = l;
-    call.q_begin = pos0;
+    call.q_begin = S - Tq;
     call.sliding_window = c.sliding_window;
     call.observer = opt.observer;
     call.phase = phase;
@@ -298,7 +309,7 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     at::Tensor qs = q.transpose(1, 2);  // [B, H, T, hd], scaled
     at::Tensor attn = engine::attend(qs, cache.keys(l), cache.values(l), call);  // [B, H, T, hd]
     at::Tensor head_out = attn.transpose(1, 2);                                   // [B, T, H, hd]
-    at::Tensor o = linear(head_out.reshape({B, T, H * hd}), lw.o_p, lw.o_w, lw.o_b);
+    at::Tensor o = linear(head_out.reshape({B, Tq, H * hd}), lw.o_p, lw.o_w, lw.o_b);
 
     if (opt.observer && opt.observer->wants_layer(l, phase)) {
       LayerTensors view;
@@ -340,7 +351,7 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
 
   at::Tensor xn = norm(c, x, w_.final_norm_w, w_.final_norm_b);
   if (opt.keep_hidden) res.final_normed = xn;
-  at::Tensor head_in = opt.all_logits ? xn : xn.narrow(1, T - 1, 1);
+  at::Tensor head_in = opt.all_logits ? xn : xn.narrow(1, xn.size(1) - 1, 1);
   res.logits = linear(head_in, w_.lm_head_w, w_.lm_head_b).to(at::kFloat);
   return res;
 }

@@ -35,6 +35,13 @@ void check_prompt(const std::string& name, const std::string& suffix) {
   CHECK(max_abs_diff(r.final_normed[0], hs[L]) <= 1e-4);
   at::Tensor lo = g.at("layer_outputs_" + suffix);
   for (int64_t i = 0; i < L; ++i) CHECK(max_abs_diff(r.layer_outputs[i][0], lo[i]) <= 1e-4);
+
+  // Last-position logits only, no observer: the last layer runs attention and MLP for the last query alone.
+  KVCache c2 = m.new_cache(2, T);
+  at::Tensor last = m.forward(ids.unsqueeze(0).expand({2, T}), c2).logits;
+  CHECK(last.sizes() == at::IntArrayRef{2, 1, m.config().vocab});
+  for (int64_t b = 0; b < 2; ++b) CHECK(max_abs_diff(last[b][0], g.at("logits_" + suffix)[T - 1]) <= 1e-4);
+  for (int64_t l = 0; l < L; ++l) CHECK(max_abs_diff(c2.keys(l)[0], cache.keys(l)[0]) <= 1e-5);
 }
 
 }  // namespace
