@@ -1,5 +1,5 @@
 // headlight-bench: speed and memory figures as ratios measured in one run on this machine.
-//   headlight-bench [--model DIR] [--threads N] [--quick] [--sections forward,steer,interactive,roofline,memory,store]
+//   headlight-bench [--model DIR] [--threads N] [--quick] [--sections forward,steer,interactive,profiling,roofline,memory,store]
 // Without --model it synthesises the smollm2-135m shape (random weights) into a temp dir.
 // `headlight-bench influence-rss --model DIR --tokens N` is the child process of the memory section.
 #include <ATen/ATen.h>
@@ -21,6 +21,7 @@
 #include "analysis/influence.h"
 #include "app/cli/args.h"
 #include "core/engine/generate.h"
+#include "core/engine/head_scan.h"
 #include "core/engine/head_stats.h"
 #include "core/engine/model.h"
 #include "core/engine/session.h"
@@ -207,16 +208,20 @@ AttentionBias guide_bias(const ModelConfig& c, int64_t T) {
   return b;
 }
 
-// FLOPs of the transformer layers (matmuls only) for the queries at positions [p0, T) of a T-token prompt:
-// the projections of those positions and their causal attention over keys 0..q.
-double layer_flops(const ModelConfig& c, int64_t T, int64_t p0 = 0) {
+// FLOPs of the transformer layers (matmuls only) for the queries at positions [p0, T) of a T-token prompt when
+// only the last position's logits are asked for: the projections of those positions and their causal attention
+// over keys 0..q in every layer but the last, which projects keys and values for all of them and computes the
+// rest for the last query only (what the forward does). `layers`: the top layers run (all by default).
+double layer_flops(const ModelConfig& c, int64_t T, int64_t p0 = 0, int64_t layers = -1) {
   const double D = static_cast<double>(c.hidden), I = static_cast<double>(c.intermediate);
   const double qkv = D * static_cast<double>(c.q_dim() + 2 * c.kv_dim()), o = static_cast<double>(c.q_dim()) * D;
   const double mlp = (c.mlp == MlpKind::Gated ? 3 : 2) * D * I;
-  const double per_token = 2 * (qkv + o + mlp) * static_cast<double>(c.n_layers);
+  const double L = static_cast<double>(layers < 0 ? c.n_layers : layers), n = static_cast<double>(T - p0);
   const double keys = (static_cast<double>(T) * (T + 1) - static_cast<double>(p0) * (p0 + 1)) / 2.0;  // sum of q+1
-  const double attn = 2.0 * 2 * static_cast<double>(c.n_layers * c.n_heads * c.head_dim) * keys;
-  return per_token * static_cast<double>(T - p0) + attn;
+  const double attn_per_key = 2.0 * 2 * static_cast<double>(c.n_heads * c.head_dim);
+  const double full_layers = (L - 1) * (2 * (qkv + o + mlp) * n + attn_per_key * keys);
+  const double last_layer = 2 * qkv * n + 2 * (o + mlp) + attn_per_key * static_cast<double>(T);
+  return full_layers + last_layer;
 }
 
 // FLOPs of one prefill of T tokens (matmuls only; LM head for the last position).
@@ -276,7 +281,7 @@ int main(int argc, char** argv) {
     const int reps = quick ? 3 : 5;
     std::set<std::string> sections;
     {
-      std::string s = a.get("sections", "roofline,forward,steer,interactive,store,memory");
+      std::string s = a.get("sections", "roofline,forward,steer,interactive,profiling,store,memory");
       size_t p = 0;
       while (p <= s.size()) {
         size_t q = s.find(',', p);
@@ -302,7 +307,8 @@ int main(int argc, char** argv) {
     rule();
 
     Machine mach;
-    if (sections.count("roofline") || sections.count("forward") || sections.count("interactive")) {
+    if (sections.count("roofline") || sections.count("forward") || sections.count("interactive") ||
+        sections.count("profiling")) {
       mach = measure_machine();
       std::printf("roofline   GEMM 2048^3 f32: %.1f GFLOP/s   streaming read: %.1f GB/s\n", mach.gemm_gflops, mach.read_gbs);
       rule();
@@ -403,11 +409,10 @@ int main(int argc, char** argv) {
       // Roofline of the work a change must redo: the recomputed layers' FLOPs for the recomputed positions at
       // the GEMM peak, plus the LM head of the last position, which reads the whole [vocab, hidden] matrix for
       // one row (bound by bandwidth, not FLOPs: the max of the two bounds).
-      const double layers_frac = static_cast<double>(c.n_layers - lowest) / static_cast<double>(c.n_layers);
       const double head_flops = 2.0 * static_cast<double>(c.hidden * c.vocab);
       const double head_bytes = static_cast<double>(c.hidden * c.vocab) * (m->dtype() == at::kFloat ? 4 : 2);
       auto roofline = [&](double gflops, int64_t p0) {
-        return layer_flops(c, T, p0) * layers_frac / 1e9 / gflops +
+        return layer_flops(c, T, p0, c.n_layers - lowest) / 1e9 / gflops +
                std::max(head_flops / 1e9 / gflops, head_bytes / 1e9 / mach.read_gbs);
       };
       // Paired rounds: this VM's GEMM speed drifts by 10-20 % between minutes, so every round times the
@@ -440,6 +445,87 @@ int main(int argc, char** argv) {
         std::printf("%-44s %8.2fx   (rounds %.2f-%.2fx; time / roofline at that round's GEMM speed)\n",
                     "  vs roofline, median round", ratio[ratio.size() / 2], ratio.front(), ratio.back());
       }
+      rule();
+    }
+
+    if (sections.count("profiling")) {
+      // Scoring every head for head profiling (methods.md §3), on prompts of the shape of SEKA's profiler: a two-
+      // passage QA prompt "Context: {irrelevant} {relevant}\nQuestion: {q}\nAnswer:" (here 48 random tokens, the
+      // relevant passage at 20-31 emphasised, PASTA alpha 0.01 exclude), scored from the first answer position
+      // (log P(a) - log P(b), CounterFact efficacy's margin). Naive loop: one head at a time, a full generation
+      // of 16 tokens (SEKA's max_new_tokens), no reuse, scored from its first step. Fast: scan_heads. Both in this
+      // run, example by example; the naive loop on a sample of heads spread over the layers (every naive
+      // head-example costs the same: a whole prefill and decode).
+      const int64_t T = 48, s0 = 20, s1 = 32, new_tokens = 16;
+      const int n_ex = quick ? 2 : 4, sample = quick ? 6 : 10;
+      AttentionBias cand(1, c.n_layers, c.n_heads, T);
+      for (int64_t l = 0; l < c.n_layers; ++l)
+        for (int64_t h = 0; h < c.n_heads; ++h) {
+          cand.add(0, l, h, 0, s0, std::log(0.01f));
+          cand.add(0, l, h, s1, T, std::log(0.01f));
+        }
+      const int64_t n_heads = c.n_layers * c.n_heads;
+      double t_naive = 0, t_prefill_only = 0, t_fast = 0, max_score_diff = 0;
+      int64_t naive_units = 0, fast_units = 0;
+      for (int e = 0; e < n_ex; ++e) {
+        const auto ids = random_ids(T, c.vocab, 100 + static_cast<uint64_t>(e));
+        const int64_t ta = 3 + e, tb = 4 + e;  // the two watched tokens
+        HeadScanOptions so;
+        so.watch_tokens = {ta, tb};
+        auto t0 = Clock::now();
+        HeadScanResult r = scan_heads(*m, ids, cand, so);
+        t_fast += seconds_since(t0);
+        fast_units += n_heads;
+        for (int k = 0; k < sample; ++k) {
+          const int64_t i = (k * n_heads) / sample + e % 3;
+          const auto [l, h] = r.heads[static_cast<size_t>(i)];
+          AttentionBias one(1, c.n_layers, c.n_heads, T);
+          one.touch(0, l, h);
+          for (int64_t q = 0; q < T; ++q) one.add(0, l, h, q, q + 1, cand.row(0, l, h)[q]);
+          auto score = [&](const at::Tensor& logits) {
+            at::Tensor lp = at::log_softmax(logits.to(at::kFloat), -1);
+            return lp[ta].item<double>() - lp[tb].item<double>();
+          };
+          GenerateOptions go;
+          go.max_new_tokens = new_tokens;
+          go.stop_at_eos = false;
+          go.bias = &one;
+          go.keep_step_logits = true;
+          t0 = Clock::now();
+          GenerateResult g = generate(*m, ids, go);
+          const double naive_score = score(g.step_logits[0][0]);
+          t_naive += seconds_since(t0);
+          ++naive_units;
+          t0 = Clock::now();
+          KVCache kc = m->new_cache(1, T);
+          ForwardOptions fo;
+          fo.bias = &one;
+          const double prefill_score = score(m->forward(at::tensor(ids, at::kLong).unsqueeze(0), kc, fo).logits[0][0]);
+          t_prefill_only += seconds_since(t0);
+          const double fast_score = r.steered[i][0].item<double>() - r.steered[i][1].item<double>();
+          max_score_diff = std::max({max_score_diff, std::abs(fast_score - naive_score), std::abs(prefill_score - naive_score)});
+        }
+      }
+      const double naive_rate = naive_units / t_naive, prefill_rate = naive_units / t_prefill_only,
+                   fast_rate = fast_units / t_fast;
+      std::printf("profiling: every head scored on %d examples (T=%lld, emphasised %lld-%lld, PASTA alpha 0.01; "
+                  "naive on %d sampled heads per example)\n",
+                  n_ex, static_cast<long long>(T), static_cast<long long>(s0), static_cast<long long>(s1 - 1), sample);
+      std::printf("%-52s %14s %10s\n", "", "heads*ex/s", "vs naive");
+      std::printf("%-52s %14.2f %10s\n", "naive: one head at a time, generate 16, no reuse", naive_rate, "1.00");
+      std::printf("%-52s %14.2f %9.2fx\n", "  the same, one prefill per head (no generation)", prefill_rate,
+                  prefill_rate / naive_rate);
+      std::printf("%-52s %14.2f %9.2fx   (%lld heads x %d examples in %.1f s)\n",
+                  "scan_heads: rows = heads, branched, from logits", fast_rate, fast_rate / naive_rate,
+                  static_cast<long long>(n_heads), n_ex, t_fast);
+      // The scan's own work per example: the unsteered prefill, then for every head the layers from its own up for
+      // the positions from the span on, and one LM-head row.
+      const double head_row = 2.0 * static_cast<double>(c.hidden * c.vocab);
+      double scan_flops = prefill_flops(c, T);
+      for (int64_t l = 0; l < c.n_layers; ++l)
+        scan_flops += static_cast<double>(c.n_heads) * (layer_flops(c, T, s0, c.n_layers - l) + head_row);
+      std::printf("scan: %.0f GFLOP per example, %.0f %% of the GEMM bound; largest score difference scan vs naive %.2g\n",
+                  scan_flops / 1e9, 100 * scan_flops * n_ex / t_fast / 1e9 / mach.gemm_gflops, max_score_diff);
       rule();
     }
 
