@@ -1,6 +1,7 @@
 // headlight-cli end to end: the headless contract (JSON shapes, safetensors outputs) against the goldens, and
 // one-line errors with a non-zero exit for bad input.
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/safetensors.h"
@@ -116,6 +117,60 @@ TEST_CASE("cli: steering, capture and influence") {
   j = json::parse(r.out);
   CHECK(j["influence_lastk"].get<double>() >= 0);
   std::remove(out.c_str());
+}
+
+TEST_CASE("cli: scan-heads ranks every head steered alone") {
+  const std::string gqa = fixture("llama-gqa").string();
+  const auto& pg = golden(fixture("pasta/llama-gqa") / "golden.safetensors");
+  const std::vector<int64_t> prompt = to_ids(pg.at("input_ids"));
+  const std::string ids = join_ids(prompt);
+  const std::string all = write_spec(
+      "all.json", R"({"method": "pasta", "heads": "all", "alpha": 0.01, "scale_position": "exclude", "spans": [[5, 12]]})");
+  const int64_t target = 326, versus = 696;  // the baseline's and the golden steered run's first tokens
+  CliResult r = run_cli({"scan-heads", "--model", gqa, "--ids", ids, "--steering", all, "--target-id",
+                         std::to_string(target), "--versus-id", std::to_string(versus), "--rows", "3", "--json"});
+  REQUIRE(r.status == 0);
+  json j = json::parse(r.out);
+  CHECK(j["metric"] == "logp_target_minus_versus");
+  REQUIRE(j["heads"].size() == 16);
+  CHECK(j["forwards"] == 8);  // 4 layers x (3 + 1 rows)
+  std::set<std::pair<int64_t, int64_t>> seen;
+  for (size_t k = 0; k < j["heads"].size(); ++k) {
+    const json& h = j["heads"][k];
+    seen.insert({h["layer"].get<int64_t>(), h["head"].get<int64_t>()});
+    if (k > 0) CHECK(h["score"].get<double>() <= j["heads"][k - 1]["score"].get<double>());
+    CHECK(h["delta"].get<double>() == doctest::Approx(h["score"].get<double>() - j["baseline_score"].get<double>()));
+  }
+  CHECK(seen.size() == 16);
+  // The top and the bottom head against `logits` with a spec that steers that head only.
+  for (size_t k : {size_t(0), size_t(15)}) {
+    const json& h = j["heads"][k];
+    const std::string one = write_spec(
+        "one.json", "{\"method\": \"pasta\", \"heads\": {\"" + std::to_string(h["layer"].get<int64_t>()) + "\": [" +
+                        std::to_string(h["head"].get<int64_t>()) + "]}, \"alpha\": 0.01, \"spans\": [[5, 12]]}");
+    const std::string out = tmp("one.safetensors");
+    REQUIRE(run_cli({"logits", "--model", gqa, "--ids", ids, "--steering", one, "--out", out}).status == 0);
+    at::Tensor lp = at::log_softmax(load_tensors(out).at("logits")[-1], -1);
+    CHECK(h["score"].get<double>() == doctest::Approx(lp[target].item<double>() - lp[versus].item<double>()).epsilon(1e-5));
+    std::remove(out.c_str());
+  }
+  // Without a target: KL from the baseline, largest first; the text table names heads L{l}H{h}.
+  r = run_cli({"scan-heads", "--model", gqa, "--ids", ids, "--steering", all, "--top", "3"});
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("16 heads scanned") != std::string::npos);
+  CHECK(r.out.find("kl_from_baseline") != std::string::npos);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 2 + 3);
+
+  auto error_of = [&](std::vector<std::string> args) {
+    CliResult e = run_cli(args);
+    CHECK(e.status != 0);
+    return e.err;
+  };
+  CHECK(error_of({"scan-heads", "--model", gqa, "--ids", ids}).find("--steering") != std::string::npos);
+  CHECK(error_of({"scan-heads", "--model", gqa, "--ids", ids, "--steering", all, "--versus-id", "3"})
+            .find("--versus needs --target") != std::string::npos);
+  CHECK(error_of({"scan-heads", "--model", gqa, "--ids", ids, "--steering", all, "--target-id", "5000"})
+            .find("outside the vocabulary") != std::string::npos);
 }
 
 TEST_CASE("cli: bad input gives a one-line error and a non-zero exit") {

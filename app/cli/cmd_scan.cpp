@@ -1,0 +1,128 @@
+// scan-heads: every head of a steering spec steered alone, ranked by what it does to the next token after the
+// prompt (the profiler's inner loop, engine/head_scan.h).
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "app/cli/commands.h"
+#include "app/cli/model_args.h"
+#include "app/cli/prompt_setup.h"
+#include "core/engine/head_scan.h"
+#include "core/error.h"
+
+namespace hl::cli {
+namespace {
+
+// The id a target is scored by: --NAME-id N, or the first token of --NAME TEXT (no BOS).
+std::optional<int64_t> target_id(const Args& a, const Model& m, const std::string& name) {
+  if (a.has(name) && a.has(name + "-id")) throw Error("give one of --" + name + " TEXT or --" + name + "-id N");
+  if (a.has(name + "-id")) {
+    const long long id = a.get_int(name + "-id", -1);
+    if (id < 0 || id >= m.config().vocab)
+      throw Error("--" + name + "-id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                  std::to_string(m.config().vocab) + ")");
+    return id;
+  }
+  if (!a.has(name)) return std::nullopt;
+  const auto ids = require_tokenizer(m).encode(a.get(name, "")).ids;
+  if (ids.empty()) throw Error("--" + name + " tokenises to nothing");
+  return ids.front();
+}
+
+int cmd_scan_heads(const Args& a) {
+  a.allow_only(concat(kModelFlags, {"prompt", "ids", "steering", "target", "target-id", "versus", "versus-id", "rows",
+                                    "top", "no-prefix-reuse", "json"}));
+  if (!a.has("steering")) throw Error("scan-heads needs --steering SPEC.json (its heads are the candidates)");
+  auto m = load_model(a);
+  PromptSetup ps = setup_prompt(a, *m);
+  if (!ps.bias || !ps.bias->any_active()) throw Error("the steering spec steers no head on this model");
+  const auto target = target_id(a, *m, "target"), versus = target_id(a, *m, "versus");
+  if (versus && !target) throw Error("--versus needs --target");
+  const int64_t top = a.get_int("top", 20);
+  if (top < 1) throw Error("--top must be >= 1");
+  HeadScanOptions so;
+  so.max_rows = a.get_int("rows", 0);
+  so.reuse_prompt_prefix = !a.has("no-prefix-reuse");
+  if (target) so.watch_tokens.push_back(*target);
+  if (versus) so.watch_tokens.push_back(*versus);
+  const auto t0 = std::chrono::steady_clock::now();
+  HeadScanResult r = scan_heads(*m, ps.ids, *ps.bias, so);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // Score: log P(target) [- log P(versus)] with the head steered; without a target, KL(baseline || steered) of
+  // the next-token distribution (how far the head alone moves it).
+  const auto n = static_cast<int64_t>(r.heads.size());
+  std::vector<double> score(static_cast<size_t>(n)), base_score(1, 0.0);
+  std::vector<int64_t> argmax(static_cast<size_t>(n), -1);
+  const std::string metric = target ? (versus ? "logp_target_minus_versus" : "logp_target") : "kl_from_baseline";
+  if (target) {
+    auto margin = [&](const at::Tensor& row) {
+      return row[0].item<double>() - (versus ? row[1].item<double>() : 0.0);
+    };
+    base_score[0] = margin(r.base);
+    for (int64_t i = 0; i < n; ++i) score[static_cast<size_t>(i)] = margin(r.steered[i]);
+  } else {
+    const at::Tensor lb = at::log_softmax(r.base.to(at::kDouble), -1);
+    const at::Tensor ls = at::log_softmax(r.steered.to(at::kDouble), -1);
+    const at::Tensor kl = (lb.exp().unsqueeze(0) * (lb.unsqueeze(0) - ls)).sum(-1);
+    const at::Tensor am = r.steered.argmax(-1);
+    for (int64_t i = 0; i < n; ++i) {
+      score[static_cast<size_t>(i)] = kl[i].item<double>();
+      argmax[static_cast<size_t>(i)] = am[i].item<int64_t>();
+    }
+  }
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t x, int64_t y) { return score[static_cast<size_t>(x)] > score[static_cast<size_t>(y)]; });
+  const int64_t shown = std::min(top, n);
+  auto token_text = [&](int64_t id) { return m->tokenizer() ? m->tokenizer()->token_text(id) : std::to_string(id); };
+
+  if (a.has("json")) {
+    nlohmann::json heads = nlohmann::json::array();
+    for (int64_t k = 0; k < n; ++k) {
+      const auto i = static_cast<size_t>(order[static_cast<size_t>(k)]);
+      nlohmann::json h = {{"layer", r.heads[i].first}, {"head", r.heads[i].second}, {"score", score[i]}};
+      if (target) h["delta"] = score[i] - base_score[0];
+      else h["argmax"] = argmax[i];
+      heads.push_back(h);
+    }
+    nlohmann::json j = {{"prompt_ids", ps.ids}, {"spans", ps.spans},    {"metric", metric},
+                        {"heads", heads},       {"seconds", secs},      {"forwards", r.forwards},
+                        {"recomputed_token_layers", r.recomputed_tokens}};
+    if (target) {
+      j["target_id"] = *target;
+      j["baseline_score"] = base_score[0];
+    }
+    if (versus) j["versus_id"] = *versus;
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("%lld heads scanned in %.2f s (%lld batched forwards); metric %s", static_cast<long long>(n), secs,
+              static_cast<long long>(r.forwards), metric.c_str());
+  if (target) std::printf(", baseline %.4f", base_score[0]);
+  else std::printf(", baseline top token %s", nlohmann::json(token_text(r.base.argmax().item<int64_t>())).dump().c_str());
+  std::printf("\n%-6s %-10s %12s %12s\n", "rank", "head", "score", target ? "vs baseline" : "top token");
+  for (int64_t k = 0; k < shown; ++k) {
+    const auto i = static_cast<size_t>(order[static_cast<size_t>(k)]);
+    const std::string name = "L" + std::to_string(r.heads[i].first) + "H" + std::to_string(r.heads[i].second);
+    if (target)
+      std::printf("%-6lld %-10s %12.4f %+12.4f\n", static_cast<long long>(k + 1), name.c_str(), score[i],
+                  score[i] - base_score[0]);
+    else
+      std::printf("%-6lld %-10s %12.4g %12s\n", static_cast<long long>(k + 1), name.c_str(), score[i],
+                  nlohmann::json(token_text(argmax[i])).dump().c_str());
+  }
+  return 0;
+}
+
+RegisterCommand reg("scan-heads",
+                    "--model DIR (--prompt TEXT | --ids 1,2,3) --steering SPEC.json [--target TEXT | --target-id N] "
+                    "[--versus TEXT | --versus-id N] [--rows N] [--top K] [--no-prefix-reuse] [--json]",
+                    cmd_scan_heads);
+
+}  // namespace
+}  // namespace hl::cli
