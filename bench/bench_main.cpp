@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -24,6 +25,7 @@
 #include "core/engine/head_scan.h"
 #include "core/engine/head_stats.h"
 #include "core/engine/model.h"
+#include "core/engine/packed_linear.h"
 #include "core/engine/session.h"
 #include "core/engine/small_linear.h"
 #include "core/engine/synth.h"
@@ -73,7 +75,8 @@ std::pair<double, double> paired_ratio(const std::function<void()>& base, const 
 }
 
 struct Machine {
-  double gemm_gflops = 0;  // f32, 2048^3
+  double gemm_gflops = 0;  // f32, 2048^3: the faster of the BLAS and our packed kernel
+  double blas_gflops = 0, packed_gflops = 0;
   double read_gbs = 0;     // streaming read bandwidth
 };
 
@@ -126,10 +129,32 @@ double measure_bandwidth() {
   return best;
 }
 
-Machine measure_machine() {
+// The machine's float32 GEMM speed at 2048^3 (GFLOP/s, best of `reps`), on the BLAS and on our packed kernel
+// (where it applies: it can be the faster of the two, e.g. a BLAS without AVX-512 kernels for this CPU).
+class GemmProbe {
+ public:
+  GemmProbe() : a_(at::randn({2048, 2048})), b_(at::randn({2048, 2048})) {
+    if (engine::PackedWeight::applies(b_))
+      packed_ = std::make_unique<engine::PackedWeight>(
+          engine::PackedWeight::pack(b_, engine::PackedWeight::Layout::Plain, "the GEMM probe"));
+  }
+  double blas(int reps, int warm) const { return kFlops / time_best([&] { at::mm(a_, b_); }, reps, warm) / 1e9; }
+  double packed(int reps, int warm) const {
+    return packed_ ? kFlops / time_best([&] { engine::packed_linear(a_, *packed_, at::Tensor()); }, reps, warm) / 1e9 : 0;
+  }
+  double best(int reps, int warm) const { return std::max(blas(reps, warm), packed(reps, warm)); }
+
+ private:
+  static constexpr double kFlops = 2.0 * 2048 * 2048 * 2048;
+  at::Tensor a_, b_;
+  std::unique_ptr<engine::PackedWeight> packed_;
+};
+
+Machine measure_machine(const GemmProbe& probe) {
   Machine m;
-  at::Tensor a = at::randn({2048, 2048}), b = at::randn({2048, 2048});
-  m.gemm_gflops = 2.0 * 2048 * 2048 * 2048 / time_best([&] { at::mm(a, b); }, 7) / 1e9;
+  m.blas_gflops = probe.blas(7, 2);
+  m.packed_gflops = probe.packed(7, 2);
+  m.gemm_gflops = std::max(m.blas_gflops, m.packed_gflops);
   m.read_gbs = measure_bandwidth();
   return m;
 }
@@ -307,10 +332,12 @@ int main(int argc, char** argv) {
     rule();
 
     Machine mach;
+    const GemmProbe probe;
     if (sections.count("roofline") || sections.count("forward") || sections.count("interactive") ||
         sections.count("profiling")) {
-      mach = measure_machine();
-      std::printf("roofline   GEMM 2048^3 f32: %.1f GFLOP/s   streaming read: %.1f GB/s\n", mach.gemm_gflops, mach.read_gbs);
+      mach = measure_machine(probe);
+      std::printf("roofline   GEMM 2048^3 f32: %.1f GFLOP/s (BLAS %.1f, packed kernel %.1f)   streaming read: %.1f GB/s\n",
+                  mach.gemm_gflops, mach.blas_gflops, mach.packed_gflops, mach.read_gbs);
       rule();
     }
 
@@ -416,8 +443,8 @@ int main(int argc, char** argv) {
                std::max(head_flops / 1e9 / gflops, head_bytes / 1e9 / mach.read_gbs);
       };
       // Paired rounds: this VM's GEMM speed drifts by 10-20 % between minutes, so every round times the
-      // 2048^3 GEMM (best of 2) right next to the steering change and takes the ratio of the two.
-      at::Tensor ga = at::randn({2048, 2048}), gb = at::randn({2048, 2048});
+      // 2048^3 GEMM (best of 2, the faster of BLAS and packed) right next to the steering change and takes the
+      // ratio of the two.
       std::printf("interactive: steering change -> first steered token, T=256, lowest steered layer %lld of %lld"
                   " (%d paired rounds)\n",
                   static_cast<long long>(lowest), static_cast<long long>(c.n_layers), ireps);
@@ -428,7 +455,7 @@ int main(int argc, char** argv) {
         const int64_t p0 = session.last_resume_position();
         std::vector<double> reuse_t, ratio;
         for (int i = 0; i < ireps; ++i) {
-          const double g = 2.0 * 2048 * 2048 * 2048 / time_best([&] { at::mm(ga, gb); }, 2, 0) / 1e9;
+          const double g = probe.best(2, 0);
           auto t0 = Clock::now();
           session.steered(go);
           reuse_t.push_back(seconds_since(t0));
