@@ -507,8 +507,7 @@ int main(int argc, char** argv) {
           const int64_t i = (k * n_heads) / sample + e % 3;
           const auto [l, h] = r.heads[static_cast<size_t>(i)];
           AttentionBias one(1, c.n_layers, c.n_heads, T);
-          one.touch(0, l, h);
-          for (int64_t q = 0; q < T; ++q) one.add(0, l, h, q, q + 1, cand.row(0, l, h)[q]);
+          one.set(0, l, h, cand.row(0, l, h));
           auto score = [&](const at::Tensor& logits) {
             at::Tensor lp = at::log_softmax(logits.to(at::kFloat), -1);
             return lp[ta].item<double>() - lp[tb].item<double>();

@@ -38,6 +38,12 @@ void AttentionBias::add(int64_t b, int64_t layer, int64_t head, int64_t key_begi
   for (int64_t j = key_begin; j < key_end; ++j) p[j] += v;
 }
 
+void AttentionBias::set(int64_t b, int64_t layer, int64_t head, const float* keys) {
+  if (b < 0) throw Error("attention bias: set needs one batch row");
+  touch(b, layer, head);
+  std::copy_n(keys, prompt_len_, &values_[idx(b, layer, head) * prompt_len_]);
+}
+
 bool AttentionBias::layer_active(int64_t layer) const {
   for (int64_t b = 0; b < batch_; ++b)
     for (int64_t h = 0; h < heads_; ++h)

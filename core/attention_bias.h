@@ -27,6 +27,9 @@ class AttentionBias {
   void add(int64_t b, int64_t layer, int64_t head, int64_t key_begin, int64_t key_end, float v);
   // Marks (b, l, h) active with its current (possibly all-zero) vector.
   void touch(int64_t b, int64_t layer, int64_t head);
+  // Sets (b, l, h)'s vector to the prompt_len values at `keys` and marks it active (e.g. one head of another bias,
+  // from its row()).
+  void set(int64_t b, int64_t layer, int64_t head, const float* keys);
 
   bool active(int64_t b, int64_t layer, int64_t head) const { return active_[idx(b, layer, head)] != 0; }
   bool layer_active(int64_t layer) const;

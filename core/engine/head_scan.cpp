@@ -11,16 +11,6 @@
 
 namespace hl {
 
-namespace {
-
-int64_t first_uneven(const float* r, int64_t n) {
-  for (int64_t k = 1; k < n; ++k)
-    if (r[k] != r[0]) return k;
-  return n;
-}
-
-}  // namespace
-
 HeadScanResult scan_heads(const Model& model, const std::vector<int64_t>& prompt, const AttentionBias& candidates,
                           const HeadScanOptions& opt) {
   const ModelConfig& c = model.config();
@@ -82,11 +72,8 @@ HeadScanResult scan_heads(const Model& model, const std::vector<int64_t>& prompt
     int64_t p0 = T - 1;  // at least the last position is recomputed: its logits are the result
     for (int64_t g = 0; g < G; ++g) {
       const int64_t h = res.heads[static_cast<size_t>(i + g)].second;
-      const float* r = candidates.row(0, layer, h);
-      bias.touch(g, layer, h);
-      for (int64_t k = 0; k < T; ++k)
-        if (r[k] != 0.0f) bias.add(g, layer, h, k, k + 1, r[k]);
-      p0 = std::min(p0, first_uneven(r, T));
+      bias.set(g, layer, h, candidates.row(0, layer, h));
+      p0 = std::min(p0, bias.first_uneven_key(g));
     }
     if (!opt.reuse_prompt_prefix) p0 = 0;
 

@@ -18,8 +18,7 @@ at::Tensor one_head_reference(const Model& m, const std::vector<int64_t>& ids, c
   const auto T = static_cast<int64_t>(ids.size());
   AttentionBias one(1, cand.layers(), cand.heads(), T);
   one.apply_at = cand.apply_at;
-  one.touch(0, layer, head);
-  for (int64_t k = 0; k < T; ++k) one.add(0, layer, head, k, k + 1, cand.row(0, layer, head)[k]);
+  one.set(0, layer, head, cand.row(0, layer, head));
   KVCache cache = m.new_cache(1, T);
   ForwardOptions fo;
   fo.bias = &one;

@@ -295,6 +295,21 @@ TEST_CASE("steering: compile rejects out-of-range heads and spans past the promp
   CHECK(pre.apply_at == hl::ApplyAt::Prefill);
 }
 
+TEST_CASE("attention bias: set copies one head's vector and marks it active") {
+  hl::AttentionBias src(1, 2, 2, 5);
+  src.add(0, 1, 0, 1, 3, -4.6f);
+  src.add(0, 1, 0, 2, 5, 0.5f);
+  hl::AttentionBias b(3, 2, 2, 5);
+  b.add(2, 1, 1, 0, 5, 7.0f);  // replaced, not added to
+  b.set(2, 1, 1, src.row(0, 1, 0));
+  CHECK(b.active(2, 1, 1));
+  CHECK_FALSE(b.active(0, 1, 1));
+  for (int64_t k = 0; k < 5; ++k) CHECK(b.row(2, 1, 1)[k] == src.row(0, 1, 0)[k]);
+  CHECK(b.first_uneven_key(2) == 1);
+  CHECK_THROWS_AS(b.set(-1, 1, 1, src.row(0, 1, 0)), hl::Error);
+  CHECK_THROWS_AS(b.set(3, 1, 1, src.row(0, 1, 0)), hl::Error);
+}
+
 TEST_CASE("attention bias: the first key an active head biases unevenly, per row") {
   hl::AttentionBias b(2, 3, 2, 10);
   CHECK(b.first_uneven_key(0) == 10);  // nothing active
