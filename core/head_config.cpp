@@ -13,11 +13,11 @@
 
 namespace hl {
 
-namespace {
-
 std::string head_name(int64_t layer, int64_t head) {
   return "L" + std::to_string(layer) + "H" + std::to_string(head);
 }
+
+namespace {
 
 std::string trim(std::string_view s) {
   size_t b = 0, e = s.size();

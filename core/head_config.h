@@ -18,6 +18,9 @@
 
 namespace hl {
 
+// "L{layer}H{head}", the name every message and table uses for a head.
+std::string head_name(int64_t layer, int64_t head);
+
 struct HeadRef {
   int64_t layer = 0, head = 0;
   bool operator==(const HeadRef& o) const { return layer == o.layer && head == o.head; }

@@ -14,6 +14,7 @@
 #include "core/engine/capture.h"
 #include "core/engine/head_stats.h"
 #include "core/engine/tensor_io.h"
+#include "core/head_config.h"
 #include "core/observer_fanout.h"
 
 namespace hl::cli {
@@ -65,7 +66,7 @@ int cmd_capture(const Args& a) {
   m->forward(at::tensor(ps.ids, at::kLong).unsqueeze(0), cache, fo);
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (auto [l, h] : heads)
-    out.push_back({"probs.L" + std::to_string(l) + "H" + std::to_string(h), maps.head(l, h)});
+    out.push_back({"probs." + head_name(l, h), maps.head(l, h)});
   at::Tensor st = stats.stats()[0];
   out.push_back({"head_stats", st});
   if (auto rec = RunRecorder::open(a)) {

@@ -12,6 +12,7 @@
 #include "app/cli/prompt_setup.h"
 #include "core/engine/head_scan.h"
 #include "core/error.h"
+#include "core/head_config.h"
 
 namespace hl::cli {
 namespace {
@@ -108,7 +109,7 @@ int cmd_scan_heads(const Args& a) {
   std::printf("\n%-6s %-10s %12s %12s\n", "rank", "head", "score", target ? "vs baseline" : "top token");
   for (int64_t k = 0; k < shown; ++k) {
     const auto i = static_cast<size_t>(order[static_cast<size_t>(k)]);
-    const std::string name = "L" + std::to_string(r.heads[i].first) + "H" + std::to_string(r.heads[i].second);
+    const std::string name = head_name(r.heads[i].first, r.heads[i].second);
     if (target)
       std::printf("%-6lld %-10s %12.4f %+12.4f\n", static_cast<long long>(k + 1), name.c_str(), score[i],
                   score[i] - base_score[0]);

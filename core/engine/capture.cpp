@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/head_config.h"
 
 namespace hl {
 
@@ -12,7 +13,7 @@ AttentionRecorder::AttentionRecorder(int64_t layers, int64_t heads, std::vector<
     : layers_(layers), heads_(heads), all_(only.empty()), only_(std::move(only)) {
   for (const auto& [l, h] : only_)
     if (l < 0 || l >= layers_ || h < 0 || h >= heads_)
-      throw Error("capture: head L" + std::to_string(l) + "H" + std::to_string(h) + " is outside the model (" +
+      throw Error("capture: head " + head_name(l, h) + " is outside the model (" +
                   std::to_string(layers_) + " layers x " + std::to_string(heads_) + " heads)");
 }
 
@@ -51,7 +52,7 @@ at::Tensor AttentionRecorder::all() const {
 
 at::Tensor AttentionRecorder::head(int64_t layer, int64_t head) const {
   auto it = maps_.find({layer, head});
-  if (it == maps_.end()) throw Error("capture: head L" + std::to_string(layer) + "H" + std::to_string(head) + " was not recorded");
+  if (it == maps_.end()) throw Error("capture: head " + head_name(layer, head) + " was not recorded");
   return it->second;
 }
 
