@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -332,10 +333,11 @@ int main(int argc, char** argv) {
     rule();
 
     Machine mach;
-    const GemmProbe probe;
+    std::optional<GemmProbe> probe;  // 2048^2 operands and a packed copy: only for the sections that use them
     if (sections.count("roofline") || sections.count("forward") || sections.count("interactive") ||
         sections.count("profiling")) {
-      mach = measure_machine(probe);
+      probe.emplace();
+      mach = measure_machine(*probe);
       std::printf("roofline   GEMM 2048^3 f32: %.1f GFLOP/s (BLAS %.1f, packed kernel %.1f)   streaming read: %.1f GB/s\n",
                   mach.gemm_gflops, mach.blas_gflops, mach.packed_gflops, mach.read_gbs);
       rule();
@@ -455,7 +457,7 @@ int main(int argc, char** argv) {
         const int64_t p0 = session.last_resume_position();
         std::vector<double> reuse_t, ratio;
         for (int i = 0; i < ireps; ++i) {
-          const double g = probe.best(2, 0);
+          const double g = probe->best(2, 0);
           auto t0 = Clock::now();
           session.steered(go);
           reuse_t.push_back(seconds_since(t0));
