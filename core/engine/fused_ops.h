@@ -68,6 +68,10 @@ void probs_matvec(const at::Tensor& probs, const float* v, int64_t v_stride, boo
 void use_portable_kernels(bool on);
 // Whether the AVX2 kernels run: the CPU has AVX2 and FMA and use_portable_kernels is off.
 bool vector_kernels_on();
+// Tests: use the AVX-512 kernels (packed products, attention tiles) where the CPU has them (default), or the AVX2
+// ones. Whether they run: the CPU has AVX-512F, vector kernels are on and this switch is on.
+void use_avx512_kernels(bool on);
+bool avx512_kernels_on();
 
 // Building blocks for the packed linear layer (packed_linear.cpp), AVX2 or portable as above:
 // C[r][0, cols) = sum over k < K of A[r * lda + k] * B[k * ldb + c], for r < m (1..6) and a tile of `width` = 8 or

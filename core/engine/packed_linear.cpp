@@ -23,17 +23,10 @@ constexpr int64_t kTile = 2;       // panels per tile: 32 columns, or 16 gate + 
 constexpr int64_t kTileCols = kPanel * kTile;
 constexpr int64_t kRowBlock = 48;  // rows per work item (tile-major items: a thread's items share weight tiles)
 
-std::atomic<bool> g_avx512{true};
-
 // T[r * ldt + 16 j + c] = sum over k < K of A[r * lda + k] * panel_j[k][c], r < mr, j < np.
 using TileFn = void (*)(const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, float* T, int64_t ldt);
 
 #if defined(__x86_64__)
-bool have_avx512() {
-  static const bool ok = __builtin_cpu_supports("avx512f");
-  return ok;
-}
-
 // MR rows x NP panels of 16 columns in zmm registers (MR * NP <= 16 accumulators of the 32 registers). The loops
 // have constant bounds and unroll fully, so the accumulators stay in registers.
 template <int MR, int NP>
@@ -68,14 +61,6 @@ TileFn avx512_for(int64_t mr) {
   }
 }
 #endif
-
-bool avx512_on() {
-#if defined(__x86_64__)
-  return vector_kernels_on() && have_avx512() && g_avx512.load(std::memory_order_relaxed);
-#else
-  return false;
-#endif
-}
 
 enum class Epilogue { Store, Accumulate, SiluGate };
 
@@ -159,19 +144,26 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
 void run(const Product& p) {
   const int64_t tiles = (p.w->panels() + kTile - 1) / kTile, M = p.rows;
   if (M == 0 || tiles == 0) return;
-  const bool z = avx512_on();
+  const bool z = avx512_kernels_on();
   // Up to 8 rows (decode steps, small batches) form one tile, so the weights stream once; more rows go in
   // groups of 6 (12 accumulators; the AVX2 tile holds at most 6 rows).
   const int64_t mr_max = z && M <= 8 ? M : 6;
   const int64_t row_blocks = (M + kRowBlock - 1) / kRowBlock, items = tiles * row_blocks;
-  // Threads take chunks of consecutive items (a chunk's items mostly share their weight tile) from a counter,
-  // about four chunks per thread: a static split waits for whichever core the VM or a neighbour slowed down.
-  const int64_t threads = at::get_num_threads(), chunk = std::max<int64_t>(1, items / (4 * threads));
+  // Threads take chunks of consecutive items (a chunk's items mostly share their weight tile) from a counter: a
+  // static split waits for whichever core the VM or a neighbour slowed down. Chunks shrink as the items run out
+  // (a quarter of what is left per thread, at least one item), so the threads finish within about one item of
+  // each other instead of one large chunk.
+  const int64_t threads = at::get_num_threads();
   std::atomic<int64_t> next{0};
   at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
     alignas(64) float T[8 * kTileCols];
-    for (int64_t i0 = next.fetch_add(chunk); i0 < items; i0 = next.fetch_add(chunk))
+    int64_t i0 = next.load(std::memory_order_relaxed);
+    while (i0 < items) {
+      const int64_t chunk = std::max<int64_t>(1, (items - i0) / (4 * threads));
+      if (!next.compare_exchange_weak(i0, i0 + chunk)) continue;  // i0 now holds the counter's value
       for (int64_t item = i0; item < std::min(items, i0 + chunk); ++item) run_item(p, item, row_blocks, z, mr_max, T);
+      i0 = next.load(std::memory_order_relaxed);
+    }
   });
 }
 
@@ -312,8 +304,6 @@ at::Tensor packed_silu_gate(const at::Tensor& x_in, const PackedWeight& w, const
   return y;
 }
 
-const char* packed_kernels() { return avx512_on() ? "avx512" : vector_kernels_on() ? "avx2" : "portable"; }
-
-void use_avx512_kernels(bool on) { g_avx512.store(on); }
+const char* packed_kernels() { return avx512_kernels_on() ? "avx512" : vector_kernels_on() ? "avx2" : "portable"; }
 
 }  // namespace hl::engine

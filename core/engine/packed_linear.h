@@ -50,7 +50,5 @@ at::Tensor packed_silu_gate(const at::Tensor& x, const PackedWeight& w, const at
 
 // "avx512", "avx2" or "portable": the kernels packed products run on now.
 const char* packed_kernels();
-// Tests: use the AVX-512 kernels where the CPU has them (default), or the AVX2 ones.
-void use_avx512_kernels(bool on);
 
 }  // namespace hl::engine

@@ -28,15 +28,19 @@ at::Tensor reference_scores(const at::Tensor& scores, const at::Tensor& bias, in
   return ref;
 }
 
-// Sets the kernel choice for one run of a test case: doctest runs the case once per SUBCASE, once with the AVX2
-// kernels (where the CPU has them) and once with the portable ones other CPUs run.
+// Sets the kernel choice for one run of a test case: doctest runs the case once per SUBCASE, with the AVX-512
+// kernels (where the CPU has them), the AVX2 ones (where it has them) and the portable ones other CPUs run.
 class KernelChoice {
  public:
   KernelChoice() {
-    SUBCASE("AVX2 kernels where the CPU has them") {}
+    SUBCASE("AVX-512 kernels where the CPU has them") {}
+    SUBCASE("AVX2 kernels where the CPU has them") { engine::use_avx512_kernels(false); }
     SUBCASE("portable kernels") { engine::use_portable_kernels(true); }
   }
-  ~KernelChoice() { engine::use_portable_kernels(false); }
+  ~KernelChoice() {
+    engine::use_avx512_kernels(true);
+    engine::use_portable_kernels(false);
+  }
 };
 
 }  // namespace
@@ -203,9 +207,10 @@ TEST_CASE("fused attention block equals the ATen computation (GQA, causal block 
   KernelChoice kernels;
   at::manual_seed(8);
   const int64_t B = 2, H = 6, KVH = 3, cap = 120;
-  // Head widths: 16- and 8-column register tiles and a scalar remainder (24 = 16 + 8, 20 = 16 + 4, 8, 3); row counts across
-  // the 6-row groups and the per-head chunks; key counts across 16-key tiles.
-  for (int64_t hd : {16, 24, 20, 8, 3})
+  // Head widths: AVX2 16- and 8-column register tiles and a scalar remainder (24 = 16 + 8, 20 = 16 + 4, 8, 3);
+  // AVX-512 tiles of 64 columns and masked tails (64, 128 = 2 x 64, 48, 20, 3); row counts across the 6-row groups
+  // and the per-head chunks; key counts across 16-, 64- and 64 + tail key tiles.
+  for (int64_t hd : {16, 24, 20, 8, 3, 64, 128, 48})
   for (int64_t R : {1, 5, 37, 70}) {
     for (int64_t pos0 : {int64_t(0), int64_t(11)}) {
       for (int64_t window : {int64_t(0), int64_t(7), int64_t(33)}) {
