@@ -13,6 +13,7 @@
 #endif
 
 #include "core/engine/fused_ops.h"
+#include "core/engine/simd_math.h"
 #include "core/error.h"
 
 namespace hl::engine {
@@ -23,15 +24,19 @@ constexpr int64_t kTile = 2;       // panels per tile: 32 columns, or 16 gate + 
 constexpr int64_t kTileCols = kPanel * kTile;
 constexpr int64_t kRowBlock = 48;  // rows per work item (tile-major items: a thread's items share weight tiles)
 
-// T[r * ldt + 16 j + c] = sum over k < K of A[r * lda + k] * panel_j[k][c], r < mr, j < np.
-using TileFn = void (*)(const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, float* T, int64_t ldt);
+enum class Epilogue { Store, Accumulate, SiluGate };
 
 #if defined(__x86_64__)
-// MR rows x NP panels of 16 columns in zmm registers (MR * NP <= 16 accumulators of the 32 registers). The loops
-// have constant bounds and unroll fully, so the accumulators stay in registers.
-template <int MR, int NP>
+// MR rows x NP panels of 16 columns in zmm registers (MR * NP <= 16 accumulators of the 32 registers), and the
+// epilogue in registers on the way out, for columns c < cols (masked loads and stores past them):
+//   Store:      C[i][c] = sum (+ bias0[c]);   Accumulate: C[i][c] += sum (+ bias0[c])   (0 < cols <= 16 NP)
+//   SiluGate:   C[i][c] = silu(gate + bias0[c]) * (up + bias1[c]), gate in panel 0, up in panel 1 (cols units).
+// The loops have constant bounds and unroll fully, so the accumulators stay in registers.
+template <int MR, int NP, Epilogue E>
 __attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda, const float* B, int64_t pstride,
-                                                     int64_t K, float* T, int64_t ldt) {
+                                                     int64_t K, float* C, int64_t ldc, const float* bias0,
+                                                     const float* bias1, int64_t cols) {
+  static_assert(E != Epilogue::SiluGate || NP == 2, "the gated epilogue takes a gate panel and an up panel");
   __m512 c[MR][NP];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NP; ++j) c[i][j] = _mm512_setzero_ps();
@@ -43,26 +48,63 @@ __attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda,
       for (int j = 0; j < NP; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NP; ++j) _mm512_storeu_ps(T + i * ldt + kPanel * j, c[i][j]);
-}
-
-template <int NP>
-TileFn avx512_for(int64_t mr) {
-  switch (mr) {
-    case 1: return tile_avx512<1, NP>;
-    case 2: return tile_avx512<2, NP>;
-    case 3: return tile_avx512<3, NP>;
-    case 4: return tile_avx512<4, NP>;
-    case 5: return tile_avx512<5, NP>;
-    case 6: return tile_avx512<6, NP>;
-    case 7: return tile_avx512<7, NP>;
-    default: return tile_avx512<8, NP>;
+  auto mask = [](int64_t n) {
+    return n >= kPanel ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? static_cast<__mmask16>(0)
+                                                              : static_cast<__mmask16>((1u << n) - 1u);
+  };
+  if constexpr (E == Epilogue::SiluGate) {
+    const __mmask16 m = mask(cols);
+    const __m512 bg = bias0 ? _mm512_maskz_loadu_ps(m, bias0) : _mm512_setzero_ps();
+    const __m512 bu = bias0 ? _mm512_maskz_loadu_ps(m, bias1) : _mm512_setzero_ps();
+    for (int i = 0; i < MR; ++i) {
+      const __m512 g = bias0 ? _mm512_add_ps(c[i][0], bg) : c[i][0];
+      const __m512 u = bias0 ? _mm512_add_ps(c[i][1], bu) : c[i][1];
+      _mm512_mask_storeu_ps(C + i * ldc, m, silu_mul_avx512(g, u));
+    }
+  } else {
+    __mmask16 m[NP];
+    __m512 bv[NP];
+    for (int j = 0; j < NP; ++j) {
+      m[j] = mask(cols - kPanel * j);
+      bv[j] = bias0 ? _mm512_maskz_loadu_ps(m[j], bias0 + kPanel * j) : _mm512_setzero_ps();
+    }
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NP; ++j) {
+        float* o = C + i * ldc + kPanel * j;
+        const __m512 v = bias0 ? _mm512_add_ps(c[i][j], bv[j]) : c[i][j];
+        if constexpr (E == Epilogue::Accumulate) _mm512_mask_storeu_ps(o, m[j], _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], o), v));
+        else _mm512_mask_storeu_ps(o, m[j], v);
+      }
   }
 }
-#endif
 
-enum class Epilogue { Store, Accumulate, SiluGate };
+using Tile512 = void (*)(const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, float* C,
+                         int64_t ldc, const float* bias0, const float* bias1, int64_t cols);
+
+template <int NP, Epilogue E>
+Tile512 avx512_rows(int64_t mr) {
+  switch (mr) {
+    case 1: return tile_avx512<1, NP, E>;
+    case 2: return tile_avx512<2, NP, E>;
+    case 3: return tile_avx512<3, NP, E>;
+    case 4: return tile_avx512<4, NP, E>;
+    case 5: return tile_avx512<5, NP, E>;
+    case 6: return tile_avx512<6, NP, E>;
+    case 7: return tile_avx512<7, NP, E>;
+    default: return tile_avx512<8, NP, E>;
+  }
+}
+
+Tile512 avx512_tile(Epilogue e, int64_t np, int64_t mr) {
+  switch (e) {
+    case Epilogue::Store: return np == 2 ? avx512_rows<2, Epilogue::Store>(mr) : avx512_rows<1, Epilogue::Store>(mr);
+    case Epilogue::Accumulate:
+      return np == 2 ? avx512_rows<2, Epilogue::Accumulate>(mr) : avx512_rows<1, Epilogue::Accumulate>(mr);
+    case Epilogue::SiluGate: break;
+  }
+  return avx512_rows<2, Epilogue::SiluGate>(mr);
+}
+#endif
 
 struct Product {
   const float* x = nullptr;
@@ -120,6 +162,23 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
   const int64_t np = std::min(kTile, w.panels() - t * kTile);
   const float* B = w.panel(t * kTile);
   const int64_t m_end = std::min(p.rows, (rb + 1) * kRowBlock);
+#if defined(__x86_64__)
+  if (z) {  // AVX-512: the epilogue runs in registers, straight into the output
+    const bool gated = p.epilogue == Epilogue::SiluGate;
+    const int64_t I = w.out_features() / 2;
+    const int64_t n0 = gated ? t * kPanel : t * kTileCols;
+    const int64_t cols = gated ? std::min(kPanel, I - n0) : std::min(kTileCols, w.out_features() - n0);
+    const float* b0 = p.bias ? p.bias + n0 : nullptr;
+    const float* b1 = p.bias && gated ? p.bias + I + n0 : nullptr;
+    for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
+      const int64_t mr = std::min(mr_max, m_end - m0);
+      avx512_tile(p.epilogue, np, mr)(p.x + m0 * p.ldx, p.ldx, B, K * kPanel, K, p.out + m0 * p.ldo + n0, p.ldo, b0,
+                                      b1, cols);
+      m0 += mr;
+    }
+    return;
+  }
+#endif
   // A whole tile with nothing to add goes straight to the output; the rest through T and the epilogue.
   const bool direct = p.epilogue == Epilogue::Store && !p.bias && (t + 1) * kTileCols <= w.out_features();
   const int64_t ldd = direct ? p.ldo : kTileCols;
@@ -127,15 +186,8 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
     const int64_t mr = std::min(mr_max, m_end - m0);
     const float* A = p.x + m0 * p.ldx;
     float* dst = direct ? p.out + m0 * p.ldo + t * kTileCols : T;
-#if defined(__x86_64__)
-    if (z) {
-      (np == 2 ? avx512_for<2>(mr) : avx512_for<1>(mr))(A, p.ldx, B, K * kPanel, K, dst, ldd);
-    } else
-#endif
-    {
-      for (int64_t j = 0; j < np; ++j)
-        gemm_tile(mr, kPanel, A, p.ldx, B + j * K * kPanel, kPanel, K, dst + j * kPanel, ldd, kPanel);
-    }
+    for (int64_t j = 0; j < np; ++j)
+      gemm_tile(mr, kPanel, A, p.ldx, B + j * K * kPanel, kPanel, K, dst + j * kPanel, ldd, kPanel);
     if (!direct) finish_tile(p, T, t, m0, mr);
     m0 += mr;
   }
