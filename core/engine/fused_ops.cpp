@@ -384,6 +384,52 @@ bool fused_rope_applies(const at::Tensor& x, const at::Tensor& cos) {
          2 * cos.size(1) <= x.size(3);
 }
 
+namespace {
+
+// y = rotate(x) * scale for one head of hd values: the first 2 half dims rotated by (c, s) (Half: dims i and
+// i + half pair up; Interleaved: 2i and 2i + 1), the rest only scaled (partial rotary). Multiplications and
+// additions as written (no fused multiply-add), in the AVX2 kernel too, so both give the same floats.
+void rotate_head_generic(const float* x, float* y, const float* c, const float* s, int64_t half, int64_t hd,
+                         RopeStyle style, float scale) {
+  if (style == RopeStyle::Half) {
+    for (int64_t i = 0; i < half; ++i) {
+      const float x1 = x[i], x2 = x[i + half];
+      y[i] = (x1 * c[i] - x2 * s[i]) * scale;
+      y[i + half] = (x2 * c[i] + x1 * s[i]) * scale;
+    }
+  } else {
+    for (int64_t i = 0; i < half; ++i) {
+      const float x0 = x[2 * i], x1 = x[2 * i + 1];
+      y[2 * i] = (x0 * c[i] - x1 * s[i]) * scale;
+      y[2 * i + 1] = (x1 * c[i] + x0 * s[i]) * scale;
+    }
+  }
+  for (int64_t i = 2 * half; i < hd; ++i) y[i] = x[i] * scale;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) void rotate_head_avx2(const float* x, float* y, const float* c, const float* s,
+                                                      int64_t half, int64_t hd, RopeStyle style, float scale) {
+  if (style != RopeStyle::Half) return rotate_head_generic(x, y, c, s, half, hd, style, scale);
+  const __m256 vs = _mm256_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 8 <= half; i += 8) {
+    const __m256 x1 = _mm256_loadu_ps(x + i), x2 = _mm256_loadu_ps(x + i + half);
+    const __m256 ci = _mm256_loadu_ps(c + i), si = _mm256_loadu_ps(s + i);
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(x1, ci), _mm256_mul_ps(x2, si)), vs));
+    _mm256_storeu_ps(y + i + half, _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(x2, ci), _mm256_mul_ps(x1, si)), vs));
+  }
+  for (; i < half; ++i) {
+    const float x1 = x[i], x2 = x[i + half];
+    y[i] = (x1 * c[i] - x2 * s[i]) * scale;
+    y[i + half] = (x2 * c[i] + x1 * s[i]) * scale;
+  }
+  for (i = 2 * half; i < hd; ++i) y[i] = x[i] * scale;
+}
+#endif
+
+}  // namespace
+
 at::Tensor fused_rope(const at::Tensor& x_in, const at::Tensor& cos_in, const at::Tensor& sin_in, RopeStyle style,
                       float scale) {
   // Any strides with unit stride in hd: q and k arrive as views into the fused QKV projection, and copying them
@@ -397,28 +443,61 @@ at::Tensor fused_rope(const at::Tensor& x_in, const at::Tensor& cos_in, const at
   const float* sp = sin.data_ptr<float>();
   const float* xp = x.data_ptr<float>();
   float* yp = y.data_ptr<float>();
+  const auto rotate = HL_KERNEL(rotate_head);
   at::parallel_for(0, B * T, grain_for(N * hd), [&](int64_t i0, int64_t i1) {
     for (int64_t bt = i0; bt < i1; ++bt) {
       const int64_t t = bt % T;
+      for (int64_t n = 0; n < N; ++n)
+        rotate(xp + (bt / T) * xs0 + t * xs1 + n * xs2, yp + (bt * N + n) * hd, cp + t * half, sp + t * half, half,
+               hd, style, scale);
+    }
+  });
+  return y;
+}
+
+bool fused_rope_to_cache_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos,
+                                 const at::Tensor& k_cache, const at::Tensor& v_cache) {
+  return fused_rope_applies(q, cos) && fused_rope_applies(k, cos) && cpu_float(v) && cpu_float(k_cache) &&
+         cpu_float(v_cache) && v.sizes() == k.sizes() && k_cache.dim() == 4 && k_cache.sizes() == v_cache.sizes() &&
+         k_cache.size(0) == k.size(0) && k_cache.size(1) == k.size(2) && k_cache.size(3) == k.size(3) &&
+         q.size(0) == k.size(0) && q.size(1) == k.size(1) && q.size(3) == k.size(3) && q.stride(3) == 1 &&
+         k.stride(3) == 1 && v.stride(3) == 1 && k_cache.stride(3) == 1 && v_cache.stride(3) == 1;
+}
+
+at::Tensor fused_rope_to_cache(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos_in,
+                               const at::Tensor& sin_in, RopeStyle style, float q_scale, at::Tensor& k_cache,
+                               at::Tensor& v_cache, int64_t pos0) {
+  const int64_t B = q.size(0), T = q.size(1), H = q.size(2), KVH = k.size(2), hd = q.size(3);
+  if (pos0 < 0 || pos0 + T > k_cache.size(2))
+    throw Error("fused_rope_to_cache: positions [" + std::to_string(pos0) + ", " + std::to_string(pos0 + T) +
+                ") outside the cache's " + std::to_string(k_cache.size(2)));
+  at::Tensor y = at::empty({B, T, H, hd}, q.options());
+  const at::Tensor cos = cos_in.contiguous(), sin = sin_in.contiguous();
+  const int64_t half = cos.size(-1);
+  const float* cp = cos.data_ptr<float>();
+  const float* sp = sin.data_ptr<float>();
+  const float* qp = q.data_ptr<float>();
+  const float* kp = k.data_ptr<float>();
+  const float* vp = v.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  float* kc = k_cache.data_ptr<float>();
+  float* vc = v_cache.data_ptr<float>();
+  const int64_t qs0 = q.stride(0), qs1 = q.stride(1), qs2 = q.stride(2);
+  const int64_t ks0 = k.stride(0), ks1 = k.stride(1), ks2 = k.stride(2);
+  const int64_t vs0 = v.stride(0), vs1 = v.stride(1), vs2 = v.stride(2);
+  const int64_t kc0 = k_cache.stride(0), kc1 = k_cache.stride(1), kc2 = k_cache.stride(2);
+  const int64_t vc0 = v_cache.stride(0), vc1 = v_cache.stride(1), vc2 = v_cache.stride(2);
+  const auto rotate = HL_KERNEL(rotate_head);
+  at::parallel_for(0, B * T, grain_for((H + 2 * KVH) * hd), [&](int64_t i0, int64_t i1) {
+    for (int64_t bt = i0; bt < i1; ++bt) {
+      const int64_t b = bt / T, t = bt % T, pos = pos0 + t;
       const float* c = cp + t * half;
       const float* s = sp + t * half;
-      for (int64_t n = 0; n < N; ++n) {
-        const float* xi = xp + (bt / T) * xs0 + t * xs1 + n * xs2;
-        float* yo = yp + (bt * N + n) * hd;
-        if (style == RopeStyle::Half) {
-          for (int64_t i = 0; i < half; ++i) {
-            const float x1 = xi[i], x2 = xi[i + half];
-            yo[i] = (x1 * c[i] - x2 * s[i]) * scale;
-            yo[i + half] = (x2 * c[i] + x1 * s[i]) * scale;
-          }
-        } else {
-          for (int64_t i = 0; i < half; ++i) {
-            const float x0 = xi[2 * i], x1 = xi[2 * i + 1];
-            yo[2 * i] = (x0 * c[i] - x1 * s[i]) * scale;
-            yo[2 * i + 1] = (x1 * c[i] + x0 * s[i]) * scale;
-          }
-        }
-        for (int64_t i = 2 * half; i < hd; ++i) yo[i] = xi[i] * scale;  // partial rotary: the rest passes through
+      for (int64_t n = 0; n < H; ++n)
+        rotate(qp + b * qs0 + t * qs1 + n * qs2, yp + (bt * H + n) * hd, c, s, half, hd, style, q_scale);
+      for (int64_t n = 0; n < KVH; ++n) {
+        rotate(kp + b * ks0 + t * ks1 + n * ks2, kc + b * kc0 + n * kc1 + pos * kc2, c, s, half, hd, style, 1.0f);
+        std::copy_n(vp + b * vs0 + t * vs1 + n * vs2, hd, vc + b * vc0 + n * vc1 + pos * vc2);
       }
     }
   });

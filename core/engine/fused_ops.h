@@ -19,6 +19,15 @@ at::Tensor fused_rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 bool fused_rope_applies(const at::Tensor& x, const at::Tensor& cos);
 at::Tensor fused_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, RopeStyle style,
                       float scale = 1.0f);
+// One step's queries and keys rotated, and its keys and values written into the KV cache, in one pass: q [B, T, H,
+// hd], k and v [B, T, KVH, hd] (unit stride in hd: views into the QKV projection), cos/sin [T, r/2]. Returns the
+// rotated queries times q_scale ([B, T, H, hd], contiguous) and writes the rotated keys and the values into
+// k_cache/v_cache [B, KVH, capacity, hd] at positions [pos0, pos0 + T). The same floats as fused_rope + copies.
+bool fused_rope_to_cache_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos,
+                                 const at::Tensor& k_cache, const at::Tensor& v_cache);
+at::Tensor fused_rope_to_cache(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& cos,
+                               const at::Tensor& sin, RopeStyle style, float q_scale, at::Tensor& k_cache,
+                               at::Tensor& v_cache, int64_t pos0);
 
 // h [..., 2 I] = [gate | up] (the fused gate/up projection): silu(gate) * up, [..., I].
 bool fused_silu_gate_applies(const at::Tensor& h);

@@ -267,15 +267,22 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     at::Tensor q = qkv.narrow(-1, 0, H * hd).view({B, T, H, hd});
     at::Tensor k = qkv.narrow(-1, H * hd, KVH * hd).view({B, T, KVH, hd});
     at::Tensor v = qkv.narrow(-1, (H + KVH) * hd, KVH * hd).view({B, T, KVH, hd});
-    if (c.rope != RopeStyle::None) {
-      q = apply_rope(q, cos, sin, c.rope, scale);  // the query scale rides along with the rotation
-      k = apply_rope(k, cos, sin, c.rope);
+    if (c.rope != RopeStyle::None &&
+        engine::fused_rope_to_cache_applies(q, k, v, cos, cache.k_[l], cache.v_[l])) {
+      // Rotation, query scale and the cache writes in one pass.
+      q = engine::fused_rope_to_cache(q, k, v, cos, sin, c.rope, static_cast<float>(scale), cache.k_[l], cache.v_[l],
+                                      pos0);
     } else {
-      q = q * scale;
+      if (c.rope != RopeStyle::None) {
+        q = apply_rope(q, cos, sin, c.rope, scale);  // the query scale rides along with the rotation
+        k = apply_rope(k, cos, sin, c.rope);
+      } else {
+        q = q * scale;
+      }
+      // Write this step's K/V into the cache.
+      cache.k_[l].narrow(2, pos0, T).copy_(k.transpose(1, 2));
+      cache.v_[l].narrow(2, pos0, T).copy_(v.transpose(1, 2));
     }
-    // Write this step's K/V into the cache.
-    cache.k_[l].narrow(2, pos0, T).copy_(k.transpose(1, 2));
-    cache.v_[l].narrow(2, pos0, T).copy_(v.transpose(1, 2));
     cache.len_[l] = pos0 + T;
     const int64_t S = pos0 + T;
     int64_t Tq = T;  // query rows this layer computes past its keys and values
@@ -309,42 +316,38 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     at::Tensor qs = q.transpose(1, 2);  // [B, H, T, hd], scaled
     at::Tensor attn = engine::attend(qs, cache.keys(l), cache.values(l), call);  // [B, H, T, hd]
     at::Tensor head_out = attn.transpose(1, 2);                                   // [B, T, H, hd]
-    at::Tensor o = linear(head_out.reshape({B, Tq, H * hd}), lw.o_p, lw.o_w, lw.o_b);
+    at::Tensor attn_flat = head_out.reshape({B, Tq, H * hd});
 
-    if (opt.observer && opt.observer->wants_layer(l, phase)) {
-      LayerTensors view;
-      view.layer = l;
-      view.batch = B;
-      view.tokens = T;
-      view.q_begin = pos0;
-      view.heads = H;
-      view.phase = phase;
-      view.residual_in = x;
-      view.attn_input = h1;
-      view.attn_output = o;
-      view.head_out = head_out;
-      view.values = cache.values(l);
-      opt.observer->on_layer_end(view);
-    }
-
-    // x + o is a fresh tensor: the MLP output is accumulated into it in place.
-    switch (c.block) {
-      case BlockKind::Sequential: {
-        x = x + o;
-        add_mlp(c, lw, norm(c, x, lw.norm2_w, lw.norm2_b), x);
-        break;
+    // The MLP's input: the attention's output added to the residual (sequential blocks) or the layer input
+    // (parallel blocks: its own norm, or the attention's).
+    at::Tensor h2;
+    if (c.block == BlockKind::Parallel) h2 = norm(c, x, lw.norm2_w, lw.norm2_b);
+    else if (c.block == BlockKind::ParallelSharedNorm) h2 = h1;
+    const bool observed = opt.observer && opt.observer->wants_layer(l, phase);
+    if (lw.o_p && !observed) {
+      // Packed weights: the output projection's epilogue adds the residual (x + o, a fresh tensor).
+      x = engine::packed_linear_residual(attn_flat, *lw.o_p, lw.o_b, x);
+    } else {
+      at::Tensor o = linear(attn_flat, lw.o_p, lw.o_w, lw.o_b);
+      if (observed) {
+        LayerTensors view;
+        view.layer = l;
+        view.batch = B;
+        view.tokens = T;
+        view.q_begin = pos0;
+        view.heads = H;
+        view.phase = phase;
+        view.residual_in = x;
+        view.attn_input = h1;
+        view.attn_output = o;
+        view.head_out = head_out;
+        view.values = cache.values(l);
+        opt.observer->on_layer_end(view);
       }
-      case BlockKind::Parallel: {
-        const at::Tensor h2 = norm(c, x, lw.norm2_w, lw.norm2_b);
-        x = x + o;
-        add_mlp(c, lw, h2, x);
-        break;
-      }
-      case BlockKind::ParallelSharedNorm:
-        x = x + o;
-        add_mlp(c, lw, h1, x);
-        break;
+      x = x + o;  // a fresh tensor: the MLP output is accumulated into it in place
     }
+    if (c.block == BlockKind::Sequential) h2 = norm(c, x, lw.norm2_w, lw.norm2_b);
+    add_mlp(c, lw, h2, x);
     if (opt.keep_hidden) res.layer_outputs.push_back(x);
   }
   if (opt.observer) opt.observer->on_forward_end();

@@ -24,18 +24,19 @@ constexpr int64_t kTile = 2;       // panels per tile: 32 columns, or 16 gate + 
 constexpr int64_t kTileCols = kPanel * kTile;
 constexpr int64_t kRowBlock = 48;  // rows per work item (tile-major items: a thread's items share weight tiles)
 
-enum class Epilogue { Store, Accumulate, SiluGate };
+enum class Epilogue { Store, Accumulate, Residual, SiluGate };
 
 #if defined(__x86_64__)
 // MR rows x NP panels of 16 columns in zmm registers (MR * NP <= 16 accumulators of the 32 registers), and the
 // epilogue in registers on the way out, for columns c < cols (masked loads and stores past them):
 //   Store:      C[i][c] = sum (+ bias0[c]);   Accumulate: C[i][c] += sum (+ bias0[c])   (0 < cols <= 16 NP)
+//   Residual:   C[i][c] = R[i][c] + (sum (+ bias0[c])), R = Rm + i * ldr
 //   SiluGate:   C[i][c] = silu(gate + bias0[c]) * (up + bias1[c]), gate in panel 0, up in panel 1 (cols units).
 // The loops have constant bounds and unroll fully, so the accumulators stay in registers.
 template <int MR, int NP, Epilogue E>
 __attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda, const float* B, int64_t pstride,
                                                      int64_t K, float* C, int64_t ldc, const float* bias0,
-                                                     const float* bias1, int64_t cols) {
+                                                     const float* bias1, int64_t cols, const float* R, int64_t ldr) {
   static_assert(E != Epilogue::SiluGate || NP == 2, "the gated epilogue takes a gate panel and an up panel");
   __m512 c[MR][NP];
   for (int i = 0; i < MR; ++i)
@@ -72,14 +73,21 @@ __attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda,
       for (int j = 0; j < NP; ++j) {
         float* o = C + i * ldc + kPanel * j;
         const __m512 v = bias0 ? _mm512_add_ps(c[i][j], bv[j]) : c[i][j];
-        if constexpr (E == Epilogue::Accumulate) _mm512_mask_storeu_ps(o, m[j], _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], o), v));
-        else _mm512_mask_storeu_ps(o, m[j], v);
+        if constexpr (E == Epilogue::Accumulate) {
+          _mm512_mask_storeu_ps(o, m[j], _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], o), v));
+        } else if constexpr (E == Epilogue::Residual) {
+          const float* r = R + i * ldr + kPanel * j;
+          _mm512_mask_storeu_ps(o, m[j], _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], r), v));
+        } else {
+          _mm512_mask_storeu_ps(o, m[j], v);
+        }
       }
   }
 }
 
 using Tile512 = void (*)(const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, float* C,
-                         int64_t ldc, const float* bias0, const float* bias1, int64_t cols);
+                         int64_t ldc, const float* bias0, const float* bias1, int64_t cols, const float* R,
+                         int64_t ldr);
 
 template <int NP, Epilogue E>
 Tile512 avx512_rows(int64_t mr) {
@@ -100,6 +108,8 @@ Tile512 avx512_tile(Epilogue e, int64_t np, int64_t mr) {
     case Epilogue::Store: return np == 2 ? avx512_rows<2, Epilogue::Store>(mr) : avx512_rows<1, Epilogue::Store>(mr);
     case Epilogue::Accumulate:
       return np == 2 ? avx512_rows<2, Epilogue::Accumulate>(mr) : avx512_rows<1, Epilogue::Accumulate>(mr);
+    case Epilogue::Residual:
+      return np == 2 ? avx512_rows<2, Epilogue::Residual>(mr) : avx512_rows<1, Epilogue::Residual>(mr);
     case Epilogue::SiluGate: break;
   }
   return avx512_rows<2, Epilogue::SiluGate>(mr);
@@ -113,6 +123,8 @@ struct Product {
   const float* bias = nullptr;
   float* out = nullptr;
   int64_t ldo = 0;
+  const float* residual = nullptr;  // Residual: out = residual + product (ldr floats a row)
+  int64_t ldr = 0;
   Epilogue epilogue = Epilogue::Store;
 };
 
@@ -138,10 +150,17 @@ void finish_tile(const Product& p, const float* T, int64_t t, int64_t m0, int64_
   }
   const int64_t n0 = t * kTileCols, cols = std::min(kTileCols, w.out_features() - n0);
   const float* b = p.bias ? p.bias + n0 : nullptr;
-  for (int64_t r = 0; r < mr; ++r) {
-    const float* tr = T + r * kTileCols;
-    float* o = p.out + (m0 + r) * p.ldo + n0;
-    if (p.epilogue == Epilogue::Accumulate) {
+  for (int64_t r_ = 0; r_ < mr; ++r_) {
+    const float* tr = T + r_ * kTileCols;
+    float* o = p.out + (m0 + r_) * p.ldo + n0;
+    if (p.epilogue == Epilogue::Residual) {
+      const float* r = p.residual + (m0 + r_) * p.ldr + n0;
+      if (b) {
+        for (int64_t c = 0; c < cols; ++c) o[c] = r[c] + (tr[c] + b[c]);
+      } else {
+        for (int64_t c = 0; c < cols; ++c) o[c] = r[c] + tr[c];
+      }
+    } else if (p.epilogue == Epilogue::Accumulate) {
       if (b) {
         for (int64_t c = 0; c < cols; ++c) o[c] += tr[c] + b[c];
       } else {
@@ -173,7 +192,7 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
     for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
       const int64_t mr = std::min(mr_max, m_end - m0);
       avx512_tile(p.epilogue, np, mr)(p.x + m0 * p.ldx, p.ldx, B, K * kPanel, K, p.out + m0 * p.ldo + n0, p.ldo, b0,
-                                      b1, cols);
+                                      b1, cols, p.residual ? p.residual + m0 * p.ldr + n0 : nullptr, p.ldr);
       m0 += mr;
     }
     return;
@@ -310,7 +329,7 @@ namespace {
 
 // x as rows (validated by as_rows), w of the epilogue's layout: out (ldo floats a row) = epilogue(x W^T + b).
 void multiply(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, Epilogue epilogue, float* out,
-              int64_t ldo, const char* op) {
+              int64_t ldo, const char* op, const float* residual = nullptr, int64_t ldr = 0) {
   Product p;
   p.x = x.data_ptr<float>();
   p.rows = x.size(0);
@@ -320,6 +339,8 @@ void multiply(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, E
   p.out = out;
   p.ldo = ldo;
   p.epilogue = epilogue;
+  p.residual = residual;
+  p.ldr = ldr;
   run(p);
 }
 
@@ -346,6 +367,20 @@ void packed_linear_accumulate(const at::Tensor& x_in, const PackedWeight& w, con
     throw Error("packed linear: the output must be a contiguous float32 [..., " + std::to_string(w.out_features()) +
                 "] tensor with the input's rows");
   multiply(x, w, b, Epilogue::Accumulate, y.data_ptr<float>(), w.out_features(), "packed linear");
+}
+
+at::Tensor packed_linear_residual(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b,
+                                  const at::Tensor& residual_in) {
+  const at::Tensor x = input_rows(x_in, w, false, "packed linear");
+  if (!residual_in.device().is_cpu() || residual_in.scalar_type() != at::kFloat || residual_in.dim() < 1 ||
+      residual_in.size(-1) != w.out_features() || residual_in.numel() != x.size(0) * w.out_features())
+    throw Error("packed linear: the residual must be a float32 [..., " + std::to_string(w.out_features()) +
+                "] CPU tensor with the input's rows");
+  const at::Tensor residual = residual_in.contiguous();
+  at::Tensor y = at::empty(residual.sizes(), residual.options());
+  multiply(x, w, b, Epilogue::Residual, y.data_ptr<float>(), w.out_features(), "packed linear",
+           residual.data_ptr<float>(), w.out_features());
+  return y;
 }
 
 at::Tensor packed_silu_gate(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b) {

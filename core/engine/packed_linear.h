@@ -45,6 +45,10 @@ class PackedWeight {
 at::Tensor packed_linear(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b);
 // y += x W^T + b in place; y: [..., N] contiguous float32 with x's rows. Plain layout only.
 void packed_linear_accumulate(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, at::Tensor& y);
+// residual + (x W^T + b), a new contiguous tensor of the residual's shape (float32 [..., N] with x's rows): the
+// output projection and the residual add in one pass. Plain layout only.
+at::Tensor packed_linear_residual(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b,
+                                  const at::Tensor& residual);
 // silu(x G^T + b_g) * (x U^T + b_u), [..., I], for a GatePairs weight [G; U]; b: [2 I] (= [b_g; b_u]) or undefined.
 at::Tensor packed_silu_gate(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b);
 

@@ -105,6 +105,55 @@ TEST_CASE("fused RMSNorm and RoPE kernels equal the ATen path") {
   }
 }
 
+TEST_CASE("fused RoPE into the KV cache equals fused_rope and copies (GQA, partial rotary, offsets, both styles)") {
+  KernelChoice kernels;
+  at::manual_seed(14);
+  const int64_t B = 2, T = 9, H = 6, KVH = 2, cap = 30;
+  for (auto style : {RopeStyle::Half, RopeStyle::Interleaved}) {
+    for (int64_t hd : {16, 40}) {
+      for (int64_t rot : {hd, hd - 8}) {  // half = 8 or 20 (an 8-wide vector and a tail), and partial rotary
+        for (int64_t pos0 : {int64_t(0), int64_t(13)}) {
+          INFO("style ", static_cast<int>(style), " hd ", hd, " rot ", rot, " pos0 ", pos0);
+          // q, k, v as the forward has them: views into one [B, T, (H + 2 KVH) hd] projection.
+          at::Tensor qkv = at::randn({B, T, (H + 2 * KVH) * hd});
+          at::Tensor q = qkv.narrow(-1, 0, H * hd).view({B, T, H, hd});
+          at::Tensor k = qkv.narrow(-1, H * hd, KVH * hd).view({B, T, KVH, hd});
+          at::Tensor v = qkv.narrow(-1, (H + KVH) * hd, KVH * hd).view({B, T, KVH, hd});
+          at::Tensor freqs = at::rand({T, rot / 2}) * 5;
+          at::Tensor cos = freqs.cos(), sin = freqs.sin();
+          at::Tensor kc = at::randn({B, KVH, cap, hd}), vc = at::randn({B, KVH, cap, hd});
+          const at::Tensor kc0 = kc.clone(), vc0 = vc.clone();
+          REQUIRE(engine::fused_rope_to_cache_applies(q, k, v, cos, kc, vc));
+          at::Tensor qr = engine::fused_rope_to_cache(q, k, v, cos, sin, style, 0.125f, kc, vc, pos0);
+          CHECK(qr.is_contiguous());
+          CHECK(max_abs_diff(qr, engine::fused_rope(q, cos, sin, style, 0.125f)) == 0);
+          CHECK(max_abs_diff(kc.narrow(2, pos0, T), engine::fused_rope(k, cos, sin, style).transpose(1, 2)) == 0);
+          CHECK(max_abs_diff(vc.narrow(2, pos0, T), v.transpose(1, 2)) == 0);
+          // Cache positions outside [pos0, pos0 + T) keep what they held.
+          CHECK(at::equal(kc.narrow(2, 0, pos0), kc0.narrow(2, 0, pos0)));
+          CHECK(at::equal(vc.narrow(2, 0, pos0), vc0.narrow(2, 0, pos0)));
+          CHECK(at::equal(kc.narrow(2, pos0 + T, cap - pos0 - T), kc0.narrow(2, pos0 + T, cap - pos0 - T)));
+          CHECK(at::equal(vc.narrow(2, pos0 + T, cap - pos0 - T), vc0.narrow(2, pos0 + T, cap - pos0 - T)));
+          // The rotation itself against ATen (Half style: dims i and i + rot/2 pair up).
+          if (style == RopeStyle::Half) {
+            at::Tensor a = q.narrow(-1, 0, rot / 2), b = q.narrow(-1, rot / 2, rot / 2);
+            at::Tensor c = cos.unsqueeze(0).unsqueeze(2), sn = sin.unsqueeze(0).unsqueeze(2);
+            at::Tensor ref = at::cat({a * c - b * sn, b * c + a * sn, q.narrow(-1, rot, hd - rot)}, -1) * 0.125;
+            CHECK(max_abs_diff(qr, ref) <= 1e-6);
+          }
+        }
+      }
+    }
+  }
+  // Positions past the cache are refused before anything is written.
+  at::Tensor qkv = at::randn({1, 4, 3 * 16});
+  at::Tensor q = qkv.narrow(-1, 0, 16).view({1, 4, 1, 16}), k = qkv.narrow(-1, 16, 16).view({1, 4, 1, 16});
+  at::Tensor v = qkv.narrow(-1, 32, 16).view({1, 4, 1, 16});
+  at::Tensor cos = at::ones({4, 8}), sin = at::zeros({4, 8}), kc = at::zeros({1, 1, 6, 16}), vc = at::zeros({1, 1, 6, 16});
+  CHECK_THROWS_AS(engine::fused_rope_to_cache(q, k, v, cos, sin, RopeStyle::Half, 1.0f, kc, vc, 3), hl::Error);
+  CHECK(kc.abs().sum().item<float>() == 0);
+}
+
 TEST_CASE("fused bias + mask + softmax equals the ATen path, with causal blocks, windows and kept scores") {
   KernelChoice kernels;
   at::manual_seed(5);

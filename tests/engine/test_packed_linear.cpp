@@ -70,6 +70,16 @@ TEST_CASE("packed linear equals x W^T + b for odd shapes, 1..100 rows, every ker
         engine::packed_linear_accumulate(x, p, b, acc);
         CHECK((acc.to(at::kDouble) - expect).abs().max().item<double>() <=
               1e-6 * (1 + (x.abs().sum().item<double>() * w.abs().max().item<double>())));
+        // Residual: a new tensor residual + (x W^T + b), the same floats as the product then the add (with and
+        // without bias); a non-contiguous residual is read as its values.
+        at::Tensor res = at::randn({rows, 1, n});
+        at::Tensor sum = engine::packed_linear_residual(x, p, b, res);
+        CHECK(sum.sizes() == res.sizes());
+        CHECK(at::equal(sum, res + engine::packed_linear(x, p, b)));
+        CHECK(at::equal(engine::packed_linear_residual(x, p, {}, res), res + engine::packed_linear(x, p, {})));
+        at::Tensor wide = at::randn({rows, 1, n + 3});
+        CHECK(at::equal(engine::packed_linear_residual(x, p, b, wide.narrow(2, 3, n)),
+                        wide.narrow(2, 3, n) + engine::packed_linear(x, p, b)));
       }
     }
   }
@@ -92,6 +102,8 @@ TEST_CASE("packed linear takes strided rows and refuses inputs that do not fit")
   CHECK_THROWS_AS(engine::packed_linear(at::randn({3, 32}), p, at::randn({39})), Error);
   at::Tensor wrong = at::randn({3, 41});
   CHECK_THROWS_AS(engine::packed_linear_accumulate(at::randn({3, 32}), p, {}, wrong), Error);
+  CHECK_THROWS_AS(engine::packed_linear_residual(at::randn({3, 32}), p, {}, wrong), Error);
+  CHECK_THROWS_AS(engine::packed_linear_residual(at::randn({3, 32}), p, {}, at::randn({4, 40})), Error);
   CHECK_THROWS_WITH_AS(PackedWeight::pack(at::randn({5, 4}), PackedWeight::Layout::GatePairs, "the up projection"),
                        "packing the up projection: a gate/up matrix needs an even number of rows, got 5", Error);
   CHECK_THROWS_AS(PackedWeight::pack(at::randn({5}), PackedWeight::Layout::Plain, "w"), Error);
