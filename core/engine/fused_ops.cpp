@@ -92,6 +92,43 @@ __attribute__((target("avx2,fma"))) void softmax_row_avx2(const float* s, float*
   std::fill(p + hi, p + n, 0.0f);
 }
 
+// The same row on 16 lanes (where the CPU has AVX-512): the lanes' partial sums differ from the AVX2 kernel's
+// in rounding only.
+__attribute__((target("avx512f"))) void softmax_row_avx512(const float* s, float* p, int64_t n, int64_t lo,
+                                                           int64_t hi) {
+  const __mmask16 all = 0xFFFF;
+  int64_t k = lo;
+  __m512 vmx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (; k + 16 <= hi; k += 16) vmx = _mm512_mask_max_ps(vmx, all, vmx, _mm512_loadu_ps(s + k));
+  // Lanes folded through memory: GCC 12's _mm512_reduce_* draw -Wuninitialized false positives.
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, vmx);
+  float mx = *std::max_element(lanes, lanes + 16);
+  for (; k < hi; ++k) mx = std::max(mx, s[k]);
+
+  const __m512 vm = _mm512_set1_ps(mx);
+  __m512 vsum = _mm512_setzero_ps();
+  for (k = lo; k + 16 <= hi; k += 16) {
+    const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(s + k), vm));
+    _mm512_storeu_ps(p + k, e);
+    vsum = _mm512_add_ps(vsum, e);
+  }
+  _mm512_store_ps(lanes, vsum);
+  float sum = 0.0f;
+  for (float x : lanes) sum += x;
+  for (; k < hi; ++k) {
+    const float e = std::exp(s[k] - mx);
+    p[k] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+  const __m512 vinv = _mm512_set1_ps(inv);
+  for (k = lo; k + 16 <= hi; k += 16) _mm512_storeu_ps(p + k, _mm512_mul_ps(_mm512_loadu_ps(p + k), vinv));
+  for (; k < hi; ++k) p[k] *= inv;
+  std::fill(p, p + lo, 0.0f);
+  std::fill(p + hi, p + n, 0.0f);
+}
+
 __attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* b, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t i = 0;
@@ -552,7 +589,11 @@ std::pair<int64_t, int64_t> visible_keys(int64_t q, int64_t n_keys, int64_t wind
 // masked keys at the lowest float.
 void bias_mask_softmax_row(float* s, float* p, int64_t Sv, int64_t q, int64_t window, const float* bias,
                            bool keep_scores) {
+#if defined(__x86_64__)
+  const auto kernel = avx512_kernels_on() ? softmax_row_avx512 : HL_KERNEL(softmax_row);
+#else
   const auto kernel = HL_KERNEL(softmax_row);
+#endif
   const auto [lo, hi] = visible_keys(q, Sv, window);
   if (bias)
     for (int64_t k = lo; k < hi; ++k) s[k] += bias[k];
