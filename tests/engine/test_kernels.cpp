@@ -69,13 +69,17 @@ TEST_CASE("small_linear equals at::linear for 1..8 rows, odd widths, with and wi
 }
 
 TEST_CASE("fused RMSNorm and RoPE kernels equal the ATen path") {
+  KernelChoice kernels;
   at::manual_seed(4);
-  for (int64_t rows : {1, 3, 8, 300}) {
-    at::Tensor x = at::randn({rows, 1, 70}), w = at::randn({70});
-    at::Tensor xf = x.to(at::kFloat);
-    at::Tensor ref = w * (xf * at::rsqrt(xf.pow(2).mean(-1, true) + 1e-5));
-    REQUIRE(engine::fused_rms_norm_applies(x, w));
-    CHECK(max_abs_diff(engine::fused_rms_norm(x, w, 1e-5), ref) <= 1e-5);
+  for (int64_t D : {7, 70, 576, 4099}) {  // shorter than a vector, 16-lane blocks and tails, wide rows
+    for (int64_t rows : {1, 3, 8, 300}) {
+      INFO("D ", D, " rows ", rows);
+      at::Tensor x = at::randn({rows, 1, D}) * 3, w = at::randn({D});
+      at::Tensor xd = x.to(at::kDouble);
+      at::Tensor ref = w.to(at::kDouble) * (xd * at::rsqrt(xd.pow(2).mean(-1, true) + 1e-5));
+      REQUIRE(engine::fused_rms_norm_applies(x, w));
+      CHECK(max_abs_diff(engine::fused_rms_norm(x, w, 1e-5), ref) <= 1e-5);
+    }
   }
   for (auto style : {RopeStyle::Half, RopeStyle::Interleaved}) {
     for (int64_t rot : {8, 16}) {
