@@ -715,26 +715,35 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
     return visible(q_begin + r1 - 1).second - visible(q_begin + r0).first;
   };
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return keys_of(a) > keys_of(b); });
+  // The keys any row of the block sees, transposed once per (batch row, KV head) in a pass of their own:
+  // kt[(b KVH + kv)][d][j - kbase] for keys j in [kbase, Sv), rows padded with zeros to a multiple of 16 keys (the
+  // AVX2 tile reads whole 16-key tiles). Every head of a GQA group and every chunk of rows reads the same copy.
+  const int64_t kbase = visible(q_begin).first / kKeys * kKeys;
+  const int64_t W = (std::max<int64_t>(Sv - kbase, 0) + kKeys - 1) / kKeys * kKeys;
+  std::vector<float> kt_all(static_cast<size_t>(B * KVH * hd * W));
+  const int64_t key_blocks = W / kKeys;
+  at::parallel_for(0, B * KVH * key_blocks, grain_for(kKeys * hd), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t bk = i / key_blocks, j0 = kbase + (i % key_blocks) * kKeys, j1 = std::min(Sv, j0 + kKeys);
+      const float* kb = kp + (bk / KVH) * ks0 + (bk % KVH) * ks1;
+      float* dst = kt_all.data() + bk * hd * W + (j0 - kbase);
+      // A block of 16 keys: its rows stay in L1 and every store runs along a row of kt.
+      for (int64_t d = 0; d < hd; ++d) {
+        float* row = dst + d * W;
+        int64_t j = j0;
+        for (; j < j1; ++j) row[j - j0] = kb[j * ks2 + d];
+        for (; j < j0 + kKeys; ++j) row[j - j0] = 0.0f;
+      }
+    }
+  });
   std::atomic<int64_t> next{0};
   at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
-    std::vector<float> kt;  // the chunk's keys, transposed: [hd][keys], rows padded to 16 keys
     std::vector<float> group(static_cast<size_t>(2 * kRows * Sv));  // a group's scores and probabilities
     for (int64_t i = next++; i < tasks; i = next++) {
       const int64_t t = order[static_cast<size_t>(i)];
       const int64_t bh = t / chunks, r0 = (t % chunks) * chunk, n = std::min(chunk, R - r0);
       const int64_t b = bh / H, h = bh % H, kv = h / G;
-      const int64_t k0 = visible(q_begin + r0).first / kKeys * kKeys, k1 = visible(q_begin + r0 + n - 1).second;
-      const int64_t width = (std::max<int64_t>(k1 - k0, 0) + kKeys - 1) / kKeys * kKeys;
-      kt.assign(static_cast<size_t>(hd * width), 0.0f);
-      const float* kb = kp + b * ks0 + kv * ks1;
-      // In blocks of 16 keys: their rows stay in L1 and every store runs along a row of kt.
-      for (int64_t j0 = k0; j0 < k1; j0 += kKeys) {
-        const int64_t j1 = std::min(k1, j0 + kKeys);
-        for (int64_t d = 0; d < hd; ++d) {
-          float* dst = kt.data() + d * width;
-          for (int64_t j = j0; j < j1; ++j) dst[j - k0] = kb[j * ks2 + d];
-        }
-      }
+      const float* kt = kt_all.data() + (b * KVH + kv) * hd * W;  // column j - kbase holds key j
       const float* vb = vp + b * vs0 + kv * vs1;
       const float* qh = qp + b * qs0 + h * qs1;
       const int64_t row0 = bh * R;  // first row of this (batch row, head) in scores/probs/out
@@ -747,13 +756,12 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
         // Scores of the group's rows over keys [lo, hi).
 #if defined(__x86_64__)
         if (z) {
-          attn_product_avx512(m, hi - lo, qh + g * qs2, qs2, kt.data() + (lo - k0), width, hd, srow + lo, Sv);
+          attn_product_avx512(m, hi - lo, qh + g * qs2, qs2, kt + (lo - kbase), W, hd, srow + lo, Sv);
         } else
 #endif
         {
           for (int64_t j = lo; j < hi; j += kKeys)
-            tile(m, kKeys, qh + g * qs2, qs2, kt.data() + (j - k0), width, hd, srow + j, Sv,
-                 std::min(kKeys, hi - j));
+            tile(m, kKeys, qh + g * qs2, qs2, kt + (j - kbase), W, hd, srow + j, Sv, std::min(kKeys, hi - j));
         }
         for (int64_t r = 0; r < m; ++r)
           bias_mask_softmax_row(srow + r * Sv, prow + r * Sv, Sv, q_begin + g + r, sliding_window,
