@@ -115,15 +115,18 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   at::Tensor kt = k.transpose(-1, -2);  // [B, KVH, hd, S]
   at::Tensor bias = call.key_bias.defined() ? call.key_bias.unsqueeze(2) : at::Tensor();  // [B, H, 1, S]
   std::vector<at::Tensor> outs;
+  // The fused blocks write into one [B, T, H, hd] tensor (returned as its [B, H, T, hd] view): the caller's
+  // transpose back to [B, T, H * hd] for the output projection is then a view, not a copy.
+  const at::Tensor fused_out = fused ? at::empty({B, T, H, hd}, q.options()).transpose(1, 2) : at::Tensor();
   for (int64_t r0 = 0; r0 < T; r0 += rows) {
     const int64_t R = std::min(rows, T - r0);
     const int64_t pos0 = call.q_begin + r0;
     const int64_t Sv = std::min(S, pos0 + R);  // keys after the block's last query are masked for every row
     if (fused) {
       at::Tensor scores, probs;
-      outs.push_back(fused_attention_block(R == T ? q : q.narrow(2, r0, R), k, v, call.key_bias, pos0, Sv,
-                                           call.sliding_window, keep_scores ? &scores : nullptr,
-                                           observe ? &probs : nullptr));
+      fused_attention_block(R == T ? q : q.narrow(2, r0, R), k, v, call.key_bias, pos0, Sv, call.sliding_window,
+                            keep_scores ? &scores : nullptr, observe ? &probs : nullptr,
+                            R == T ? fused_out : fused_out.narrow(2, r0, R));
       if (observe) notify_observer(call, probs, scores, v, B, H, pos0, R, S, Sv);
       continue;
     }
@@ -153,6 +156,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     at::Tensor pv = probs.to(v.scalar_type()).view({B, KVH, G * R, Sv});
     outs.push_back(at::matmul(pv, Sv == S ? v : v.narrow(2, 0, Sv)).view({B, H, R, hd}));
   }
+  if (fused) return fused_out;
   return outs.size() == 1 ? outs[0] : at::cat(outs, 2);
 }
 

@@ -668,7 +668,8 @@ bool fused_attention_block_applies(const at::Tensor& q, const at::Tensor& k, con
 
 at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, const at::Tensor& v,
                                  const at::Tensor& key_bias, int64_t q_begin, int64_t valid_keys,
-                                 int64_t sliding_window, at::Tensor* scores_out, at::Tensor* probs_out) {
+                                 int64_t sliding_window, at::Tensor* scores_out, at::Tensor* probs_out,
+                                 const at::Tensor& out_into) {
   const at::Tensor q = q_in.stride(3) == 1 ? q_in : q_in.contiguous();
   const int64_t B = q.size(0), H = q.size(1), R = q.size(2), hd = q.size(3), KVH = k.size(1), G = H / KVH;
   const int64_t Sv = valid_keys;
@@ -677,8 +678,11 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
                 std::to_string(k.size(2)) + "]");
   if (scores_out) *scores_out = at::empty({B, H, R, Sv}, q.options());
   if (probs_out) *probs_out = at::empty({B, H, R, Sv}, q.options());
-  at::Tensor out = at::empty({B, H, R, hd}, q.options());
+  if (out_into.defined() && (!cpu_float(out_into) || out_into.sizes() != q.sizes() || out_into.stride(3) != 1))
+    throw Error("fused_attention_block: the output must be a float32 CPU [B, H, R, hd] view with unit stride in hd");
+  at::Tensor out = out_into.defined() ? out_into : at::empty({B, H, R, hd}, q.options());
   if (out.numel() == 0) return out;  // no rows, heads or batch: nothing to compute
+  const int64_t os0 = out.stride(0), os1 = out.stride(1), os2 = out.stride(2);
   float* sp = scores_out ? scores_out->data_ptr<float>() : nullptr;
   float* pp = probs_out ? probs_out->data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();
@@ -769,17 +773,17 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
         // out rows = probs [m, lo:hi) x values [lo:hi, hd]; probabilities outside a row's own keys are 0.
         const float* pa = prow + lo;
         const float* vl = vb + lo * vs2;
-        float* orow = op + (row0 + g) * hd;
+        float* orow = op + b * os0 + h * os1 + g * os2;
 #if defined(__x86_64__)
         if (z) {
-          attn_product_avx512(m, hd, pa, Sv, vl, vs2, hi - lo, orow, hd);
+          attn_product_avx512(m, hd, pa, Sv, vl, vs2, hi - lo, orow, os2);
           continue;
         }
 #endif
         int64_t c = 0;
-        for (; c + 16 <= hd; c += 16) tile(m, 16, pa, Sv, vl + c, vs2, hi - lo, orow + c, hd, 16);
-        for (; c + 8 <= hd; c += 8) tile(m, 8, pa, Sv, vl + c, vs2, hi - lo, orow + c, hd, 8);
-        if (c < hd) attn_tile_generic(m, hd - c, pa, Sv, vl + c, vs2, hi - lo, orow + c, hd, hd - c);
+        for (; c + 16 <= hd; c += 16) tile(m, 16, pa, Sv, vl + c, vs2, hi - lo, orow + c, os2, 16);
+        for (; c + 8 <= hd; c += 8) tile(m, 8, pa, Sv, vl + c, vs2, hi - lo, orow + c, os2, 8);
+        if (c < hd) attn_tile_generic(m, hd - c, pa, Sv, vl + c, vs2, hi - lo, orow + c, os2, hd - c);
       }
     }
   });

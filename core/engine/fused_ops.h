@@ -44,7 +44,9 @@ void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int
 
 // One block of attention for R query rows at absolute positions q_begin..q_begin+R-1: q [B, H, R, hd] (scaled;
 // unit stride in hd, else copied), k/v [B, KVH, S, hd] with unit stride in hd (KV-cache views), of which keys
-// [0, valid_keys) are used; key_bias [B, H, >= S] float32 or undefined. Returns [B, H, R, hd]. For observers,
+// [0, valid_keys) are used; key_bias [B, H, >= S] float32 or undefined. Returns [B, H, R, hd]: out_into when
+// given (any strides with unit stride in hd, e.g. a transposed view of [B, R, H, hd], so the heads' outputs land
+// side by side for the output projection without a copy), else a new tensor. For observers,
 // *scores_out (if given) receives the [B, H, R, valid_keys] biased scores with masked keys at the lowest float,
 // and *probs_out (if given) the probabilities; without them no score block is allocated. Parallel over (batch
 // row, head, row chunk), own register-tiled products: ATen's batched matmul runs the per-head products on one
@@ -53,7 +55,8 @@ bool fused_attention_block_applies(const at::Tensor& q, const at::Tensor& k, con
                                    const at::Tensor& key_bias);
 at::Tensor fused_attention_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  const at::Tensor& key_bias, int64_t q_begin, int64_t valid_keys,
-                                 int64_t sliding_window, at::Tensor* scores_out, at::Tensor* probs_out);
+                                 int64_t sliding_window, at::Tensor* scores_out, at::Tensor* probs_out,
+                                 const at::Tensor& out_into = at::Tensor());
 
 // Attention of one query row per (batch row, head): q [B, H, 1, hd] (scaled), k/v [B, KVH, S, hd] with unit
 // stride in hd (KV-cache views), key_bias [B, H, S] float32 or undefined; the query sits at position q_begin.

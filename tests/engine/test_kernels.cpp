@@ -46,6 +46,7 @@ class KernelChoice {
 }  // namespace
 
 TEST_CASE("small_linear equals at::linear for 1..8 rows, odd widths, with and without bias") {
+  KernelChoice kernels;  // one row: the AVX-512 kernel (4 weight rows at a time) or the AVX2 one
   at::manual_seed(3);
   for (int64_t in : {1, 15, 16, 17, 64, 577}) {
     for (int64_t out : {1, 7, 300}) {
@@ -297,6 +298,12 @@ TEST_CASE("fused attention block equals the ATen computation (GQA, causal block 
           CHECK(max_abs_diff(engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, &scores_only, nullptr), out) == 0);
           CHECK(max_abs_diff(scores_only, ref_scores) <= 1e-5);
           CHECK(max_abs_diff(engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, nullptr, nullptr), out) == 0);
+          // Written into a given view: a transposed [B, R, H, hd] tensor, as attend() hands it over.
+          at::Tensor dst = at::full({B, R, H, hd}, 7.0f);
+          at::Tensor into = dst.transpose(1, 2);
+          at::Tensor got = engine::fused_attention_block(q, k, v, bias, pos0, Sv, window, nullptr, nullptr, into);
+          CHECK(got.data_ptr() == dst.data_ptr());
+          CHECK(max_abs_diff(dst.transpose(1, 2), out) == 0);
         }
       }
     }
@@ -304,6 +311,8 @@ TEST_CASE("fused attention block equals the ATen computation (GQA, causal block 
   // More valid keys than the cache holds is refused (the kernel would read past the keys); no rows is nothing.
   at::Tensor k = at::randn({1, 1, 4, 16}), q = at::randn({1, 2, 3, 16});
   CHECK_THROWS_AS(engine::fused_attention_block(q, k, k, at::Tensor(), 4, 5, 0, nullptr, nullptr), hl::Error);
+  CHECK_THROWS_AS(engine::fused_attention_block(q, k, k, at::Tensor(), 0, 4, 0, nullptr, nullptr, at::empty({1, 2, 4, 16})),
+                  hl::Error);  // an output of another shape is refused
   CHECK(engine::fused_attention_block(q.narrow(2, 0, 0), k, k, at::Tensor(), 0, 0, 0, nullptr, nullptr).numel() == 0);
 }
 
