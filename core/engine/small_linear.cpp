@@ -7,8 +7,6 @@
 #include <immintrin.h>
 #endif
 
-#include "core/engine/fused_ops.h"
-
 namespace hl::engine {
 namespace {
 
@@ -57,62 +55,6 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* w, const float* 
   }
 }
 
-// One row of x (the LM head of a decode step or of a prefill's last position, bandwidth-bound): four weight rows
-// at a time on AVX-512, two accumulators each, so eight independent sums hide the FMA latency and the weight
-// stream never waits on one dependent chain.
-// The sum of a row's two accumulators and its last in % 32 products.
-__attribute__((target("avx512f"))) inline float finish_row(__m512 a, __m512 b, const float* wr, const float* x,
-                                                           int64_t body, int64_t in) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, _mm512_add_ps(a, b));
-  float s = 0;
-  for (float v : lanes) s += v;
-  for (int64_t k = body; k < in; ++k) s += wr[k] * x[k];
-  return s;
-}
-
-__attribute__((target("avx512f"))) void row1_avx512(const float* w, const float* x, float* y, int64_t o0, int64_t o1,
-                                                    int64_t in, int64_t) {
-  const int64_t body = in / 32 * 32;
-  int64_t o = o0;
-  for (; o + 4 <= o1; o += 4) {
-    const float* w0 = w + o * in;
-    const float* w1 = w0 + in;
-    const float* w2 = w1 + in;
-    const float* w3 = w2 + in;
-    __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
-    for (int64_t i = 0; i < body; i += 32) {
-      const __m512 xa = _mm512_loadu_ps(x + i), xb = _mm512_loadu_ps(x + i + 16);
-      a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i), xa, a0);
-      b0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + i + 16), xb, b0);
-      a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + i), xa, a1);
-      b1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + i + 16), xb, b1);
-      a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + i), xa, a2);
-      b2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + i + 16), xb, b2);
-      a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + i), xa, a3);
-      b3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + i + 16), xb, b3);
-    }
-    y[o] = finish_row(a0, b0, w0, x, body, in);
-    y[o + 1] = finish_row(a1, b1, w1, x, body, in);
-    y[o + 2] = finish_row(a2, b2, w2, x, body, in);
-    y[o + 3] = finish_row(a3, b3, w3, x, body, in);
-  }
-  for (; o < o1; ++o) {
-    const float* wr = w + o * in;
-    __m512 a = _mm512_setzero_ps(), b = a;
-    for (int64_t i = 0; i < body; i += 32) {
-      a = _mm512_fmadd_ps(_mm512_loadu_ps(wr + i), _mm512_loadu_ps(x + i), a);
-      b = _mm512_fmadd_ps(_mm512_loadu_ps(wr + i + 16), _mm512_loadu_ps(x + i + 16), b);
-    }
-    y[o] = finish_row(a, b, wr, x, body, in);
-  }
-}
-
-bool have_avx512() {
-  static const bool ok = __builtin_cpu_supports("avx512f");
-  return ok;
-}
-
 bool have_avx2() {
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return ok;
@@ -124,9 +66,6 @@ using RowsFn = void (*)(const float*, const float*, float*, int64_t, int64_t, in
 template <int R>
 RowsFn pick() {
 #if defined(__x86_64__)
-  if constexpr (R == 1) {
-    if (avx512_kernels_on() && have_avx512()) return row1_avx512;
-  }
   if (have_avx2()) return rows_avx2<R>;
 #endif
   return rows_generic<R>;

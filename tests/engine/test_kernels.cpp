@@ -46,7 +46,6 @@ class KernelChoice {
 }  // namespace
 
 TEST_CASE("small_linear equals at::linear for 1..8 rows, odd widths, with and without bias") {
-  KernelChoice kernels;  // one row: the AVX-512 kernel (4 weight rows at a time) or the AVX2 one
   at::manual_seed(3);
   for (int64_t in : {1, 15, 16, 17, 64, 577}) {
     for (int64_t out : {1, 7, 300}) {
