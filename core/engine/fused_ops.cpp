@@ -25,6 +25,23 @@ bool cpu_float(const at::Tensor& t) { return t.device().is_cpu() && t.scalar_typ
 // Grain of the row loops: enough work per task that the thread hand-off is amortised.
 int64_t grain_for(int64_t row_elems) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(row_elems, 1)); }
 
+// at::parallel_for over [0, n) with the chunks of `grain` items handed out from a shared counter instead of one
+// static share per thread: on this shared VM one core often runs slower for a while, and a static split then
+// waits for it at the region's end. Inline when there is one chunk, one thread, or already a parallel region.
+template <class F>
+void dynamic_for(int64_t n, int64_t grain, const F& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  if (n <= grain || at::get_num_threads() == 1 || at::in_parallel_region()) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
+    for (int64_t i0 = next.fetch_add(grain); i0 < n; i0 = next.fetch_add(grain)) fn(i0, std::min(n, i0 + grain));
+  });
+}
+
 // ------------------------------------------------------------------------------------------ softmax row kernel
 
 // p[k] = exp(s[k] - max) / sum over [lo, hi); p = 0 outside. p may equal s.
@@ -443,7 +460,7 @@ at::Tensor fused_rms_norm(const at::Tensor& x_in, const at::Tensor& w, double ep
 #else
   const auto row = rms_norm_row_generic;
 #endif
-  at::parallel_for(0, rows, grain_for(D), [&](int64_t r0, int64_t r1) {
+  dynamic_for(rows, grain_for(D), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) row(xp + r * D, wp, yp + r * D, D, static_cast<float>(eps));
   });
   return y;
@@ -560,7 +577,7 @@ at::Tensor fused_rope_to_cache(const at::Tensor& q, const at::Tensor& k, const a
   const int64_t kc0 = k_cache.stride(0), kc1 = k_cache.stride(1), kc2 = k_cache.stride(2);
   const int64_t vc0 = v_cache.stride(0), vc1 = v_cache.stride(1), vc2 = v_cache.stride(2);
   const auto rotate = HL_KERNEL(rotate_head);
-  at::parallel_for(0, B * T, grain_for((H + 2 * KVH) * hd), [&](int64_t i0, int64_t i1) {
+  dynamic_for(B * T, grain_for((H + 2 * KVH) * hd), [&](int64_t i0, int64_t i1) {
     for (int64_t bt = i0; bt < i1; ++bt) {
       const int64_t b = bt / T, t = bt % T, pos = pos0 + t;
       const float* c = cp + t * half;
@@ -726,7 +743,7 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
   const int64_t W = (std::max<int64_t>(Sv - kbase, 0) + kKeys - 1) / kKeys * kKeys;
   std::vector<float> kt_all(static_cast<size_t>(B * KVH * hd * W));
   const int64_t key_blocks = W / kKeys;
-  at::parallel_for(0, B * KVH * key_blocks, grain_for(kKeys * hd), [&](int64_t i0, int64_t i1) {
+  dynamic_for(B * KVH * key_blocks, grain_for(kKeys * hd), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t bk = i / key_blocks, j0 = kbase + (i % key_blocks) * kKeys, j1 = std::min(Sv, j0 + kKeys);
       const float* kb = kp + (bk / KVH) * ks0 + (bk % KVH) * ks1;
