@@ -360,13 +360,28 @@ at::Tensor packed_linear(const at::Tensor& x_in, const PackedWeight& w, const at
   return y;
 }
 
-void packed_linear_accumulate(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b, at::Tensor& y) {
-  const at::Tensor x = input_rows(x_in, w, false, "packed linear");
+namespace {
+
+// y as the [rows, N] output of x's rows: contiguous float32 on the CPU.
+void check_output(const at::Tensor& y, const at::Tensor& x, const PackedWeight& w) {
   if (!y.device().is_cpu() || y.scalar_type() != at::kFloat || !y.is_contiguous() || y.dim() < 1 ||
       y.size(-1) != w.out_features() || y.numel() != x.size(0) * w.out_features())
     throw Error("packed linear: the output must be a contiguous float32 [..., " + std::to_string(w.out_features()) +
                 "] tensor with the input's rows");
+}
+
+}  // namespace
+
+void packed_linear_accumulate(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b, at::Tensor& y) {
+  const at::Tensor x = input_rows(x_in, w, false, "packed linear");
+  check_output(y, x, w);
   multiply(x, w, b, Epilogue::Accumulate, y.data_ptr<float>(), w.out_features(), "packed linear");
+}
+
+void packed_linear_into(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b, at::Tensor& y) {
+  const at::Tensor x = input_rows(x_in, w, false, "packed linear");
+  check_output(y, x, w);
+  multiply(x, w, b, Epilogue::Store, y.data_ptr<float>(), w.out_features(), "packed linear");
 }
 
 at::Tensor packed_linear_residual(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b,

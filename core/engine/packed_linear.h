@@ -45,6 +45,8 @@ class PackedWeight {
 at::Tensor packed_linear(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b);
 // y += x W^T + b in place; y: [..., N] contiguous float32 with x's rows. Plain layout only.
 void packed_linear_accumulate(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, at::Tensor& y);
+// y = x W^T + b into an existing y of that shape (no allocation). Plain layout only.
+void packed_linear_into(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, at::Tensor& y);
 // residual + (x W^T + b), a new contiguous tensor of the residual's shape (float32 [..., N] with x's rows): the
 // output projection and the residual add in one pass. Plain layout only.
 at::Tensor packed_linear_residual(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b,

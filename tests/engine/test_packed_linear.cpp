@@ -70,6 +70,10 @@ TEST_CASE("packed linear equals x W^T + b for odd shapes, 1..100 rows, every ker
         engine::packed_linear_accumulate(x, p, b, acc);
         CHECK((acc.to(at::kDouble) - expect).abs().max().item<double>() <=
               1e-6 * (1 + (x.abs().sum().item<double>() * w.abs().max().item<double>())));
+        // Into an existing output: the same floats as a new one.
+        at::Tensor into = at::full({rows, 1, n}, 3.0f);
+        engine::packed_linear_into(x, p, b, into);
+        CHECK(at::equal(into, y));
         // Residual: a new tensor residual + (x W^T + b), the same floats as the product then the add (with and
         // without bias); a non-contiguous residual is read as its values.
         at::Tensor res = at::randn({rows, 1, n});
@@ -103,6 +107,7 @@ TEST_CASE("packed linear takes strided rows and refuses inputs that do not fit")
   at::Tensor wrong = at::randn({3, 41});
   CHECK_THROWS_AS(engine::packed_linear_accumulate(at::randn({3, 32}), p, {}, wrong), Error);
   CHECK_THROWS_AS(engine::packed_linear_residual(at::randn({3, 32}), p, {}, wrong), Error);
+  CHECK_THROWS_AS(engine::packed_linear_into(at::randn({3, 32}), p, {}, wrong), Error);
   CHECK_THROWS_AS(engine::packed_linear_residual(at::randn({3, 32}), p, {}, at::randn({4, 40})), Error);
   CHECK_THROWS_WITH_AS(PackedWeight::pack(at::randn({5, 4}), PackedWeight::Layout::GatePairs, "the up projection"),
                        "packing the up projection: a gate/up matrix needs an even number of rows, got 5", Error);
