@@ -436,7 +436,9 @@ int main(int argc, char** argv) {
       GenerateOptions go;
       go.max_new_tokens = 1;
       go.bias = &b;
-      const int ireps = 2 * reps - 1;  // a steering change costs ~0.1-0.2 s: take more runs
+      // A steering change costs ~0.1 s and a probe ~0.1 s: 21 paired rounds (9 with --quick) keep the median steady on
+      // this VM, whose speed drifts within a run.
+      const int ireps = quick ? 9 : 21;
       const double full = time_best([&] { generate(*m, ids, go); }, ireps, 1);
       // Roofline of the work a change must redo: the recomputed layers' FLOPs for the recomputed positions at
       // the GEMM peak, plus the LM head of the last position, which reads the whole [vocab, hidden] matrix for
