@@ -639,8 +639,10 @@ std::pair<int64_t, int64_t> visible_keys(int64_t q, int64_t n_keys, int64_t wind
 // One attention row: the query at absolute position q over keys [0, Sv). Adds bias (if any) to the visible keys,
 // writes the softmax over them into p (may be s) and 0 elsewhere; keep_scores leaves s = scores + bias with the
 // masked keys at the lowest float.
+// fill_to (default Sv): p is written up to there (zeros past the row's keys); a group of rows whose product reads
+// no further than its last row's keys passes that bound instead of zeroing the whole row.
 void bias_mask_softmax_row(float* s, float* p, int64_t Sv, int64_t q, int64_t window, const float* bias,
-                           bool keep_scores) {
+                           bool keep_scores, int64_t fill_to = -1) {
 #if defined(__x86_64__)
   const auto kernel = avx512_kernels_on() ? softmax_row_avx512 : HL_KERNEL(softmax_row);
 #else
@@ -649,7 +651,7 @@ void bias_mask_softmax_row(float* s, float* p, int64_t Sv, int64_t q, int64_t wi
   const auto [lo, hi] = visible_keys(q, Sv, window);
   if (bias)
     for (int64_t k = lo; k < hi; ++k) s[k] += bias[k];
-  kernel(s, p, Sv, lo, hi);
+  kernel(s, p, fill_to < 0 ? Sv : fill_to, lo, hi);
   if (keep_scores && p != s) {
     std::fill(s, s + lo, std::numeric_limits<float>::lowest());
     std::fill(s + hi, s + Sv, std::numeric_limits<float>::lowest());
@@ -786,7 +788,7 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
         }
         for (int64_t r = 0; r < m; ++r)
           bias_mask_softmax_row(srow + r * Sv, prow + r * Sv, Sv, q_begin + g + r, sliding_window,
-                                bp ? bp + bh * S : nullptr, sp != nullptr);
+                                bp ? bp + bh * S : nullptr, sp != nullptr, sp || pp ? Sv : hi);
         // out rows = probs [m, lo:hi) x values [lo:hi, hd]; probabilities outside a row's own keys are 0.
         const float* pa = prow + lo;
         const float* vl = vb + lo * vs2;
