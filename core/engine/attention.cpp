@@ -124,6 +124,16 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     const int64_t Sv = std::min(S, pos0 + R);  // keys after the block's last query are masked for every row
     if (fused) {
       at::Tensor scores, probs;
+      if (call.workspace) {
+        // Views of the forward's buffers, allocated once at the largest block of this call (rows x all keys).
+        const int64_t n = B * H * R * Sv, cap = B * H * rows * S;
+        auto block = [&](at::Tensor& buf) {
+          if (!buf.defined() || buf.numel() < n) buf = at::empty({std::max(n, cap)}, q.options());
+          return buf.narrow(0, 0, n).view({B, H, R, Sv});
+        };
+        if (keep_scores) scores = block(call.workspace->scores);
+        if (observe) probs = block(call.workspace->probs);
+      }
       fused_attention_block(R == T ? q : q.narrow(2, r0, R), k, v, call.key_bias, pos0, Sv, call.sliding_window,
                             keep_scores ? &scores : nullptr, observe ? &probs : nullptr,
                             R == T ? fused_out : fused_out.narrow(2, r0, R));

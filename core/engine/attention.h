@@ -10,6 +10,12 @@
 
 namespace hl::engine {
 
+// Buffers for observers' score and probability blocks, reused by every attention block of one forward: a block
+// of 256 rows over 8k keys is 75 MB, and allocated fresh per block it page-faulted in on every block and layer.
+struct AttentionWorkspace {
+  at::Tensor scores, probs;  // flat float32, grown to the largest block asked for
+};
+
 struct AttentionCall {
   int64_t layer = 0;
   int64_t q_begin = 0;          // absolute position of query row 0
@@ -20,6 +26,7 @@ struct AttentionCall {
   Phase phase = Phase::Prefill;
   // Upper bound on B * H * rows * S elements of one score block (memory per block = 4x bytes).
   int64_t max_block_elems = 32ll << 20;
+  AttentionWorkspace* workspace = nullptr;  // observers' blocks reuse its buffers (views valid during the callback)
 };
 
 // Copies a tensor (any device / dtype) into a host float buffer, row-major.

@@ -695,8 +695,13 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
   if (Sv < 0 || Sv > k.size(2))
     throw Error("fused_attention_block: valid_keys " + std::to_string(Sv) + " outside [0, " +
                 std::to_string(k.size(2)) + "]");
-  if (scores_out) *scores_out = at::empty({B, H, R, Sv}, q.options());
-  if (probs_out) *probs_out = at::empty({B, H, R, Sv}, q.options());
+  // The caller's blocks when they fit (a workspace reused across blocks), else new ones.
+  auto block = [&](at::Tensor* t) {
+    if (t && !(t->defined() && cpu_float(*t) && t->is_contiguous() && t->sizes() == at::IntArrayRef({B, H, R, Sv})))
+      *t = at::empty({B, H, R, Sv}, q.options());
+  };
+  block(scores_out);
+  block(probs_out);
   if (out_into.defined() && (!cpu_float(out_into) || out_into.sizes() != q.sizes() || out_into.stride(3) != 1))
     throw Error("fused_attention_block: the output must be a float32 CPU [B, H, R, hd] view with unit stride in hd");
   at::Tensor out = out_into.defined() ? out_into : at::empty({B, H, R, hd}, q.options());

@@ -48,7 +48,8 @@ void fused_bias_mask_softmax(at::Tensor& scores, const at::Tensor& key_bias, int
 // given (any strides with unit stride in hd, e.g. a transposed view of [B, R, H, hd], so the heads' outputs land
 // side by side for the output projection without a copy), else a new tensor. For observers,
 // *scores_out (if given) receives the [B, H, R, valid_keys] biased scores with masked keys at the lowest float,
-// and *probs_out (if given) the probabilities; without them no score block is allocated. Parallel over (batch
+// and *probs_out (if given) the probabilities (written into them as given when they already are contiguous
+// float32 tensors of that shape, else allocated); without them no score block is allocated. Parallel over (batch
 // row, head, row chunk), own register-tiled products: ATen's batched matmul runs the per-head products on one
 // thread here, and a BLAS call per head costs its hand-off and packing at these sizes.
 bool fused_attention_block_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -259,6 +259,7 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
   // states or an observer are asked for: that layer computes keys and values for every position (they go to the
   // cache) and the rest (attention, output projection, MLP) for the last position only.
   const bool last_layer_tail_only = !opt.all_logits && !opt.keep_hidden && !opt.observer && T > 1;
+  engine::AttentionWorkspace attn_ws;  // observers' score/probability blocks: one buffer for the whole forward
   for (int64_t l = first; l < c.n_layers; ++l) {
     const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
     if (opt.keep_layer_inputs) res.layer_inputs[static_cast<size_t>(l)] = x;
@@ -294,6 +295,7 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     }
 
     engine::AttentionCall call;
+    call.workspace = opt.observer ? &attn_ws : nullptr;
     call.layer = l;
     call.q_begin = S - Tq;
     call.sliding_window = c.sliding_window;
