@@ -264,25 +264,32 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
     if (opt.keep_layer_inputs) res.layer_inputs[static_cast<size_t>(l)] = x;
     at::Tensor h1 = norm(c, x, lw.norm1_w, lw.norm1_b);
-    at::Tensor qkv = linear(h1, lw.qkv_p, lw.qkv_w, lw.qkv_b);  // [B, T, (H + 2 KVH) hd]
-    at::Tensor q = qkv.narrow(-1, 0, H * hd).view({B, T, H, hd});
-    at::Tensor k = qkv.narrow(-1, H * hd, KVH * hd).view({B, T, KVH, hd});
-    at::Tensor v = qkv.narrow(-1, (H + KVH) * hd, KVH * hd).view({B, T, KVH, hd});
-    if (c.rope != RopeStyle::None &&
-        engine::fused_rope_to_cache_applies(q, k, v, cos, cache.k_[l], cache.v_[l])) {
-      // Rotation, query scale and the cache writes in one pass.
-      q = engine::fused_rope_to_cache(q, k, v, cos, sin, c.rope, static_cast<float>(scale), cache.k_[l], cache.v_[l],
-                                      pos0);
+    at::Tensor q;
+    if (lw.qkv_p && lw.qkv_p->layout() == engine::PackedWeight::Layout::RopePairs) {
+      // Projection, rotation, query scale and the cache writes in the product's epilogue.
+      q = engine::packed_qkv_rope(h1, *lw.qkv_p, lw.qkv_b, cos, sin, static_cast<float>(scale), H, KVH, cache.k_[l],
+                                  cache.v_[l], pos0);
     } else {
-      if (c.rope != RopeStyle::None) {
-        q = apply_rope(q, cos, sin, c.rope, scale);  // the query scale rides along with the rotation
-        k = apply_rope(k, cos, sin, c.rope);
+      at::Tensor qkv = linear(h1, lw.qkv_p, lw.qkv_w, lw.qkv_b);  // [B, T, (H + 2 KVH) hd]
+      q = qkv.narrow(-1, 0, H * hd).view({B, T, H, hd});
+      at::Tensor k = qkv.narrow(-1, H * hd, KVH * hd).view({B, T, KVH, hd});
+      at::Tensor v = qkv.narrow(-1, (H + KVH) * hd, KVH * hd).view({B, T, KVH, hd});
+      if (c.rope != RopeStyle::None &&
+          engine::fused_rope_to_cache_applies(q, k, v, cos, cache.k_[l], cache.v_[l])) {
+        // Rotation, query scale and the cache writes in one pass.
+        q = engine::fused_rope_to_cache(q, k, v, cos, sin, c.rope, static_cast<float>(scale), cache.k_[l], cache.v_[l],
+                                        pos0);
       } else {
-        q = q * scale;
+        if (c.rope != RopeStyle::None) {
+          q = apply_rope(q, cos, sin, c.rope, scale);  // the query scale rides along with the rotation
+          k = apply_rope(k, cos, sin, c.rope);
+        } else {
+          q = q * scale;
+        }
+        // Write this step's K/V into the cache.
+        cache.k_[l].narrow(2, pos0, T).copy_(k.transpose(1, 2));
+        cache.v_[l].narrow(2, pos0, T).copy_(v.transpose(1, 2));
       }
-      // Write this step's K/V into the cache.
-      cache.k_[l].narrow(2, pos0, T).copy_(k.transpose(1, 2));
-      cache.v_[l].narrow(2, pos0, T).copy_(v.transpose(1, 2));
     }
     cache.len_[l] = pos0 + T;
     const int64_t S = pos0 + T;
@@ -380,11 +387,19 @@ bool Model::pack_weights() {
     LayerWeights& lw = w_.layers[l];
     const std::string at_layer = " of layer " + std::to_string(l);
     auto pack = [&](at::Tensor& w, std::shared_ptr<const PackedWeight>& dst, PackedWeight::Layout layout,
-                    const char* name) {
-      dst = std::make_shared<const PackedWeight>(PackedWeight::pack(w, layout, name + at_layer));
+                    const char* name, int64_t head_dim = 0, int64_t rope_features = 0) {
+      dst = std::make_shared<const PackedWeight>(PackedWeight::pack(w, layout, name + at_layer, head_dim, rope_features));
       w = at::Tensor();  // released: the packed copy replaces it
     };
-    pack(lw.qkv_w, lw.qkv_p, PackedWeight::Layout::Plain, "the QKV projection");
+    // Half-style rotary over whole heads of a multiple of 32 dims: the QKV product rotates queries and keys in its
+    // epilogue and writes keys and values into the cache (packed_qkv_rope).
+    const int64_t hd = cfg_.head_dim;
+    if (cfg_.rope == RopeStyle::Half && inv_freq_.defined() && inv_freq_.numel() * 2 == hd && hd % 32 == 0 &&
+        lw.qkv_w.size(0) == (cfg_.n_heads + 2 * cfg_.n_kv_heads) * hd)
+      pack(lw.qkv_w, lw.qkv_p, PackedWeight::Layout::RopePairs, "the QKV projection", hd,
+           (cfg_.n_heads + cfg_.n_kv_heads) * hd);
+    else
+      pack(lw.qkv_w, lw.qkv_p, PackedWeight::Layout::Plain, "the QKV projection");
     pack(lw.o_w, lw.o_p, PackedWeight::Layout::Plain, "the output projection");
     pack(lw.up_w, lw.up_p, gated_silu(cfg_) ? PackedWeight::Layout::GatePairs : PackedWeight::Layout::Plain,
          "the up projection");

@@ -24,7 +24,7 @@ constexpr int64_t kTile = 2;       // panels per tile: 32 columns, or 16 gate + 
 constexpr int64_t kTileCols = kPanel * kTile;
 constexpr int64_t kRowBlock = 48;  // rows per work item (tile-major items: a thread's items share weight tiles)
 
-enum class Epilogue { Store, Accumulate, Residual, SiluGate };
+enum class Epilogue { Store, Accumulate, Residual, SiluGate, QkvRope };
 
 #if defined(__x86_64__)
 // MR rows x NP panels of 16 columns in zmm registers (MR * NP <= 16 accumulators of the 32 registers), and the
@@ -110,9 +110,90 @@ Tile512 avx512_tile(Epilogue e, int64_t np, int64_t mr) {
       return np == 2 ? avx512_rows<2, Epilogue::Accumulate>(mr) : avx512_rows<1, Epilogue::Accumulate>(mr);
     case Epilogue::Residual:
       return np == 2 ? avx512_rows<2, Epilogue::Residual>(mr) : avx512_rows<1, Epilogue::Residual>(mr);
+    case Epilogue::QkvRope: throw Error("packed product: the rotary epilogue has its own tile");
     case Epilogue::SiluGate: break;
   }
   return avx512_rows<2, Epilogue::SiluGate>(mr);
+}
+#endif
+
+// Where the QKV product with rotary embedding writes (packed_qkv_rope): rows m = b * T + t of the product.
+struct RopeOut {
+  const float* cos = nullptr;  // [T, half]
+  const float* sin = nullptr;
+  int64_t half = 0, T = 0, pos0 = 0, hd = 0;
+  int64_t q_features = 0, k_end = 0;  // features [0, q_features) are queries, [q_features, k_end) keys, then values
+  float q_scale = 1.0f;
+  float* q = nullptr;  // [rows, q_features]
+  float* kc = nullptr;  // [B, KVH, capacity, hd] with these strides
+  float* vc = nullptr;
+  int64_t kc0 = 0, kc1 = 0, kc2 = 0, vc0 = 0, vc1 = 0, vc2 = 0;
+};
+
+#if defined(__x86_64__)
+// A RopePairs tile of rows [m0, m0 + MR): panel 0 holds features f0.. (a head's first rotary half, or 16 values),
+// panel 1 features f1.. (the same dims of the second half, or the next 16 values). Queries and keys are rotated in
+// registers (x1 c - x2 s, x2 c + x1 s: multiplications and additions as written, no fused multiply-add, as
+// fused_rope_to_cache computes them), queries scaled; keys and values go to their cache rows. No fp contraction:
+// the same floats as the product followed by the rotation pass.
+template <int MR>
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) void tile_rope_avx512(
+    const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, const RopeOut& ro, int64_t m0,
+    int64_t f0, int64_t f1, const float* bias0, const float* bias1) {
+  __m512 c[MR][2];
+  for (int i = 0; i < MR; ++i) c[i][0] = c[i][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 b0 = _mm512_load_ps(B + kPanel * k), b1 = _mm512_load_ps(B + pstride + kPanel * k);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(A[i * lda + k]);
+      c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);
+      c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
+    }
+  }
+  const __m512 bv0 = bias0 ? _mm512_loadu_ps(bias0) : _mm512_setzero_ps();
+  const __m512 bv1 = bias1 ? _mm512_loadu_ps(bias1) : _mm512_setzero_ps();
+  const bool value = f0 >= ro.k_end, query = f0 < ro.q_features;
+  const int64_t g = value ? f0 - ro.k_end : query ? f0 : f0 - ro.q_features;  // feature within its part
+  const int64_t head = g / ro.hd, d0 = g % ro.hd, d1 = d0 + (f1 - f0);
+  for (int i = 0; i < MR; ++i) {
+    const int64_t m = m0 + i, b = m / ro.T, t = m % ro.T;
+    const __m512 x1 = bias0 ? _mm512_add_ps(c[i][0], bv0) : c[i][0];
+    const __m512 x2 = bias0 ? _mm512_add_ps(c[i][1], bv1) : c[i][1];
+    if (value) {
+      float* dst = ro.vc + b * ro.vc0 + head * ro.vc1 + (ro.pos0 + t) * ro.vc2;
+      _mm512_storeu_ps(dst + d0, x1);
+      _mm512_storeu_ps(dst + d1, x2);
+      continue;
+    }
+    const __m512 cs = _mm512_loadu_ps(ro.cos + t * ro.half + d0), sn = _mm512_loadu_ps(ro.sin + t * ro.half + d0);
+    __m512 y1 = _mm512_sub_ps(_mm512_mul_ps(x1, cs), _mm512_mul_ps(x2, sn));
+    __m512 y2 = _mm512_add_ps(_mm512_mul_ps(x2, cs), _mm512_mul_ps(x1, sn));
+    if (query) {
+      const __m512 sc = _mm512_set1_ps(ro.q_scale);
+      _mm512_storeu_ps(ro.q + m * ro.q_features + f0, _mm512_mul_ps(y1, sc));
+      _mm512_storeu_ps(ro.q + m * ro.q_features + f1, _mm512_mul_ps(y2, sc));
+    } else {
+      float* dst = ro.kc + b * ro.kc0 + head * ro.kc1 + (ro.pos0 + t) * ro.kc2;
+      _mm512_storeu_ps(dst + d0, y1);
+      _mm512_storeu_ps(dst + d1, y2);
+    }
+  }
+}
+
+using TileRope = void (*)(const float*, int64_t, const float*, int64_t, int64_t, const RopeOut&, int64_t, int64_t,
+                          int64_t, const float*, const float*);
+
+TileRope rope_tile(int64_t mr) {
+  switch (mr) {
+    case 1: return tile_rope_avx512<1>;
+    case 2: return tile_rope_avx512<2>;
+    case 3: return tile_rope_avx512<3>;
+    case 4: return tile_rope_avx512<4>;
+    case 5: return tile_rope_avx512<5>;
+    case 6: return tile_rope_avx512<6>;
+    case 7: return tile_rope_avx512<7>;
+    default: return tile_rope_avx512<8>;
+  }
 }
 #endif
 
@@ -125,6 +206,7 @@ struct Product {
   int64_t ldo = 0;
   const float* residual = nullptr;  // Residual: out = residual + product (ldr floats a row)
   int64_t ldr = 0;
+  const RopeOut* rope = nullptr;    // QkvRope
   Epilogue epilogue = Epilogue::Store;
 };
 
@@ -135,7 +217,7 @@ void finish_tile(const Product& p, const float* T, int64_t t, int64_t m0, int64_
     // All rows of the tile in one call (16 units a row, padding units included: every unit takes the same
     // vector path whatever the number of rows).
     const int64_t I = w.out_features() / 2, u0 = t * kPanel, units = std::min(kPanel, I - u0);
-    alignas(64) float g[8 * kPanel], u[8 * kPanel], h[8 * kPanel];
+    alignas(64) float g[8 * kPanel] = {}, u[8 * kPanel] = {}, h[8 * kPanel];
     for (int64_t r = 0; r < mr; ++r) {
       const float* tr = T + r * kTileCols;
       for (int64_t c = 0; c < kPanel; ++c) {
@@ -148,10 +230,14 @@ void finish_tile(const Product& p, const float* T, int64_t t, int64_t m0, int64_
     for (int64_t r = 0; r < mr; ++r) std::copy_n(h + r * kPanel, units, p.out + (m0 + r) * p.ldo + u0);
     return;
   }
-  const int64_t n0 = t * kTileCols, cols = std::min(kTileCols, w.out_features() - n0);
-  const float* b = p.bias ? p.bias + n0 : nullptr;
+  // Panel by panel: each holds 16 consecutive features (panel_feature; for a Plain weight the two panels of a tile
+  // are consecutive too).
+  const int64_t np = std::min(kTile, w.panels() - t * kTile);
+  for (int64_t j = 0; j < np; ++j)
   for (int64_t r_ = 0; r_ < mr; ++r_) {
-    const float* tr = T + r_ * kTileCols;
+    const int64_t n0 = w.panel_feature(t * kTile + j), cols = std::min(kPanel, w.out_features() - n0);
+    const float* b = p.bias ? p.bias + n0 : nullptr;
+    const float* tr = T + r_ * kTileCols + j * kPanel;
     float* o = p.out + (m0 + r_) * p.ldo + n0;
     if (p.epilogue == Epilogue::Residual) {
       const float* r = p.residual + (m0 + r_) * p.ldr + n0;
@@ -182,6 +268,31 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
   const float* B = w.panel(t * kTile);
   const int64_t m_end = std::min(p.rows, (rb + 1) * kRowBlock);
 #if defined(__x86_64__)
+  if (z && p.epilogue == Epilogue::QkvRope) {
+    const int64_t f0 = w.panel_feature(t * kTile), f1 = w.panel_feature(t * kTile + 1);
+    const float* b0 = p.bias ? p.bias + f0 : nullptr;
+    const float* b1 = p.bias ? p.bias + f1 : nullptr;
+    for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
+      const int64_t mr = std::min(mr_max, m_end - m0);
+      rope_tile(mr)(p.x + m0 * p.ldx, p.ldx, B, K * kPanel, K, *p.rope, m0, f0, f1, b0, b1);
+      m0 += mr;
+    }
+    return;
+  }
+  if (z && w.layout() == PackedWeight::Layout::RopePairs) {
+    // Another product of a RopePairs weight: panel by panel, each to its own 16 features.
+    for (int64_t j = 0; j < np; ++j) {
+      const int64_t f = w.panel_feature(t * kTile + j), cols = std::min(kPanel, w.out_features() - f);
+      for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
+        const int64_t mr = std::min(mr_max, m_end - m0);
+        avx512_tile(p.epilogue, 1, mr)(p.x + m0 * p.ldx, p.ldx, B + j * K * kPanel, K * kPanel, K,
+                                       p.out + m0 * p.ldo + f, p.ldo, p.bias ? p.bias + f : nullptr, nullptr, cols,
+                                       p.residual ? p.residual + m0 * p.ldr + f : nullptr, p.ldr);
+        m0 += mr;
+      }
+    }
+    return;
+  }
   if (z) {  // AVX-512: the epilogue runs in registers, straight into the output
     const bool gated = p.epilogue == Epilogue::SiluGate;
     const int64_t I = w.out_features() / 2;
@@ -198,8 +309,10 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
     return;
   }
 #endif
+  if (p.epilogue == Epilogue::QkvRope) throw Error("packed QKV with rotary embedding: AVX-512 only");
   // A whole tile with nothing to add goes straight to the output; the rest through T and the epilogue.
-  const bool direct = p.epilogue == Epilogue::Store && !p.bias && (t + 1) * kTileCols <= w.out_features();
+  const bool direct = p.epilogue == Epilogue::Store && !p.bias && w.layout() == PackedWeight::Layout::Plain &&
+                      (t + 1) * kTileCols <= w.out_features();
   const int64_t ldd = direct ? p.ldo : kTileCols;
   for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
     const int64_t mr = std::min(mr_max, m_end - m0);
@@ -269,7 +382,7 @@ int64_t source_row(const PackedWeight& w, int64_t p, int64_t c) {
     if (unit >= I) return -1;
     return p % 2 == 0 ? unit : I + unit;
   }
-  const int64_t row = p * kPanel + c;
+  const int64_t row = w.panel_feature(p) + c;
   return row < w.out_features() ? row : -1;
 }
 
@@ -279,18 +392,38 @@ bool PackedWeight::applies(const at::Tensor& w) {
   return w.defined() && w.device().is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2 && vector_kernels_on();
 }
 
-PackedWeight PackedWeight::pack(const at::Tensor& w_in, Layout layout, const std::string& what) {
+int64_t PackedWeight::panel_feature(int64_t p) const {
+  if (layout_ == Layout::RopePairs && p * kPanel < rope_features_) {
+    // Within a head's panels: even ones take the first half's 16-dim blocks in order, odd ones the second half's.
+    const int64_t per_head = head_dim_ / kPanel, head = p / per_head, local = p % per_head, j = local / 2;
+    return head * head_dim_ + (local % 2 == 0 ? 0 : head_dim_ / 2) + j * kPanel;
+  }
+  return p * kPanel;
+}
+
+PackedWeight PackedWeight::pack(const at::Tensor& w_in, Layout layout, const std::string& what, int64_t head_dim,
+                                int64_t rope_features) {
   if (!w_in.defined() || w_in.dim() != 2 || !w_in.device().is_cpu() || w_in.scalar_type() != at::kFloat)
     throw Error("packing " + what + ": expected a 2-D float32 CPU tensor");
   if (w_in.size(0) < 1 || w_in.size(1) < 1) throw Error("packing " + what + ": empty matrix");
   if (layout == Layout::GatePairs && w_in.size(0) % 2 != 0)
     throw Error("packing " + what + ": a gate/up matrix needs an even number of rows, got " +
                 std::to_string(w_in.size(0)));
+  if (layout == Layout::RopePairs &&
+      (head_dim <= 0 || head_dim % (2 * kPanel) != 0 || rope_features <= 0 || rope_features % head_dim != 0 ||
+       rope_features > w_in.size(0) || w_in.size(0) % (2 * kPanel) != 0))
+    throw Error("packing " + what + ": rotary pairs need a head size that is a multiple of 32 (got " +
+                std::to_string(head_dim) + "), whole heads of rotated rows (" + std::to_string(rope_features) +
+                ") and a multiple of 32 rows (" + std::to_string(w_in.size(0)) + ")");
   const at::Tensor w = w_in.contiguous();
   PackedWeight pw;
   pw.n_ = w.size(0);
   pw.k_ = w.size(1);
   pw.layout_ = layout;
+  if (layout == Layout::RopePairs) {
+    pw.head_dim_ = head_dim;
+    pw.rope_features_ = rope_features;
+  }
   pw.panels_ = layout == Layout::GatePairs ? 2 * ((pw.n_ / 2 + kPanel - 1) / kPanel) : (pw.n_ + kPanel - 1) / kPanel;
   // 64-byte aligned panels (aligned zmm loads); 16 spare floats for the alignment offset.
   pw.buf_ = at::zeros({pw.panels_ * pw.k_ * kPanel + kPanel}, at::kFloat);
@@ -396,6 +529,70 @@ at::Tensor packed_linear_residual(const at::Tensor& x_in, const PackedWeight& w,
   multiply(x, w, b, Epilogue::Residual, y.data_ptr<float>(), w.out_features(), "packed linear",
            residual.data_ptr<float>(), w.out_features());
   return y;
+}
+
+at::Tensor packed_qkv_rope(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b, const at::Tensor& cos_in,
+                           const at::Tensor& sin_in, float q_scale, int64_t heads, int64_t kv_heads, at::Tensor& k_cache,
+                           at::Tensor& v_cache, int64_t pos0) {
+  const char* op = "packed QKV with rotary embedding";
+  const int64_t hd = w.head_dim();
+  if (w.layout() != PackedWeight::Layout::RopePairs || heads * hd != w.rope_features() - kv_heads * hd ||
+      w.out_features() != (heads + 2 * kv_heads) * hd)
+    throw Error(std::string(op) + ": the weight is not packed as rotary pairs for " + std::to_string(heads) +
+                " query and " + std::to_string(kv_heads) + " key/value heads");
+  if (!k_cache.defined() || k_cache.dim() != 4 || k_cache.sizes() != v_cache.sizes() || k_cache.size(1) != kv_heads ||
+      k_cache.size(3) != hd || k_cache.stride(3) != 1 || v_cache.stride(3) != 1 || !k_cache.device().is_cpu() ||
+      k_cache.scalar_type() != at::kFloat || v_cache.scalar_type() != at::kFloat)
+    throw Error(std::string(op) + ": the KV cache must be float32 [B, " + std::to_string(kv_heads) + ", capacity, " +
+                std::to_string(hd) + "] on the CPU");
+  if (x_in.dim() != 3 || x_in.size(0) != k_cache.size(0))
+    throw Error(std::string(op) + ": the input must be [B, T, hidden] with the cache's batch");
+  const int64_t B = x_in.size(0), T = x_in.size(1);
+  if (cos_in.dim() != 2 || cos_in.size(0) != T || cos_in.size(1) * 2 != hd || sin_in.sizes() != cos_in.sizes())
+    throw Error(std::string(op) + ": cos/sin must be [" + std::to_string(T) + ", " + std::to_string(hd / 2) + "]");
+  if (pos0 < 0 || pos0 + T > k_cache.size(2))
+    throw Error(std::string(op) + ": positions [" + std::to_string(pos0) + ", " + std::to_string(pos0 + T) +
+                ") outside the cache's " + std::to_string(k_cache.size(2)));
+  if (!avx512_kernels_on()) {
+    // The AVX2 and portable kernels: the product, then the rotation pass (the same floats).
+    const at::Tensor qkv = packed_linear(x_in, w, b);
+    const at::Tensor q = qkv.narrow(-1, 0, heads * hd).view({B, T, heads, hd});
+    const at::Tensor k = qkv.narrow(-1, heads * hd, kv_heads * hd).view({B, T, kv_heads, hd});
+    const at::Tensor v = qkv.narrow(-1, (heads + kv_heads) * hd, kv_heads * hd).view({B, T, kv_heads, hd});
+    return fused_rope_to_cache(q, k, v, cos_in, sin_in, RopeStyle::Half, q_scale, k_cache, v_cache, pos0);
+  }
+  const at::Tensor x = input_rows(x_in, w, false, op);
+  const at::Tensor cos = cos_in.to(at::kFloat).contiguous(), sin = sin_in.to(at::kFloat).contiguous();
+  at::Tensor q = at::empty({B, T, heads, hd}, x.options());
+  RopeOut ro;
+  ro.cos = cos.data_ptr<float>();
+  ro.sin = sin.data_ptr<float>();
+  ro.half = hd / 2;
+  ro.T = T;
+  ro.pos0 = pos0;
+  ro.hd = hd;
+  ro.q_features = heads * hd;
+  ro.k_end = (heads + kv_heads) * hd;
+  ro.q_scale = q_scale;
+  ro.q = q.data_ptr<float>();
+  ro.kc = k_cache.data_ptr<float>();
+  ro.vc = v_cache.data_ptr<float>();
+  ro.kc0 = k_cache.stride(0);
+  ro.kc1 = k_cache.stride(1);
+  ro.kc2 = k_cache.stride(2);
+  ro.vc0 = v_cache.stride(0);
+  ro.vc1 = v_cache.stride(1);
+  ro.vc2 = v_cache.stride(2);
+  Product p;
+  p.x = x.data_ptr<float>();
+  p.rows = x.size(0);
+  p.ldx = x.stride(0);
+  p.w = &w;
+  p.bias = bias_ptr(b, w.out_features(), op);
+  p.epilogue = Epilogue::QkvRope;
+  p.rope = &ro;
+  run(p);
+  return q;
 }
 
 at::Tensor packed_silu_gate(const at::Tensor& x_in, const PackedWeight& w, const at::Tensor& b) {

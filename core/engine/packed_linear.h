@@ -15,12 +15,18 @@ class PackedWeight {
  public:
   // Plain: y = x W^T. GatePairs: W = [gate (I rows); up (I rows)] of a gated MLP, packed so that each tile holds
   // 16 gate and the same 16 up units: the product ends as act(gate) * up without writing either.
-  enum class Layout { Plain, GatePairs };
+  // RopePairs: a fused QKV matrix whose first rope_features rows are heads of head_dim (a multiple of 32) that
+  // rotary embedding rotates in halves (dims i and i + head_dim/2 pair up): each tile holds 16 dims of a head's
+  // first half and the same 16 of its second half, so the product's epilogue can rotate them in registers. The
+  // rows after rope_features (the values) stay in order. Any product of such a weight still writes its outputs
+  // in the matrix's own order.
+  enum class Layout { Plain, GatePairs, RopePairs };
 
   // Whether weights on this device and dtype are packed: CPU float32 on a CPU with AVX2 and FMA.
   static bool applies(const at::Tensor& w);
   // w: [N, K] float32 on the CPU (N even for GatePairs). Throws hl::Error naming `what` otherwise.
-  static PackedWeight pack(const at::Tensor& w, Layout layout, const std::string& what);
+  static PackedWeight pack(const at::Tensor& w, Layout layout, const std::string& what, int64_t head_dim = 0,
+                           int64_t rope_features = 0);
 
   int64_t out_features() const { return n_; }
   int64_t in_features() const { return k_; }
@@ -32,11 +38,16 @@ class PackedWeight {
   // Panel p: [K][16] floats, 64-byte aligned; columns past the matrix are zero.
   const float* panel(int64_t p) const { return base_ + p * k_ * 16; }
   int64_t panels() const { return panels_; }
+  // The first output feature (row of W) that panel p holds; its 16 columns are consecutive features (Plain and
+  // RopePairs layouts).
+  int64_t panel_feature(int64_t p) const;
+  int64_t head_dim() const { return head_dim_; }
+  int64_t rope_features() const { return rope_features_; }
 
  private:
   at::Tensor buf_;
   const float* base_ = nullptr;
-  int64_t n_ = 0, k_ = 0, panels_ = 0;
+  int64_t n_ = 0, k_ = 0, panels_ = 0, head_dim_ = 0, rope_features_ = 0;
   Layout layout_ = Layout::Plain;
 };
 
@@ -51,6 +62,14 @@ void packed_linear_into(const at::Tensor& x, const PackedWeight& w, const at::Te
 // output projection and the residual add in one pass. Plain layout only.
 at::Tensor packed_linear_residual(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b,
                                   const at::Tensor& residual);
+// The QKV projection of a RopePairs weight with rotary embedding (half style, all head dims rotated) and the KV-cache
+// writes in its epilogue: x [B * T rows, D] (rows b * T + t), cos/sin [T, head_dim / 2] for positions pos0 + t.
+// Returns the rotated queries times q_scale, [B, T, H, head_dim]; writes the rotated keys and the values into
+// k_cache/v_cache [B, KVH, capacity, head_dim] at positions [pos0, pos0 + T). The same floats as packed_linear
+// followed by fused_rope_to_cache (which it runs where the AVX-512 kernels are off).
+at::Tensor packed_qkv_rope(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, const at::Tensor& cos,
+                           const at::Tensor& sin, float q_scale, int64_t heads, int64_t kv_heads, at::Tensor& k_cache,
+                           at::Tensor& v_cache, int64_t pos0);
 // silu(x G^T + b_g) * (x U^T + b_u), [..., I], for a GatePairs weight [G; U]; b: [2 I] (= [b_g; b_u]) or undefined.
 at::Tensor packed_silu_gate(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b);
 

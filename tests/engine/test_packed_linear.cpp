@@ -6,9 +6,11 @@
 #include "core/engine/generate.h"
 #include "core/engine/model.h"
 #include "core/engine/packed_linear.h"
+#include "core/engine/synth.h"
 #include "core/error.h"
 #include "engine/doctest_torch.h"
 #include "engine/golden.h"
+#include "scratch_dir.h"
 
 using namespace hl;
 using namespace hl::test;
@@ -169,6 +171,93 @@ TEST_CASE("a packed model gives the row-major model's logits and text") {
   }
   GenerateOptions go;
   go.max_new_tokens = 40;
+  go.stop_at_eos = false;
+  CHECK(generate(*a, ids, go).tokens == generate(*p, ids, go).tokens);
+}
+
+TEST_CASE("rotary-pair packing: products keep the matrix's order; the QKV product rotates into the cache exactly as the pass") {
+  PackedKernelChoice kernels;
+  at::manual_seed(21);
+  const int64_t H = 3, KVH = 1, D = 40, B = 2, T = 7, cap = 16, pos0 = 4;
+  for (int64_t hd : {32, 64}) {
+    for (bool with_bias : {false, true}) {
+      INFO("hd ", hd, " bias ", with_bias);
+      const int64_t N = (H + 2 * KVH) * hd;
+      at::Tensor w = at::randn({N, D}), b = with_bias ? at::randn({N}) : at::Tensor();
+      const PackedWeight rp = PackedWeight::pack(w, PackedWeight::Layout::RopePairs, "qkv", hd, (H + KVH) * hd);
+      const PackedWeight pl = PackedWeight::pack(w, PackedWeight::Layout::Plain, "qkv");
+      CHECK(at::equal(rp.unpack(), w));
+      // 14 rows: an 8-row and a 6-row tile, or 6 + 6 + 2.
+      at::Tensor x = at::randn({B, T, D});
+      const at::Tensor qkv = engine::packed_linear(x, pl, b);
+      CHECK(at::equal(engine::packed_linear(x, rp, b), qkv));
+      at::Tensor res = at::randn({B, T, N});
+      CHECK(at::equal(engine::packed_linear_residual(x, rp, b, res), engine::packed_linear_residual(x, pl, b, res)));
+      at::Tensor freqs = at::rand({T, hd / 2}) * 3;
+      const at::Tensor cos = freqs.cos(), sin = freqs.sin();
+      at::Tensor kc = at::randn({B, KVH, cap, hd}), vc = at::randn({B, KVH, cap, hd});
+      at::Tensor kc_ref = kc.clone(), vc_ref = vc.clone();
+      at::Tensor q = engine::packed_qkv_rope(x, rp, b, cos, sin, 0.125f, H, KVH, kc, vc, pos0);
+      at::Tensor q_ref = engine::fused_rope_to_cache(qkv.narrow(-1, 0, H * hd).view({B, T, H, hd}),
+                                                     qkv.narrow(-1, H * hd, KVH * hd).view({B, T, KVH, hd}),
+                                                     qkv.narrow(-1, (H + KVH) * hd, KVH * hd).view({B, T, KVH, hd}),
+                                                     cos, sin, RopeStyle::Half, 0.125f, kc_ref, vc_ref, pos0);
+      CHECK(q.sizes() == at::IntArrayRef({B, T, H, hd}));
+      CHECK(at::equal(q, q_ref));
+      CHECK(at::equal(kc, kc_ref));  // rotated keys at [pos0, pos0 + T), the rest untouched
+      CHECK(at::equal(vc, vc_ref));
+    }
+  }
+  // Refusals, before anything is written: a plain weight, a head size that is not a multiple of 32, positions past
+  // the cache, a cache of another head count.
+  at::Tensor w = at::randn({5 * 32, 40});
+  const PackedWeight rp = PackedWeight::pack(w, PackedWeight::Layout::RopePairs, "qkv", 32, 4 * 32);
+  const PackedWeight pl = PackedWeight::pack(w, PackedWeight::Layout::Plain, "qkv");
+  at::Tensor x = at::randn({1, 3, 40}), cos = at::ones({3, 16}), sin = at::zeros({3, 16});
+  at::Tensor kc = at::zeros({1, 1, 4, 32}), vc = at::zeros({1, 1, 4, 32});
+  CHECK_THROWS_AS(engine::packed_qkv_rope(x, pl, {}, cos, sin, 1.0f, 3, 1, kc, vc, 0), Error);
+  CHECK_THROWS_AS(PackedWeight::pack(at::randn({5 * 48, 40}), PackedWeight::Layout::RopePairs, "qkv", 48, 4 * 48), Error);
+  CHECK_THROWS_AS(engine::packed_qkv_rope(x, rp, {}, cos, sin, 1.0f, 3, 1, kc, vc, 2), Error);
+  at::Tensor kc2 = at::zeros({1, 2, 4, 32}), vc2 = at::zeros({1, 2, 4, 32});
+  CHECK_THROWS_AS(engine::packed_qkv_rope(x, rp, {}, cos, sin, 1.0f, 3, 1, kc2, vc2, 0), Error);
+  CHECK(kc.abs().sum().item<float>() == 0);
+  CHECK(vc.abs().sum().item<float>() == 0);
+}
+
+TEST_CASE("a packed model with rotary pairs (SmolLM2 shape, 2 layers) gives the row-major model's logits and text") {
+  PackedKernelChoice kernels;
+  hl_test::ScratchDir dir("rope_pairs");
+  SynthOptions o;
+  o.like = "smollm2-135m";
+  o.seed = 5;
+  o.layers = 2;
+  write_synthetic_model(o, dir.dir);
+  LoadOptions plain;
+  plain.pack_weights = false;
+  plain.load_tokenizer = false;
+  LoadOptions packed;
+  packed.load_tokenizer = false;
+  auto a = Model::load(dir.dir, plain);
+  auto p = Model::load(dir.dir, packed);
+  if (!p->weights_packed()) return;  // portable kernels: nothing is packed
+  REQUIRE(p->weights().layers[0].qkv_p);
+  CHECK(p->weights().layers[0].qkv_p->layout() == PackedWeight::Layout::RopePairs);
+  std::vector<int64_t> ids = {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403, 9000, 12};
+  at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0);
+  for (int64_t T : {1, 6, 13}) {
+    INFO("prompt tokens ", T);
+    KVCache ca = a->new_cache(1, 16), cp = p->new_cache(1, 16);
+    ForwardOptions fo;
+    fo.all_logits = true;
+    at::Tensor la = a->forward(t.narrow(1, 0, T), ca, fo).logits, lp = p->forward(t.narrow(1, 0, T), cp, fo).logits;
+    CHECK(max_abs_diff(la, lp) <= 1e-4 * (1 + la.abs().max().item<double>()));
+    for (int64_t l = 0; l < 2; ++l) {
+      CHECK(max_abs_diff(ca.keys(l), cp.keys(l)) <= 1e-4);
+      CHECK(max_abs_diff(ca.values(l), cp.values(l)) <= 1e-4);
+    }
+  }
+  GenerateOptions go;
+  go.max_new_tokens = 12;
   go.stop_at_eos = false;
   CHECK(generate(*a, ids, go).tokens == generate(*p, ids, go).tokens);
 }
