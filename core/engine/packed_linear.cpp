@@ -462,7 +462,8 @@ namespace {
 
 // x as rows (validated by as_rows), w of the epilogue's layout: out (ldo floats a row) = epilogue(x W^T + b).
 void multiply(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, Epilogue epilogue, float* out,
-              int64_t ldo, const char* op, const float* residual = nullptr, int64_t ldr = 0) {
+              int64_t ldo, const char* op, const float* residual = nullptr, int64_t ldr = 0,
+              const RopeOut* rope = nullptr) {
   Product p;
   p.x = x.data_ptr<float>();
   p.rows = x.size(0);
@@ -474,6 +475,7 @@ void multiply(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, E
   p.epilogue = epilogue;
   p.residual = residual;
   p.ldr = ldr;
+  p.rope = rope;
   run(p);
 }
 
@@ -583,15 +585,7 @@ at::Tensor packed_qkv_rope(const at::Tensor& x_in, const PackedWeight& w, const 
   ro.vc0 = v_cache.stride(0);
   ro.vc1 = v_cache.stride(1);
   ro.vc2 = v_cache.stride(2);
-  Product p;
-  p.x = x.data_ptr<float>();
-  p.rows = x.size(0);
-  p.ldx = x.stride(0);
-  p.w = &w;
-  p.bias = bias_ptr(b, w.out_features(), op);
-  p.epilogue = Epilogue::QkvRope;
-  p.rope = &ro;
-  run(p);
+  multiply(x, w, b, Epilogue::QkvRope, nullptr, 0, op, nullptr, 0, &ro);
   return q;
 }
 

@@ -46,6 +46,29 @@ double scaled_error(const at::Tensor& y, const at::Tensor& x, const at::Tensor& 
   return ((y.to(at::kDouble) - ref).abs() / (scale + 1e-30)).max().item<double>();
 }
 
+// A model with packed weights against the same model with row-major ones: all logits of prompts of each length in
+// `lengths` (taken from the front of ids), the caches they leave, and a greedy continuation.
+void expect_same_model(const Model& a, const Model& p, const std::vector<int64_t>& ids,
+                       std::initializer_list<int64_t> lengths, int64_t new_tokens) {
+  at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0);
+  for (int64_t T : lengths) {
+    INFO("prompt tokens ", T);
+    KVCache ca = a.new_cache(1, 16), cp = p.new_cache(1, 16);
+    ForwardOptions fo;
+    fo.all_logits = true;
+    at::Tensor la = a.forward(t.narrow(1, 0, T), ca, fo).logits, lp = p.forward(t.narrow(1, 0, T), cp, fo).logits;
+    CHECK(max_abs_diff(la, lp) <= 1e-4 * (1 + la.abs().max().item<double>()));
+    for (int64_t l = 0; l < a.config().n_layers; ++l) {
+      CHECK(max_abs_diff(ca.keys(l), cp.keys(l)) <= 1e-4);
+      CHECK(max_abs_diff(ca.values(l), cp.values(l)) <= 1e-4);
+    }
+  }
+  GenerateOptions go;
+  go.max_new_tokens = new_tokens;
+  go.stop_at_eos = false;
+  CHECK(generate(a, ids, go).tokens == generate(p, ids, go).tokens);
+}
+
 }  // namespace
 
 TEST_CASE("packed linear equals x W^T + b for odd shapes, 1..100 rows, every kernel") {
@@ -159,20 +182,7 @@ TEST_CASE("a packed model gives the row-major model's logits and text") {
     CHECK(at::equal(lw.up_p->unpack(), a->weights().layers[0].up_w));
     CHECK(lw.up_p->layout() == PackedWeight::Layout::GatePairs);
   }
-  std::vector<int64_t> ids = {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403};
-  at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0);
-  for (int64_t T : {1, 5, 11}) {
-    INFO("prompt tokens ", T);
-    KVCache ca = a->new_cache(1, 16), cp = p->new_cache(1, 16);
-    ForwardOptions fo;
-    fo.all_logits = true;
-    at::Tensor la = a->forward(t.narrow(1, 0, T), ca, fo).logits, lp = p->forward(t.narrow(1, 0, T), cp, fo).logits;
-    CHECK(max_abs_diff(la, lp) <= 1e-4 * (1 + la.abs().max().item<double>()));
-  }
-  GenerateOptions go;
-  go.max_new_tokens = 40;
-  go.stop_at_eos = false;
-  CHECK(generate(*a, ids, go).tokens == generate(*p, ids, go).tokens);
+  expect_same_model(*a, *p, {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403}, {1, 5, 11}, 40);
 }
 
 TEST_CASE("rotary-pair packing: products keep the matrix's order; the QKV product rotates into the cache exactly as the pass") {
@@ -242,22 +252,5 @@ TEST_CASE("a packed model with rotary pairs (SmolLM2 shape, 2 layers) gives the 
   if (!p->weights_packed()) return;  // portable kernels: nothing is packed
   REQUIRE(p->weights().layers[0].qkv_p);
   CHECK(p->weights().layers[0].qkv_p->layout() == PackedWeight::Layout::RopePairs);
-  std::vector<int64_t> ids = {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403, 9000, 12};
-  at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0);
-  for (int64_t T : {1, 6, 13}) {
-    INFO("prompt tokens ", T);
-    KVCache ca = a->new_cache(1, 16), cp = p->new_cache(1, 16);
-    ForwardOptions fo;
-    fo.all_logits = true;
-    at::Tensor la = a->forward(t.narrow(1, 0, T), ca, fo).logits, lp = p->forward(t.narrow(1, 0, T), cp, fo).logits;
-    CHECK(max_abs_diff(la, lp) <= 1e-4 * (1 + la.abs().max().item<double>()));
-    for (int64_t l = 0; l < 2; ++l) {
-      CHECK(max_abs_diff(ca.keys(l), cp.keys(l)) <= 1e-4);
-      CHECK(max_abs_diff(ca.values(l), cp.values(l)) <= 1e-4);
-    }
-  }
-  GenerateOptions go;
-  go.max_new_tokens = 12;
-  go.stop_at_eos = false;
-  CHECK(generate(*a, ids, go).tokens == generate(*p, ids, go).tokens);
+  expect_same_model(*a, *p, {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403, 9000, 12}, {1, 6, 13}, 12);
 }
