@@ -27,18 +27,12 @@ constexpr int64_t kRowBlock = 48;  // rows per work item (tile-major items: a th
 enum class Epilogue { Store, Accumulate, Residual, SiluGate, QkvRope };
 
 #if defined(__x86_64__)
-// MR rows x NP panels of 16 columns in zmm registers (MR * NP <= 16 accumulators of the 32 registers), and the
-// epilogue in registers on the way out, for columns c < cols (masked loads and stores past them):
-//   Store:      C[i][c] = sum (+ bias0[c]);   Accumulate: C[i][c] += sum (+ bias0[c])   (0 < cols <= 16 NP)
-//   Residual:   C[i][c] = R[i][c] + (sum (+ bias0[c])), R = Rm + i * ldr
-//   SiluGate:   C[i][c] = silu(gate + bias0[c]) * (up + bias1[c]), gate in panel 0, up in panel 1 (cols units).
-// The loops have constant bounds and unroll fully, so the accumulators stay in registers.
-template <int MR, int NP, Epilogue E>
-__attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda, const float* B, int64_t pstride,
-                                                     int64_t K, float* C, int64_t ldc, const float* bias0,
-                                                     const float* bias1, int64_t cols, const float* R, int64_t ldr) {
-  static_assert(E != Epilogue::SiluGate || NP == 2, "the gated epilogue takes a gate panel and an up panel");
-  __m512 c[MR][NP];
+// c[i][j] = sum over k < K of A[i * lda + k] * panel j (B + j * pstride, [K][16]): the inner loop every AVX-512
+// tile shares, inlined into each, where its constant bounds unroll fully and the accumulators stay in registers.
+template <int MR, int NP>
+__attribute__((target("avx512f"), always_inline)) inline void accumulate_avx512(const float* A, int64_t lda,
+                                                                              const float* B, int64_t pstride,
+                                                                              int64_t K, __m512 (&c)[MR][NP]) {
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NP; ++j) c[i][j] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
@@ -49,6 +43,21 @@ __attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda,
       for (int j = 0; j < NP; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
     }
   }
+}
+
+// MR rows x NP panels of 16 columns in zmm registers (MR * NP <= 16 accumulators of the 32 registers), and the
+// epilogue in registers on the way out, for columns c < cols (masked loads and stores past them):
+//   Store:      C[i][c] = sum (+ bias0[c]);   Accumulate: C[i][c] += sum (+ bias0[c])   (0 < cols <= 16 NP)
+//   Residual:   C[i][c] = R[i][c] + (sum (+ bias0[c])), R laid out as C (ldc floats a row)
+//   SiluGate:   C[i][c] = silu(gate + bias0[c]) * (up + bias1[c]), gate in panel 0, up in panel 1 (cols units).
+// The loops have constant bounds and unroll fully, so the accumulators stay in registers.
+template <int MR, int NP, Epilogue E>
+__attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda, const float* B, int64_t pstride,
+                                                     int64_t K, float* C, int64_t ldc, const float* bias0,
+                                                     const float* bias1, int64_t cols, const float* R) {
+  static_assert(E != Epilogue::SiluGate || NP == 2, "the gated epilogue takes a gate panel and an up panel");
+  __m512 c[MR][NP];
+  accumulate_avx512<MR, NP>(A, lda, B, pstride, K, c);
   auto mask = [](int64_t n) {
     return n >= kPanel ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? static_cast<__mmask16>(0)
                                                               : static_cast<__mmask16>((1u << n) - 1u);
@@ -76,7 +85,7 @@ __attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda,
         if constexpr (E == Epilogue::Accumulate) {
           _mm512_mask_storeu_ps(o, m[j], _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], o), v));
         } else if constexpr (E == Epilogue::Residual) {
-          const float* r = R + i * ldr + kPanel * j;
+          const float* r = R + i * ldc + kPanel * j;
           _mm512_mask_storeu_ps(o, m[j], _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], r), v));
         } else {
           _mm512_mask_storeu_ps(o, m[j], v);
@@ -86,8 +95,7 @@ __attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda,
 }
 
 using Tile512 = void (*)(const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, float* C,
-                         int64_t ldc, const float* bias0, const float* bias1, int64_t cols, const float* R,
-                         int64_t ldr);
+                         int64_t ldc, const float* bias0, const float* bias1, int64_t cols, const float* R);
 
 template <int NP, Epilogue E>
 Tile512 avx512_rows(int64_t mr) {
@@ -141,15 +149,7 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) void tile_rope_a
     const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, const RopeOut& ro, int64_t m0,
     int64_t f0, int64_t f1, const float* bias0, const float* bias1) {
   __m512 c[MR][2];
-  for (int i = 0; i < MR; ++i) c[i][0] = c[i][1] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; ++k) {
-    const __m512 b0 = _mm512_load_ps(B + kPanel * k), b1 = _mm512_load_ps(B + pstride + kPanel * k);
-    for (int i = 0; i < MR; ++i) {
-      const __m512 a = _mm512_set1_ps(A[i * lda + k]);
-      c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);
-      c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
-    }
-  }
+  accumulate_avx512<MR, 2>(A, lda, B, pstride, K, c);
   const __m512 bv0 = bias0 ? _mm512_loadu_ps(bias0) : _mm512_setzero_ps();
   const __m512 bv1 = bias1 ? _mm512_loadu_ps(bias1) : _mm512_setzero_ps();
   const bool value = f0 >= ro.k_end, query = f0 < ro.q_features;
@@ -204,8 +204,7 @@ struct Product {
   const float* bias = nullptr;
   float* out = nullptr;
   int64_t ldo = 0;
-  const float* residual = nullptr;  // Residual: out = residual + product (ldr floats a row)
-  int64_t ldr = 0;
+  const float* residual = nullptr;  // Residual: out = residual + product (laid out as out)
   const RopeOut* rope = nullptr;    // QkvRope
   Epilogue epilogue = Epilogue::Store;
 };
@@ -233,29 +232,30 @@ void finish_tile(const Product& p, const float* T, int64_t t, int64_t m0, int64_
   // Panel by panel: each holds 16 consecutive features (panel_feature; for a Plain weight the two panels of a tile
   // are consecutive too).
   const int64_t np = std::min(kTile, w.panels() - t * kTile);
-  for (int64_t j = 0; j < np; ++j)
-  for (int64_t r_ = 0; r_ < mr; ++r_) {
+  for (int64_t j = 0; j < np; ++j) {
     const int64_t n0 = w.panel_feature(t * kTile + j), cols = std::min(kPanel, w.out_features() - n0);
     const float* b = p.bias ? p.bias + n0 : nullptr;
-    const float* tr = T + r_ * kTileCols + j * kPanel;
-    float* o = p.out + (m0 + r_) * p.ldo + n0;
-    if (p.epilogue == Epilogue::Residual) {
-      const float* r = p.residual + (m0 + r_) * p.ldr + n0;
-      if (b) {
-        for (int64_t c = 0; c < cols; ++c) o[c] = r[c] + (tr[c] + b[c]);
+    for (int64_t r = 0; r < mr; ++r) {
+      const float* tr = T + r * kTileCols + j * kPanel;
+      float* o = p.out + (m0 + r) * p.ldo + n0;
+      if (p.epilogue == Epilogue::Residual) {
+        const float* res = p.residual + (m0 + r) * p.ldo + n0;
+        if (b) {
+          for (int64_t c = 0; c < cols; ++c) o[c] = res[c] + (tr[c] + b[c]);
+        } else {
+          for (int64_t c = 0; c < cols; ++c) o[c] = res[c] + tr[c];
+        }
+      } else if (p.epilogue == Epilogue::Accumulate) {
+        if (b) {
+          for (int64_t c = 0; c < cols; ++c) o[c] += tr[c] + b[c];
+        } else {
+          for (int64_t c = 0; c < cols; ++c) o[c] += tr[c];
+        }
+      } else if (b) {
+        for (int64_t c = 0; c < cols; ++c) o[c] = tr[c] + b[c];
       } else {
-        for (int64_t c = 0; c < cols; ++c) o[c] = r[c] + tr[c];
+        std::copy_n(tr, cols, o);
       }
-    } else if (p.epilogue == Epilogue::Accumulate) {
-      if (b) {
-        for (int64_t c = 0; c < cols; ++c) o[c] += tr[c] + b[c];
-      } else {
-        for (int64_t c = 0; c < cols; ++c) o[c] += tr[c];
-      }
-    } else if (b) {
-      for (int64_t c = 0; c < cols; ++c) o[c] = tr[c] + b[c];
-    } else {
-      std::copy_n(tr, cols, o);
     }
   }
 }
@@ -267,44 +267,38 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
   const int64_t np = std::min(kTile, w.panels() - t * kTile);
   const float* B = w.panel(t * kTile);
   const int64_t m_end = std::min(p.rows, (rb + 1) * kRowBlock);
+  // fn(m0, mr) for the row block's register tiles of up to mr_max rows.
+  auto each_tile = [&](const auto& fn) {
+    for (int64_t m0 = rb * kRowBlock; m0 < m_end; m0 += mr_max) fn(m0, std::min(mr_max, m_end - m0));
+  };
 #if defined(__x86_64__)
   if (z && p.epilogue == Epilogue::QkvRope) {
     const int64_t f0 = w.panel_feature(t * kTile), f1 = w.panel_feature(t * kTile + 1);
     const float* b0 = p.bias ? p.bias + f0 : nullptr;
     const float* b1 = p.bias ? p.bias + f1 : nullptr;
-    for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
-      const int64_t mr = std::min(mr_max, m_end - m0);
+    each_tile([&](int64_t m0, int64_t mr) {
       rope_tile(mr)(p.x + m0 * p.ldx, p.ldx, B, K * kPanel, K, *p.rope, m0, f0, f1, b0, b1);
-      m0 += mr;
-    }
-    return;
-  }
-  if (z && w.layout() == PackedWeight::Layout::RopePairs) {
-    // Another product of a RopePairs weight: panel by panel, each to its own 16 features.
-    for (int64_t j = 0; j < np; ++j) {
-      const int64_t f = w.panel_feature(t * kTile + j), cols = std::min(kPanel, w.out_features() - f);
-      for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
-        const int64_t mr = std::min(mr_max, m_end - m0);
-        avx512_tile(p.epilogue, 1, mr)(p.x + m0 * p.ldx, p.ldx, B + j * K * kPanel, K * kPanel, K,
-                                       p.out + m0 * p.ldo + f, p.ldo, p.bias ? p.bias + f : nullptr, nullptr, cols,
-                                       p.residual ? p.residual + m0 * p.ldr + f : nullptr, p.ldr);
-        m0 += mr;
-      }
-    }
+    });
     return;
   }
   if (z) {  // AVX-512: the epilogue runs in registers, straight into the output
     const bool gated = p.epilogue == Epilogue::SiluGate;
     const int64_t I = w.out_features() / 2;
-    const int64_t n0 = gated ? t * kPanel : t * kTileCols;
-    const int64_t cols = gated ? std::min(kPanel, I - n0) : std::min(kTileCols, w.out_features() - n0);
-    const float* b0 = p.bias ? p.bias + n0 : nullptr;
-    const float* b1 = p.bias && gated ? p.bias + I + n0 : nullptr;
-    for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
-      const int64_t mr = std::min(mr_max, m_end - m0);
-      avx512_tile(p.epilogue, np, mr)(p.x + m0 * p.ldx, p.ldx, B, K * kPanel, K, p.out + m0 * p.ldo + n0, p.ldo, b0,
-                                      b1, cols, p.residual ? p.residual + m0 * p.ldr + n0 : nullptr, p.ldr);
-      m0 += mr;
+    // Output features of the tile's panels: gate/up units, or (Plain, RopePairs) each panel's 16 features; panels
+    // that are not consecutive features (a RopePairs weight's rotary halves) go one at a time.
+    const int64_t f0 = gated ? t * kPanel : w.panel_feature(t * kTile);
+    const bool together = gated || np == 1 || w.panel_feature(t * kTile + 1) == f0 + kPanel;
+    for (int64_t j = 0; j < (together ? 1 : np); ++j) {
+      const int64_t n0 = gated || together ? f0 : w.panel_feature(t * kTile + j);
+      const int64_t panels = together ? np : 1;
+      const int64_t cols = gated ? std::min(kPanel, I - n0) : std::min(kPanel * panels, w.out_features() - n0);
+      const float* b0 = p.bias ? p.bias + n0 : nullptr;
+      const float* b1 = p.bias && gated ? p.bias + I + n0 : nullptr;
+      each_tile([&](int64_t m0, int64_t mr) {
+        avx512_tile(p.epilogue, panels, mr)(p.x + m0 * p.ldx, p.ldx, B + j * K * kPanel, K * kPanel, K,
+                                            p.out + m0 * p.ldo + n0, p.ldo, b0, b1, cols,
+                                            p.residual ? p.residual + m0 * p.ldo + n0 : nullptr);
+      });
     }
     return;
   }
@@ -314,15 +308,13 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
   const bool direct = p.epilogue == Epilogue::Store && !p.bias && w.layout() == PackedWeight::Layout::Plain &&
                       (t + 1) * kTileCols <= w.out_features();
   const int64_t ldd = direct ? p.ldo : kTileCols;
-  for (int64_t m0 = rb * kRowBlock; m0 < m_end;) {
-    const int64_t mr = std::min(mr_max, m_end - m0);
+  each_tile([&](int64_t m0, int64_t mr) {
     const float* A = p.x + m0 * p.ldx;
     float* dst = direct ? p.out + m0 * p.ldo + t * kTileCols : T;
     for (int64_t j = 0; j < np; ++j)
       gemm_tile(mr, kPanel, A, p.ldx, B + j * K * kPanel, kPanel, K, dst + j * kPanel, ldd, kPanel);
     if (!direct) finish_tile(p, T, t, m0, mr);
-    m0 += mr;
-  }
+  });
 }
 
 void run(const Product& p) {
@@ -462,8 +454,7 @@ namespace {
 
 // x as rows (validated by as_rows), w of the epilogue's layout: out (ldo floats a row) = epilogue(x W^T + b).
 void multiply(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, Epilogue epilogue, float* out,
-              int64_t ldo, const char* op, const float* residual = nullptr, int64_t ldr = 0,
-              const RopeOut* rope = nullptr) {
+              int64_t ldo, const char* op, const float* residual = nullptr, const RopeOut* rope = nullptr) {
   Product p;
   p.x = x.data_ptr<float>();
   p.rows = x.size(0);
@@ -474,7 +465,6 @@ void multiply(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, E
   p.ldo = ldo;
   p.epilogue = epilogue;
   p.residual = residual;
-  p.ldr = ldr;
   p.rope = rope;
   run(p);
 }
@@ -529,7 +519,7 @@ at::Tensor packed_linear_residual(const at::Tensor& x_in, const PackedWeight& w,
   const at::Tensor residual = residual_in.contiguous();
   at::Tensor y = at::empty(residual.sizes(), residual.options());
   multiply(x, w, b, Epilogue::Residual, y.data_ptr<float>(), w.out_features(), "packed linear",
-           residual.data_ptr<float>(), w.out_features());
+           residual.data_ptr<float>());
   return y;
 }
 
@@ -585,7 +575,7 @@ at::Tensor packed_qkv_rope(const at::Tensor& x_in, const PackedWeight& w, const 
   ro.vc0 = v_cache.stride(0);
   ro.vc1 = v_cache.stride(1);
   ro.vc2 = v_cache.stride(2);
-  multiply(x, w, b, Epilogue::QkvRope, nullptr, 0, op, nullptr, 0, &ro);
+  multiply(x, w, b, Epilogue::QkvRope, nullptr, 0, op, nullptr, &ro);
   return q;
 }
 
