@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/engine/small_linear.h"
 #include "engine/golden.h"
+#include "engine/kernel_choice.h"
 #include "engine/doctest_torch.h"
 
 using namespace hl;
@@ -27,21 +28,6 @@ at::Tensor reference_scores(const at::Tensor& scores, const at::Tensor& bias, in
   if (masked_out) *masked_out = masked;
   return ref;
 }
-
-// Sets the kernel choice for one run of a test case: doctest runs the case once per SUBCASE, with the AVX-512
-// kernels (where the CPU has them), the AVX2 ones (where it has them) and the portable ones other CPUs run.
-class KernelChoice {
- public:
-  KernelChoice() {
-    SUBCASE("AVX-512 kernels where the CPU has them") {}
-    SUBCASE("AVX2 kernels where the CPU has them") { engine::use_avx512_kernels(false); }
-    SUBCASE("portable kernels") { engine::use_portable_kernels(true); }
-  }
-  ~KernelChoice() {
-    engine::use_avx512_kernels(true);
-    engine::use_portable_kernels(false);
-  }
-};
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "engine/doctest_torch.h"
 #include "engine/golden.h"
+#include "engine/kernel_choice.h"
 #include "scratch_dir.h"
 
 using namespace hl;
@@ -17,20 +18,6 @@ using namespace hl::test;
 using engine::PackedWeight;
 
 namespace {
-
-// One run of the test case per kernel family: AVX-512 (where the CPU has it), AVX2, portable.
-class PackedKernelChoice {
- public:
-  PackedKernelChoice() {
-    SUBCASE("AVX-512 kernels where the CPU has them") {}
-    SUBCASE("AVX2 kernels") { engine::use_avx512_kernels(false); }
-    SUBCASE("portable kernels") { engine::use_portable_kernels(true); }
-  }
-  ~PackedKernelChoice() {
-    engine::use_avx512_kernels(true);
-    engine::use_portable_kernels(false);
-  }
-};
 
 // Reference in double: x W^T (+ b).
 at::Tensor reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
@@ -72,7 +59,7 @@ void expect_same_model(const Model& a, const Model& p, const std::vector<int64_t
 }  // namespace
 
 TEST_CASE("packed linear equals x W^T + b for odd shapes, 1..100 rows, every kernel") {
-  PackedKernelChoice kernels;
+  KernelChoice kernels;
   at::manual_seed(11);
   for (int64_t n : {1, 15, 16, 17, 33, 344}) {
     for (int64_t k : {1, 7, 64, 172}) {
@@ -115,7 +102,7 @@ TEST_CASE("packed linear equals x W^T + b for odd shapes, 1..100 rows, every ker
 }
 
 TEST_CASE("packed linear takes strided rows and refuses inputs that do not fit") {
-  PackedKernelChoice kernels;
+  KernelChoice kernels;
   at::manual_seed(12);
   at::Tensor w = at::randn({40, 32});
   const PackedWeight p = PackedWeight::pack(w, PackedWeight::Layout::Plain, "test weight");
@@ -144,7 +131,7 @@ TEST_CASE("packed linear takes strided rows and refuses inputs that do not fit")
 }
 
 TEST_CASE("packed gate/up pairs give silu(gate) * up, as the unfused path") {
-  PackedKernelChoice kernels;
+  KernelChoice kernels;
   at::manual_seed(13);
   for (int64_t I : {1, 8, 13, 16, 172, 200}) {
     for (int64_t rows : {1, 4, 8, 9, 50}) {
@@ -186,7 +173,7 @@ TEST_CASE("a packed model gives the row-major model's logits and text") {
 }
 
 TEST_CASE("rotary-pair packing: products keep the matrix's order; the QKV product rotates into the cache exactly as the pass") {
-  PackedKernelChoice kernels;
+  KernelChoice kernels;
   at::manual_seed(21);
   const int64_t H = 3, KVH = 1, D = 40, B = 2, T = 7, cap = 16, pos0 = 4;
   for (int64_t hd : {32, 64}) {
@@ -235,7 +222,7 @@ TEST_CASE("rotary-pair packing: products keep the matrix's order; the QKV produc
 }
 
 TEST_CASE("a packed model with rotary pairs (SmolLM2 shape, 2 layers) gives the row-major model's logits and text") {
-  PackedKernelChoice kernels;
+  KernelChoice kernels;
   hl_test::ScratchDir dir("rope_pairs");
   SynthOptions o;
   o.like = "smollm2-135m";
