@@ -383,6 +383,11 @@ bool Model::pack_weights() {
   if (weights_packed()) return true;
   if (w_.layers.empty() || !engine::PackedWeight::applies(w_.layers.front().qkv_w)) return false;
   using engine::PackedWeight;
+  // Half-style rotary over whole heads of a multiple of 32 dims: the QKV product rotates queries and keys in its
+  // epilogue and writes keys and values into the cache (packed_qkv_rope).
+  const int64_t hd = cfg_.head_dim, qkv_rows = (cfg_.n_heads + 2 * cfg_.n_kv_heads) * hd;
+  const bool rope_pairs =
+      cfg_.rope == RopeStyle::Half && inv_freq_.defined() && inv_freq_.numel() * 2 == hd && hd % 32 == 0;
   for (size_t l = 0; l < w_.layers.size(); ++l) {
     LayerWeights& lw = w_.layers[l];
     const std::string at_layer = " of layer " + std::to_string(l);
@@ -391,11 +396,7 @@ bool Model::pack_weights() {
       dst = std::make_shared<const PackedWeight>(PackedWeight::pack(w, layout, name + at_layer, head_dim, rope_features));
       w = at::Tensor();  // released: the packed copy replaces it
     };
-    // Half-style rotary over whole heads of a multiple of 32 dims: the QKV product rotates queries and keys in its
-    // epilogue and writes keys and values into the cache (packed_qkv_rope).
-    const int64_t hd = cfg_.head_dim;
-    if (cfg_.rope == RopeStyle::Half && inv_freq_.defined() && inv_freq_.numel() * 2 == hd && hd % 32 == 0 &&
-        lw.qkv_w.size(0) == (cfg_.n_heads + 2 * cfg_.n_kv_heads) * hd)
+    if (rope_pairs && lw.qkv_w.size(0) == qkv_rows)
       pack(lw.qkv_w, lw.qkv_p, PackedWeight::Layout::RopePairs, "the QKV projection", hd,
            (cfg_.n_heads + cfg_.n_kv_heads) * hd);
     else
