@@ -475,17 +475,23 @@ bool fused_rope_applies(const at::Tensor& x, const at::Tensor& cos) {
 
 namespace {
 
+// Half style, dims [from, half) of the first half with their partners i + half.
+void rotate_half_from(const float* x, float* y, const float* c, const float* s, int64_t half, int64_t from,
+                      float scale) {
+  for (int64_t i = from; i < half; ++i) {
+    const float x1 = x[i], x2 = x[i + half];
+    y[i] = (x1 * c[i] - x2 * s[i]) * scale;
+    y[i + half] = (x2 * c[i] + x1 * s[i]) * scale;
+  }
+}
+
 // y = rotate(x) * scale for one head of hd values: the first 2 half dims rotated by (c, s) (Half: dims i and
 // i + half pair up; Interleaved: 2i and 2i + 1), the rest only scaled (partial rotary). Multiplications and
 // additions as written (no fused multiply-add), in the AVX2 kernel too, so both give the same floats.
 void rotate_head_generic(const float* x, float* y, const float* c, const float* s, int64_t half, int64_t hd,
                          RopeStyle style, float scale) {
   if (style == RopeStyle::Half) {
-    for (int64_t i = 0; i < half; ++i) {
-      const float x1 = x[i], x2 = x[i + half];
-      y[i] = (x1 * c[i] - x2 * s[i]) * scale;
-      y[i + half] = (x2 * c[i] + x1 * s[i]) * scale;
-    }
+    rotate_half_from(x, y, c, s, half, 0, scale);
   } else {
     for (int64_t i = 0; i < half; ++i) {
       const float x0 = x[2 * i], x1 = x[2 * i + 1];
@@ -508,11 +514,7 @@ __attribute__((target("avx2"))) void rotate_head_avx2(const float* x, float* y, 
     _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(x1, ci), _mm256_mul_ps(x2, si)), vs));
     _mm256_storeu_ps(y + i + half, _mm256_mul_ps(_mm256_add_ps(_mm256_mul_ps(x2, ci), _mm256_mul_ps(x1, si)), vs));
   }
-  for (; i < half; ++i) {
-    const float x1 = x[i], x2 = x[i + half];
-    y[i] = (x1 * c[i] - x2 * s[i]) * scale;
-    y[i + half] = (x2 * c[i] + x1 * s[i]) * scale;
-  }
+  rotate_half_from(x, y, c, s, half, i, scale);
   for (i = 2 * half; i < hd; ++i) y[i] = x[i] * scale;
 }
 #endif
