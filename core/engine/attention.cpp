@@ -112,8 +112,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 
   // CPU float32: per-(head, row chunk) tasks on all threads, bias/mask/softmax fused per row.
   const bool fused = engine::fused_attention_block_applies(q, k, v, call.key_bias);
-  at::Tensor kt = k.transpose(-1, -2);  // [B, KVH, hd, S]
-  at::Tensor bias = call.key_bias.defined() ? call.key_bias.unsqueeze(2) : at::Tensor();  // [B, H, 1, S]
+  const at::Tensor kt = fused ? at::Tensor() : k.transpose(-1, -2);  // [B, KVH, hd, S], for the ATen path
   std::vector<at::Tensor> outs;
   // The fused blocks write into one [B, T, H, hd] tensor (returned as its [B, H, T, hd] view): the caller's
   // transpose back to [B, T, H * hd] for the output projection is then a view, not a copy.
@@ -149,7 +148,10 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
       if (!observe) probs = scores;
       fused_bias_mask_softmax(scores, call.key_bias, pos0, call.sliding_window, probs, observe);
     } else {
-      if (bias.defined()) add_key_bias(scores, Sv == S ? bias : bias.narrow(-1, 0, Sv), call.bias_heads);
+      if (call.key_bias.defined()) {
+        const at::Tensor bias = call.key_bias.unsqueeze(2);  // [B, H, 1, S]
+        add_key_bias(scores, Sv == S ? bias : bias.narrow(-1, 0, Sv), call.bias_heads);
+      }
       // Causal mask inside the block (keys pos0..pos0+R-1), and the sliding window.
       if (R > 1 || call.sliding_window > 0) {
         at::Tensor qpos = at::arange(pos0, pos0 + R, at::TensorOptions().dtype(at::kLong).device(dev)).unsqueeze(1);
