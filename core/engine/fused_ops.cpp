@@ -113,35 +113,39 @@ __attribute__((target("avx2,fma"))) void softmax_row_avx2(const float* s, float*
 // in rounding only.
 __attribute__((target("avx512f"))) void softmax_row_avx512(const float* s, float* p, int64_t n, int64_t lo,
                                                            int64_t hi) {
+  // Whole vectors, then one masked vector for the last hi - lo mod 16 keys: every key takes the same vector exp
+  // (a scalar std::exp tail cost as much as the vector body on rows of a few hundred keys).
   const __mmask16 all = 0xFFFF;
+  const int64_t body = lo + (hi - lo) / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (hi - body)) - 1u);
+  const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 vmx = ninf;
   int64_t k = lo;
-  __m512 vmx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  for (; k + 16 <= hi; k += 16) vmx = _mm512_mask_max_ps(vmx, all, vmx, _mm512_loadu_ps(s + k));
+  for (; k < body; k += 16) vmx = _mm512_mask_max_ps(vmx, all, vmx, _mm512_loadu_ps(s + k));
+  vmx = _mm512_mask_max_ps(vmx, all, vmx, _mm512_mask_loadu_ps(ninf, tail, s + body));
   // Lanes folded through memory: GCC 12's _mm512_reduce_* draw -Wuninitialized false positives.
   alignas(64) float lanes[16];
   _mm512_store_ps(lanes, vmx);
-  float mx = *std::max_element(lanes, lanes + 16);
-  for (; k < hi; ++k) mx = std::max(mx, s[k]);
+  const float mx = *std::max_element(lanes, lanes + 16);
 
   const __m512 vm = _mm512_set1_ps(mx);
   __m512 vsum = _mm512_setzero_ps();
-  for (k = lo; k + 16 <= hi; k += 16) {
+  for (k = lo; k < body; k += 16) {
     const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(s + k), vm));
     _mm512_storeu_ps(p + k, e);
+    vsum = _mm512_add_ps(vsum, e);
+  }
+  if (tail) {
+    const __m512 e = _mm512_maskz_mov_ps(tail, exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + body), vm)));
+    _mm512_mask_storeu_ps(p + body, tail, e);
     vsum = _mm512_add_ps(vsum, e);
   }
   _mm512_store_ps(lanes, vsum);
   float sum = 0.0f;
   for (float x : lanes) sum += x;
-  for (; k < hi; ++k) {
-    const float e = std::exp(s[k] - mx);
-    p[k] = e;
-    sum += e;
-  }
-  const float inv = 1.0f / sum;
-  const __m512 vinv = _mm512_set1_ps(inv);
-  for (k = lo; k + 16 <= hi; k += 16) _mm512_storeu_ps(p + k, _mm512_mul_ps(_mm512_loadu_ps(p + k), vinv));
-  for (; k < hi; ++k) p[k] *= inv;
+  const __m512 vinv = _mm512_set1_ps(1.0f / sum);
+  for (k = lo; k < body; k += 16) _mm512_storeu_ps(p + k, _mm512_mul_ps(_mm512_loadu_ps(p + k), vinv));
+  if (tail) _mm512_mask_storeu_ps(p + body, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, p + body), vinv));
   std::fill(p, p + lo, 0.0f);
   std::fill(p + hi, p + n, 0.0f);
 }
