@@ -749,21 +749,31 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
     return visible(q_begin + r1 - 1).second - visible(q_begin + r0).first;
   };
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return keys_of(a) > keys_of(b); });
-  // The keys any row of the block sees, transposed once per (batch row, KV head) in a pass of their own:
-  // kt[(b KVH + kv)][d][j - kbase] for keys j in [kbase, Sv), rows padded with zeros to a multiple of 16 keys (the
-  // AVX2 tile reads whole 16-key tiles). Every head of a GQA group and every chunk of rows reads the same copy.
+  // The keys any row of the block sees, transposed once per (batch row, KV head) in a pass of their own, in blocks
+  // of 64 keys: kt[(b KVH + kv)][(j - kbase) / 64][d][(j - kbase) % 64] for keys j in [kbase, Sv), padded with
+  // zeros to a multiple of 16 keys (the AVX2 tile reads whole 16-key tiles). A QK^T tile of up to 64 keys then
+  // reads one contiguous block (its rows 256 bytes apart) rather than 64 rows a whole key range apart, which
+  // left it at half the speed of the PV product. Every head of a GQA group and every chunk of rows reads the same
+  // copy.
+  constexpr int64_t kBlock = 64;
   const int64_t kbase = visible(q_begin).first / kKeys * kKeys;
   const int64_t W = (std::max<int64_t>(Sv - kbase, 0) + kKeys - 1) / kKeys * kKeys;
-  std::vector<float> kt_all(static_cast<size_t>(B * KVH * hd * W));
+  const int64_t Wb = (W + kBlock - 1) / kBlock * kBlock;
+  std::vector<float> kt_all(static_cast<size_t>(B * KVH * hd * Wb));
+  // Where key j's column starts in a (batch row, KV head)'s copy kt; the next rows of its block are kBlock apart.
+  auto kt_at = [&](const float* kt, int64_t j) {
+    const int64_t r = j - kbase;
+    return kt + (r / kBlock) * hd * kBlock + r % kBlock;
+  };
   const int64_t key_blocks = W / kKeys;
   dynamic_for(B * KVH * key_blocks, grain_for(kKeys * hd), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t bk = i / key_blocks, j0 = kbase + (i % key_blocks) * kKeys, j1 = std::min(Sv, j0 + kKeys);
       const float* kb = kp + (bk / KVH) * ks0 + (bk % KVH) * ks1;
-      float* dst = kt_all.data() + bk * hd * W + (j0 - kbase);
+      float* dst = const_cast<float*>(kt_at(kt_all.data() + bk * hd * Wb, j0));
       // A block of 16 keys: its rows stay in L1 and every store runs along a row of kt.
       for (int64_t d = 0; d < hd; ++d) {
-        float* row = dst + d * W;
+        float* row = dst + d * kBlock;
         int64_t j = j0;
         for (; j < j1; ++j) row[j - j0] = kb[j * ks2 + d];
         for (; j < j0 + kKeys; ++j) row[j - j0] = 0.0f;
@@ -777,7 +787,7 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
       const int64_t t = order[static_cast<size_t>(i)];
       const int64_t bh = t / chunks, r0 = (t % chunks) * chunk, n = std::min(chunk, R - r0);
       const int64_t b = bh / H, h = bh % H, kv = h / G;
-      const float* kt = kt_all.data() + (b * KVH + kv) * hd * W;  // column j - kbase holds key j
+      const float* kt = kt_all.data() + (b * KVH + kv) * hd * Wb;  // this KV head's keys (kt_at)
       const float* vb = vp + b * vs0 + kv * vs1;
       const float* qh = qp + b * qs0 + h * qs1;
       const int64_t row0 = bh * R;  // first row of this (batch row, head) in scores/probs/out
@@ -790,12 +800,17 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
         // Scores of the group's rows over keys [lo, hi).
 #if defined(__x86_64__)
         if (z) {
-          attn_product_avx512(m, hi - lo, qh + g * qs2, qs2, kt + (lo - kbase), W, hd, srow + lo, Sv);
+          // Up to the end of each 64-key block at a time (lo is a multiple of 16, not always of 64).
+          for (int64_t j = lo; j < hi;) {
+            const int64_t e = std::min(hi, kbase + ((j - kbase) / kBlock + 1) * kBlock);
+            attn_product_avx512(m, e - j, qh + g * qs2, qs2, kt_at(kt, j), kBlock, hd, srow + j, Sv);
+            j = e;
+          }
         } else
 #endif
         {
           for (int64_t j = lo; j < hi; j += kKeys)
-            tile(m, kKeys, qh + g * qs2, qs2, kt + (j - kbase), W, hd, srow + j, Sv, std::min(kKeys, hi - j));
+            tile(m, kKeys, qh + g * qs2, qs2, kt_at(kt, j), kBlock, hd, srow + j, Sv, std::min(kKeys, hi - j));
         }
         for (int64_t r = 0; r < m; ++r)
           bias_mask_softmax_row(srow + r * Sv, prow + r * Sv, Sv, q_begin + g + r, sliding_window,
