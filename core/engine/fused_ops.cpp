@@ -780,6 +780,12 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
       }
     }
   });
+  // Heads whose bias row is all zero over the keys in use (every head a steering leaves alone: PASTA steers a few)
+  // skip the addition.
+  std::vector<char> biased(static_cast<size_t>(B * H), 0);
+  if (bp)
+    for (int64_t bh = 0; bh < B * H; ++bh)
+      biased[static_cast<size_t>(bh)] = std::any_of(bp + bh * S, bp + bh * S + Sv, [](float x) { return x != 0.0f; });
   std::atomic<int64_t> next{0};
   at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
     std::vector<float> group(static_cast<size_t>(2 * kRows * Sv));  // a group's scores and probabilities
@@ -814,7 +820,8 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
         }
         for (int64_t r = 0; r < m; ++r)
           bias_mask_softmax_row(srow + r * Sv, prow + r * Sv, Sv, q_begin + g + r, sliding_window,
-                                bp ? bp + bh * S : nullptr, sp != nullptr, sp || pp ? Sv : hi);
+                                biased[static_cast<size_t>(bh)] ? bp + bh * S : nullptr, sp != nullptr,
+                                sp || pp ? Sv : hi);
         // out rows = probs [m, lo:hi) x values [lo:hi, hd]; probabilities outside a row's own keys are 0.
         const float* pa = prow + lo;
         const float* vl = vb + lo * vs2;
