@@ -58,7 +58,7 @@ void expect_same_model(const Model& a, const Model& p, const std::vector<int64_t
 
 }  // namespace
 
-TEST_CASE("packed linear equals x W^T + b for odd shapes, 1..100 rows, every kernel") {
+TEST_CASE("packed linear equals x W^T + b for odd shapes, 1..600 rows, every kernel") {
   KernelChoice kernels;
   at::manual_seed(11);
   for (int64_t n : {1, 15, 16, 17, 33, 344}) {
@@ -68,7 +68,8 @@ TEST_CASE("packed linear equals x W^T + b for odd shapes, 1..100 rows, every ker
       CHECK(p.out_features() == n);
       CHECK(p.in_features() == k);
       CHECK(at::equal(p.unpack(), w));
-      for (int64_t rows : {1, 2, 5, 6, 7, 8, 9, 13, 49, 100}) {
+      // Up to 600 rows: items of 256 rows, a second and a partial third.
+      for (int64_t rows : {1, 2, 5, 6, 7, 8, 9, 13, 49, 100, 257, 600}) {
         INFO("n ", n, " k ", k, " rows ", rows);
         at::Tensor x = at::randn({rows, 1, k});
         at::Tensor y = engine::packed_linear(x, p, b);
@@ -134,7 +135,7 @@ TEST_CASE("packed gate/up pairs give silu(gate) * up, as the unfused path") {
   KernelChoice kernels;
   at::manual_seed(13);
   for (int64_t I : {1, 8, 13, 16, 172, 200}) {
-    for (int64_t rows : {1, 4, 8, 9, 50}) {
+    for (int64_t rows : {1, 4, 8, 9, 50, 300}) {
       INFO("I ", I, " rows ", rows);
       const int64_t k = 24;
       at::Tensor w = at::randn({2 * I, k}), b = at::randn({2 * I}), x = at::randn({rows, k}) * 2;
@@ -175,16 +176,18 @@ TEST_CASE("a packed model gives the row-major model's logits and text") {
 TEST_CASE("rotary-pair packing: products keep the matrix's order; the QKV product rotates into the cache exactly as the pass") {
   KernelChoice kernels;
   at::manual_seed(21);
-  const int64_t H = 3, KVH = 1, D = 40, B = 2, T = 7, cap = 16, pos0 = 4;
+  const int64_t H = 3, KVH = 1, D = 40, B = 2, pos0 = 4;
+  // 2 x 7 rows: an 8-row and a 6-row tile, or 6 + 6 + 2; 2 x 150 rows: a 256-row item and a second one.
+  for (int64_t T : {7, 150})
   for (int64_t hd : {32, 64}) {
     for (bool with_bias : {false, true}) {
-      INFO("hd ", hd, " bias ", with_bias);
+      INFO("T ", T, " hd ", hd, " bias ", with_bias);
+      const int64_t cap = pos0 + T + 5;
       const int64_t N = (H + 2 * KVH) * hd;
       at::Tensor w = at::randn({N, D}), b = with_bias ? at::randn({N}) : at::Tensor();
       const PackedWeight rp = PackedWeight::pack(w, PackedWeight::Layout::RopePairs, "qkv", hd, (H + KVH) * hd);
       const PackedWeight pl = PackedWeight::pack(w, PackedWeight::Layout::Plain, "qkv");
       CHECK(at::equal(rp.unpack(), w));
-      // 14 rows: an 8-row and a 6-row tile, or 6 + 6 + 2.
       at::Tensor x = at::randn({B, T, D});
       const at::Tensor qkv = engine::packed_linear(x, pl, b);
       CHECK(at::equal(engine::packed_linear(x, rp, b), qkv));
