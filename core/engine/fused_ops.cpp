@@ -803,6 +803,12 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
         // The group's rows: the caller's tensors where asked for, else the buffer (probabilities in place).
         float* srow = sp ? sp + (row0 + g) * Sv : group.data();
         float* prow = pp ? pp + (row0 + g) * Sv : sp ? group.data() + kRows * Sv : srow;
+#if defined(__x86_64__)
+        // The next group's query rows, which the QKV product has just written (often from the other core): asked
+        // for now, they arrive while this group computes instead of stalling the next one's first products.
+        for (int64_t r = g + kRows; r < std::min(r0 + n, g + 2 * kRows); ++r)
+          for (int64_t d = 0; d < hd; d += 16) _mm_prefetch(reinterpret_cast<const char*>(qh + r * qs2 + d), _MM_HINT_T0);
+#endif
         // Scores of the group's rows over keys [lo, hi).
 #if defined(__x86_64__)
         if (z) {
