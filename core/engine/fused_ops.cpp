@@ -22,6 +22,15 @@ namespace {
 
 bool cpu_float(const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kFloat; }
 
+// n floats in buf, starting at a 64-byte boundary (returned): vector loads and stores of whole rows then never
+// straddle two cache lines. A std::vector's floats start wherever malloc puts them, a 16-byte boundary; the
+// attention's transposed keys read that way took 1.7 x as long in the re-run.
+float* aligned_floats(std::vector<float>& buf, int64_t n) {
+  buf.resize(static_cast<size_t>(n + 16));
+  const auto misalign = reinterpret_cast<uintptr_t>(buf.data()) % 64 / sizeof(float);
+  return buf.data() + (16 - misalign) % 16;
+}
+
 // Grain of the row loops: enough work per task that the thread hand-off is amortised.
 int64_t grain_for(int64_t row_elems) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(row_elems, 1)); }
 
@@ -773,7 +782,8 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
   const int64_t kbase = visible(q_begin).first / kKeys * kKeys;
   const int64_t W = (std::max<int64_t>(Sv - kbase, 0) + kKeys - 1) / kKeys * kKeys;
   const int64_t Wb = (W + kBlock - 1) / kBlock * kBlock;
-  std::vector<float> kt_all(static_cast<size_t>(B * KVH * hd * Wb));
+  std::vector<float> kt_buf;
+  float* const kt_all = aligned_floats(kt_buf, B * KVH * hd * Wb);
   // Where key j's column starts in a (batch row, KV head)'s copy kt; the next rows of its block are kBlock apart.
   auto kt_at = [&](const float* kt, int64_t j) {
     const int64_t r = j - kbase;
@@ -784,7 +794,7 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t bk = i / key_blocks, j0 = kbase + (i % key_blocks) * kKeys, j1 = std::min(Sv, j0 + kKeys);
       const float* kb = kp + (bk / KVH) * ks0 + (bk % KVH) * ks1;
-      float* dst = const_cast<float*>(kt_at(kt_all.data() + bk * hd * Wb, j0));
+      float* dst = const_cast<float*>(kt_at(kt_all + bk * hd * Wb, j0));
       // A block of 16 keys: its rows stay in L1 and every store runs along a row of kt.
       for (int64_t d = 0; d < hd; ++d) {
         float* row = dst + d * kBlock;
@@ -802,21 +812,26 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
       biased[static_cast<size_t>(bh)] = std::any_of(bp + bh * S, bp + bh * S + Sv, [](float x) { return x != 0.0f; });
   std::atomic<int64_t> next{0};
   at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
-    std::vector<float> group(static_cast<size_t>(2 * kRows * Sv));  // a group's scores and probabilities
+    // A group's scores and probabilities, rows ldg floats apart (a multiple of 16: every row starts a cache line).
+    const int64_t ldg = (Sv + 15) / 16 * 16;
+    std::vector<float> group_buf;
+    float* const group = aligned_floats(group_buf, 2 * kRows * ldg);
     for (int64_t i = next++; i < tasks; i = next++) {
       const int64_t t = order[static_cast<size_t>(i)];
       const int64_t bh = t / chunks, r0 = (t % chunks) * chunk, n = std::min(chunk, R - r0);
       const int64_t b = bh / H, h = bh % H, kv = h / G;
-      const float* kt = kt_all.data() + (b * KVH + kv) * hd * Wb;  // this KV head's keys (kt_at)
+      const float* kt = kt_all + (b * KVH + kv) * hd * Wb;  // this KV head's keys (kt_at)
       const float* vb = vp + b * vs0 + kv * vs1;
       const float* qh = qp + b * qs0 + h * qs1;
       const int64_t row0 = bh * R;  // first row of this (batch row, head) in scores/probs/out
       for (int64_t g = r0; g < r0 + n; g += kRows) {
         const int64_t m = std::min(kRows, r0 + n - g);
         const int64_t lo = visible(q_begin + g).first / kKeys * kKeys, hi = visible(q_begin + g + m - 1).second;
-        // The group's rows: the caller's tensors where asked for, else the buffer (probabilities in place).
-        float* srow = sp ? sp + (row0 + g) * Sv : group.data();
-        float* prow = pp ? pp + (row0 + g) * Sv : sp ? group.data() + kRows * Sv : srow;
+        // The group's rows: the caller's tensors where asked for (rows Sv apart), else the buffer (probabilities
+        // in place).
+        float* srow = sp ? sp + (row0 + g) * Sv : group;
+        float* prow = pp ? pp + (row0 + g) * Sv : sp ? group + kRows * ldg : srow;
+        const int64_t ls = sp ? Sv : ldg, lp = pp ? Sv : ldg;
 #if defined(__x86_64__)
         // The next group's query rows, which the QKV product has just written (often from the other core): asked
         // for now, they arrive while this group computes instead of stalling the next one's first products.
@@ -829,17 +844,17 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
           // Up to the end of each 64-key block at a time (lo is a multiple of 16, not always of 64).
           for (int64_t j = lo; j < hi;) {
             const int64_t e = std::min(hi, kbase + ((j - kbase) / kBlock + 1) * kBlock);
-            attn_product_avx512(m, e - j, qh + g * qs2, qs2, kt_at(kt, j), kBlock, hd, srow + j, Sv);
+            attn_product_avx512(m, e - j, qh + g * qs2, qs2, kt_at(kt, j), kBlock, hd, srow + j, ls);
             j = e;
           }
         } else
 #endif
         {
           for (int64_t j = lo; j < hi; j += kKeys)
-            tile(m, kKeys, qh + g * qs2, qs2, kt_at(kt, j), kBlock, hd, srow + j, Sv, std::min(kKeys, hi - j));
+            tile(m, kKeys, qh + g * qs2, qs2, kt_at(kt, j), kBlock, hd, srow + j, ls, std::min(kKeys, hi - j));
         }
         for (int64_t r = 0; r < m; ++r)
-          bias_mask_softmax_row(srow + r * Sv, prow + r * Sv, Sv, q_begin + g + r, sliding_window,
+          bias_mask_softmax_row(srow + r * ls, prow + r * lp, Sv, q_begin + g + r, sliding_window,
                                 biased[static_cast<size_t>(bh)] ? bp + bh * S : nullptr, sp != nullptr,
                                 sp || pp ? Sv : hi);
         // out rows = probs [m, lo:hi) x values [lo:hi, hd]; probabilities outside a row's own keys are 0.
@@ -848,14 +863,14 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
         float* orow = op + b * os0 + h * os1 + g * os2;
 #if defined(__x86_64__)
         if (z) {
-          attn_product_avx512(m, hd, pa, Sv, vl, vs2, hi - lo, orow, os2);
+          attn_product_avx512(m, hd, pa, lp, vl, vs2, hi - lo, orow, os2);
           continue;
         }
 #endif
         int64_t c = 0;
-        for (; c + 16 <= hd; c += 16) tile(m, 16, pa, Sv, vl + c, vs2, hi - lo, orow + c, os2, 16);
-        for (; c + 8 <= hd; c += 8) tile(m, 8, pa, Sv, vl + c, vs2, hi - lo, orow + c, os2, 8);
-        if (c < hd) attn_tile_generic(m, hd - c, pa, Sv, vl + c, vs2, hi - lo, orow + c, os2, hd - c);
+        for (; c + 16 <= hd; c += 16) tile(m, 16, pa, lp, vl + c, vs2, hi - lo, orow + c, os2, 16);
+        for (; c + 8 <= hd; c += 8) tile(m, 8, pa, lp, vl + c, vs2, hi - lo, orow + c, os2, 8);
+        if (c < hd) attn_tile_generic(m, hd - c, pa, lp, vl + c, vs2, hi - lo, orow + c, os2, hd - c);
       }
     }
   });
