@@ -208,7 +208,7 @@ void marker_seeds(const fs::path& shared) {
 
 void niah_seeds() {
   std::string csv = std::string(hl::kNiahCsvHeader) + "\n";
-  hl::NiahResult r{500, 50, 49.5, 0, 1, 0.25, 0.125, "The best thing to do in San Francisco is \"eat\", then sleep"};
+  hl::NiahResult r{500, 50, 49.5, 0, 1, 0.25, 0.125, "The best thing to do in San Francisco is \"eat\", then sleep", {}};
   csv += hl::niah_csv_row(r) + "\n";
   r.depth = 60;
   r.delta = 1;
@@ -257,7 +257,7 @@ void store_seed() {
     prof.json = R"({"0": [0]})";
     s.record_exported_profile(prof);
     const int64_t sweep = s.create_niah_sweep(id, "guide", R"({"lengths": [256]})");
-    s.record_niah_cell(sweep, {1.0, 256, 50.0, 1, 1.0, 0.25});
+    s.record_niah_cell(sweep, {1.0, 256, 50.0, 1, 1.0, 0.25, std::nullopt, std::nullopt, "", {}});
     s.vacuum();
   }
   seed("fuzz_store", "populated.db", read_all(path));

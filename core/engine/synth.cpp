@@ -83,7 +83,7 @@ std::string read_file(const fs::path& p) {
 std::vector<std::string> synth_shapes() { return {"smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b", "gpt2"}; }
 
 fs::path synth_config_path(const std::string& like) {
-  if (like.find('/') != std::string::npos || like.size() > 5 && like.substr(like.size() - 5) == ".json") return like;
+  if (like.find('/') != std::string::npos || (like.size() > 5 && like.substr(like.size() - 5) == ".json")) return like;
   for (const auto& s : synth_shapes())
     if (s == like) return fs::path(HEADLIGHT_ASSETS_DIR) / "configs" / (like + ".json");
   std::string list;
