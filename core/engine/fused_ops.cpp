@@ -775,26 +775,25 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
   // The keys any row of the block sees, transposed once per (batch row, KV head) in a pass of their own, in blocks
   // of 64 keys: kt[(b KVH + kv)][(j - kbase) / 64][d][(j - kbase) % 64] for keys j in [kbase, Sv), padded with
   // zeros to a multiple of 16 keys (the AVX2 tile reads whole 16-key tiles). A QK^T tile of up to 64 keys then
-  // reads one contiguous block (its rows 256 bytes apart) rather than 64 rows a whole key range apart, which
-  // left it at half the speed of the PV product. Every head of a GQA group and every chunk of rows reads the same
-  // copy.
+  // reads one contiguous block (its rows 256 bytes apart) rather than 64 rows a whole key range apart. Every head
+  // of a GQA group and every chunk of rows reads the same copy.
   constexpr int64_t kBlock = 64;
   const int64_t kbase = visible(q_begin).first / kKeys * kKeys;
   const int64_t W = (std::max<int64_t>(Sv - kbase, 0) + kKeys - 1) / kKeys * kKeys;
   const int64_t Wb = (W + kBlock - 1) / kBlock * kBlock;
   std::vector<float> kt_buf;
   float* const kt_all = aligned_floats(kt_buf, B * KVH * hd * Wb);
-  // Where key j's column starts in a (batch row, KV head)'s copy kt; the next rows of its block are kBlock apart.
-  auto kt_at = [&](const float* kt, int64_t j) {
+  // Where key j's column starts in a (batch row, KV head)'s copy; the next rows of its block are kBlock apart.
+  auto kt_offset = [&](int64_t j) {
     const int64_t r = j - kbase;
-    return kt + (r / kBlock) * hd * kBlock + r % kBlock;
+    return (r / kBlock) * hd * kBlock + r % kBlock;
   };
   const int64_t key_blocks = W / kKeys;
   dynamic_for(B * KVH * key_blocks, grain_for(kKeys * hd), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t bk = i / key_blocks, j0 = kbase + (i % key_blocks) * kKeys, j1 = std::min(Sv, j0 + kKeys);
       const float* kb = kp + (bk / KVH) * ks0 + (bk % KVH) * ks1;
-      float* dst = const_cast<float*>(kt_at(kt_all + bk * hd * Wb, j0));
+      float* dst = kt_all + bk * hd * Wb + kt_offset(j0);
       // A block of 16 keys: its rows stay in L1 and every store runs along a row of kt.
       for (int64_t d = 0; d < hd; ++d) {
         float* row = dst + d * kBlock;
@@ -820,7 +819,7 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
       const int64_t t = order[static_cast<size_t>(i)];
       const int64_t bh = t / chunks, r0 = (t % chunks) * chunk, n = std::min(chunk, R - r0);
       const int64_t b = bh / H, h = bh % H, kv = h / G;
-      const float* kt = kt_all + (b * KVH + kv) * hd * Wb;  // this KV head's keys (kt_at)
+      const float* kt = kt_all + (b * KVH + kv) * hd * Wb;  // this KV head's keys (kt_offset)
       const float* vb = vp + b * vs0 + kv * vs1;
       const float* qh = qp + b * qs0 + h * qs1;
       const int64_t row0 = bh * R;  // first row of this (batch row, head) in scores/probs/out
@@ -844,14 +843,14 @@ at::Tensor fused_attention_block(const at::Tensor& q_in, const at::Tensor& k, co
           // Up to the end of each 64-key block at a time (lo is a multiple of 16, not always of 64).
           for (int64_t j = lo; j < hi;) {
             const int64_t e = std::min(hi, kbase + ((j - kbase) / kBlock + 1) * kBlock);
-            attn_product_avx512(m, e - j, qh + g * qs2, qs2, kt_at(kt, j), kBlock, hd, srow + j, ls);
+            attn_product_avx512(m, e - j, qh + g * qs2, qs2, kt + kt_offset(j), kBlock, hd, srow + j, ls);
             j = e;
           }
         } else
 #endif
         {
           for (int64_t j = lo; j < hi; j += kKeys)
-            tile(m, kKeys, qh + g * qs2, qs2, kt_at(kt, j), kBlock, hd, srow + j, ls, std::min(kKeys, hi - j));
+            tile(m, kKeys, qh + g * qs2, qs2, kt + kt_offset(j), kBlock, hd, srow + j, ls, std::min(kKeys, hi - j));
         }
         for (int64_t r = 0; r < m; ++r)
           bias_mask_softmax_row(srow + r * ls, prow + r * lp, Sv, q_begin + g + r, sliding_window,

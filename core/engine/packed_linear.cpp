@@ -331,7 +331,7 @@ void run(const Product& p) {
   // each other instead of one large chunk. An item spans up to 256 rows: at the few hundred rows of an
   // interactive re-run a weight tile then goes to one thread whole. With items of 48 rows the last chunks split
   // tiles between the threads, each fetching the tile from memory, which cost more (the re-run 2 % slower,
-  // prefill 3-10 % at T = 128-2048) than the coarser finish.
+  // prefill a few per cent) than the coarser finish.
   const int64_t threads = at::get_num_threads();
   std::atomic<int64_t> next{0};
   at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
