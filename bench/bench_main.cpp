@@ -356,7 +356,7 @@ int main(int argc, char** argv) {
       }
       auto ids = random_ids(128, c.vocab, 2);
       double spt = decode_seconds_per_token(*m, ids, 32, nullptr, nullptr, reps, true);
-      // This VM's memory bandwidth swings between ~30 and ~50 GB/s over minutes: probe it again next to the
+      // This VM's memory bandwidth swings between ~30 and ~80 GB/s over minutes: probe it again next to the
       // decode runs; the bound is the best either probe saw.
       mach.read_gbs = std::max(mach.read_gbs, measure_bandwidth());
       double frac = decode_weight_bytes(*m) / spt / 1e9 / mach.read_gbs;
@@ -428,7 +428,7 @@ int main(int argc, char** argv) {
       const int64_t T = 256;
       auto ids = random_ids(T, c.vocab, 8);
       const int64_t lowest = c.n_layers / 2;
-      // The LM head's bound is the read bandwidth: probe it again (this VM's swings between ~30 and ~60 GB/s) and
+      // The LM head's bound is the read bandwidth: probe it again (this VM's swings between ~30 and ~80 GB/s) and
       // take the best seen, so that a slow first probe does not make the roofline generous.
       mach.read_gbs = std::max(mach.read_gbs, measure_bandwidth());
       // PASTA on head 0 of the upper half of the layers, emphasising the second half of the prompt: keys

@@ -51,15 +51,16 @@ class PackedWeight {
   Layout layout_ = Layout::Plain;
 };
 
-// x: [..., K] float32 on the CPU (last dim contiguous rows); b: [N] or undefined.
-// y = x W^T + b, [..., N]. Plain layout only.
+// x: [..., K] float32 on the CPU (last dim contiguous rows); b: [N] or undefined. These four take a Plain or a
+// RopePairs weight (outputs in the matrix's order either way), not GatePairs.
+// y = x W^T + b, [..., N].
 at::Tensor packed_linear(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b);
-// y += x W^T + b in place; y: [..., N] contiguous float32 with x's rows. Plain layout only.
+// y += x W^T + b in place; y: [..., N] contiguous float32 with x's rows.
 void packed_linear_accumulate(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, at::Tensor& y);
-// y = x W^T + b into an existing y of that shape (no allocation). Plain layout only.
+// y = x W^T + b into an existing y of that shape (no allocation).
 void packed_linear_into(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b, at::Tensor& y);
 // residual + (x W^T + b), a new contiguous tensor of the residual's shape (float32 [..., N] with x's rows): the
-// output projection and the residual add in one pass. Plain layout only.
+// output projection and the residual add in one pass.
 at::Tensor packed_linear_residual(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b,
                                   const at::Tensor& residual);
 // The QKV projection of a RopePairs weight with rotary embedding (half style, all head dims rotated) and the KV-cache
