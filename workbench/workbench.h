@@ -1,0 +1,226 @@
+// hl_workbench: what both front ends need and neither should own (as Tracy's server/ serves its profiler/ GUI).
+// A Document (prompt, steering, sampling) validated in words a UI can show next to the field; one worker thread
+// that runs every long job (load, baseline, steered re-run, capture, Influence, scan) one at a time, with progress,
+// ETA, one cancellation convention, streamed partial results and a record in the store when one is open.
+//
+// Torch-free: this header hands out plain arrays only, so app/gui never includes libtorch. The model, the
+// SteeringSession and every tensor live behind the pimpl, on the worker thread.
+//
+// Threading: every public method is called from one thread (the UI thread) and returns at once; none waits on the
+// model (wait_idle excepted, for scripts and tests). Results are immutable objects published by the worker under
+// a short lock; snapshot() copies shared pointers, never arrays, so the frame loop stays cheap.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/job.h"
+#include "core/steering_spec.h"
+
+namespace hl::wb {
+
+// ---------------------------------------------------------------------------------------------------------------
+// The document: what the user edits.
+
+struct SamplingSettings {
+  double temperature = 0;  // 0 = greedy
+  int64_t top_k = 0;
+  double top_p = 1.0;
+  uint64_t seed = 0;
+  int64_t max_new_tokens = 48;
+  bool stop_at_eos = true;
+};
+
+struct Document {
+  std::string prompt;  // may carry markers (**...**, <!-> <-!>, <?-> <-?>): parsed when spec.markers
+  // Steering: method, heads, alpha, delta, multiplier, layers, scale_position, apply_at, and where to steer
+  // (spec.emphasis substrings and spec.spans token ranges, in the prepared prompt's token coordinates).
+  SteeringSpec spec;
+  SamplingSettings sampling;
+  // The head whose attention the heatmap shows; layer >= 0 with head -1 = the mean over the layer's heads.
+  int64_t focus_layer = 0, focus_head = 0;
+};
+
+// A problem with one field of the document, in words for the UI to show next to that field.
+struct FieldIssue {
+  std::string field;    // "prompt", "heads", "alpha", "delta", "spans", "emphasis", "layers", "sampling", ...
+  std::string message;
+};
+
+// Head set helpers for the grid (torch-free; HeadSet keeps PASTA's rank order).
+bool head_in_set(const HeadSet& set, int64_t layer, int64_t head);
+// Adds or removes one head; a whole-layer or "all" set is expanded against the model's shape first.
+void toggle_head(HeadSet& set, int64_t layer, int64_t head, int64_t n_layers, int64_t n_heads);
+void set_head(HeadSet& set, int64_t layer, int64_t head, bool on, int64_t n_layers, int64_t n_heads);
+
+// ---------------------------------------------------------------------------------------------------------------
+// What the worker publishes.
+
+struct ModelInfo {
+  std::string path;        // as given
+  std::string model_type;  // llama, gpt2, ...
+  int64_t n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0, hidden = 0, vocab = 0, max_positions = 0;
+  int64_t params = 0;
+  std::string device, dtype;
+  bool packed = false;     // packed projections (own kernels)
+  bool has_tokenizer = false;
+  double load_seconds = 0;
+};
+
+// The prompt as the model sees it, with the steering resolved on it.
+struct PreparedPrompt {
+  std::string clean_text;                              // markers stripped
+  std::vector<int64_t> ids;
+  std::vector<std::string> token_texts;                // per id, as the tokenizer decodes it alone
+  std::vector<std::pair<int64_t, int64_t>> offsets;    // per id, code-point offsets into clean_text
+  std::vector<SteeringSpan> spans;                     // token spans that are steered
+  std::optional<TokenRange> influence_span;            // traced by Influence (else the first steered span)
+  std::vector<float> key_bias;                         // per prompt token, the bias a steered head puts on it
+  std::string spec_json;                               // the spec as resolved (canonical JSON)
+  std::vector<FieldIssue> issues;                      // non-empty: nothing is run for this document
+};
+
+// A continuation of the prompt; grows while it streams.
+struct Continuation {
+  std::vector<int64_t> ids;
+  std::vector<std::string> token_texts;
+  std::vector<float> probs;   // probability of each chosen token
+  std::string text;           // the decoded continuation
+  bool finished = false;
+  bool cancelled = false;
+  double seconds = 0;          // from the job's start to its last token
+  double first_token_seconds = -1;
+};
+
+// Per-head statistics of the prompt, [layers, heads, k] row-major.
+struct HeadStatsTable {
+  int64_t layers = 0, heads = 0;
+  std::vector<std::string> names;  // span_mass_after, span_mass_last, entropy, max, sink
+  std::vector<float> values;
+  float at(int64_t l, int64_t h, int64_t k) const {
+    return values[static_cast<size_t>((l * heads + h) * static_cast<int64_t>(names.size()) + k)];
+  }
+};
+
+// One head's (or a layer's mean) attention over prompt + continuation, [rows, cols] row-major; causal.
+struct AttentionMap {
+  int64_t layer = 0, head = 0;  // head -1: mean over the layer's heads
+  int64_t rows = 0, cols = 0;
+  int64_t prompt_len = 0;
+  std::vector<float> values;
+  std::vector<std::string> token_texts;  // rows (= cols) token labels
+};
+
+// Influence and rollout of a span, [layers + 1, tokens] row-major (row 0 = the embeddings).
+struct InfluenceCurves {
+  int64_t layers = 0, tokens = 0;
+  TokenRange span;
+  std::vector<float> influence, rollout;
+};
+
+// Baseline or steered: everything computed for one variant of the current document.
+struct VariantResult {
+  Continuation continuation;
+  std::shared_ptr<const HeadStatsTable> stats;
+  std::shared_ptr<const AttentionMap> map;
+  std::shared_ptr<const InfluenceCurves> influence;
+};
+
+enum class JobKind { Load, Prepare, Baseline, Steered, Capture, Influence, Scan, Custom };
+enum class JobState { Queued, Running, Done, Failed, Cancelled };
+const char* to_string(JobKind k);
+const char* to_string(JobState s);
+
+struct JobInfo {
+  uint64_t id = 0;
+  JobKind kind = JobKind::Custom;
+  std::string label;
+  JobState state = JobState::Queued;
+  Progress progress;
+  std::string error;       // Failed: the message, naming the file / field / tensor
+  int64_t run_id = 0;      // the store's run, when recorded
+  double seconds = 0;      // running time so far (or total)
+};
+
+// A run in the store, for the Runs panel.
+struct RunRow {
+  int64_t id = 0;
+  std::string kind, status, created_at, model_path, prompt_text;
+  int64_t n_generations = 0;
+};
+
+// Everything the UI draws, by value (big arrays behind shared pointers).
+struct Snapshot {
+  uint64_t version = 0;  // bumps on every change
+  std::optional<ModelInfo> model;
+  std::string model_error;  // the loader's message for the last failed load
+  std::shared_ptr<const PreparedPrompt> prompt;
+  std::shared_ptr<const VariantResult> baseline, steered;
+  std::vector<JobInfo> jobs;  // running and queued first, then the most recent finished ones
+  int64_t runs_recorded = 0;  // runs this workbench wrote to the store
+  std::string store_path;     // empty: no store open
+  std::string store_error;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+
+struct WorkbenchOptions {
+  std::string db_path;   // empty: nothing is recorded
+  int threads = 0;       // compute threads, 0 = hardware
+  size_t max_finished_jobs = 16;
+};
+
+class JobContext;  // workbench/jobs.h: what a custom job's body sees (cancel token, progress, the model, the store)
+
+class Workbench {
+ public:
+  explicit Workbench(WorkbenchOptions opt = {});
+  ~Workbench();  // cancels every job and joins the worker
+  Workbench(const Workbench&) = delete;
+  Workbench& operator=(const Workbench&) = delete;
+
+  // Loads a model (HF directory, a llama2.c .bin, or a folder holding one of them); cancels and drops every other
+  // job first. Progress is reported; cancel(id) stops it. On failure snapshot().model_error says why, and the
+  // previous model (if any) stays loaded.
+  uint64_t load_model(const std::string& path, const std::string& device = "cpu", const std::string& dtype = "f32");
+
+  // Sets the document. Prepares it (tokenise, resolve the steering); a changed prompt or sampling re-runs the
+  // baseline; any change re-runs the steered variant. A stale steered run, capture or Influence job is cancelled
+  // at its next check (inside the re-prefill, between layers) and superseded.
+  void set_document(const Document& doc);
+  const Document& document() const;
+
+  // Recomputes both variants from scratch (a "Run" button).
+  void rerun();
+
+  void cancel(uint64_t job_id);
+  void cancel_all();
+
+  Snapshot snapshot() const;
+  uint64_t version() const;
+  bool idle() const;
+  // Blocks until no job is queued or running (scripts, tests). Returns false on timeout.
+  bool wait_idle(double timeout_s = 600) const;
+
+  // The store (opened lazily on the worker thread; the UI reads through its own read-only connection).
+  const std::string& db_path() const;
+  std::vector<RunRow> list_runs(int64_t limit = 200) const;  // read-only connection on the calling thread
+  // Reopens a recorded run into the document (prompt, spec, sampling); the workbench then recomputes it.
+  bool reopen_run(int64_t run_id, std::string* error = nullptr);
+  bool delete_run(int64_t run_id, std::string* error = nullptr);
+  // Exports a run with the store's exporters: format csv | json | png. Returns false and sets *error on failure.
+  bool export_run(int64_t run_id, const std::string& format, const std::string& out_path, std::string* error = nullptr);
+
+  // Head-set files in PASTA's format (any of the 201 published configs opens unchanged).
+  static HeadSet load_heads(const std::string& path);  // throws hl::Error naming the file
+  void save_heads(const HeadSet& set, const std::string& path) const;  // throws hl::Error
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hl::wb
