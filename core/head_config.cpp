@@ -198,7 +198,8 @@ void HeadSet::validate(int64_t n_layers, int64_t n_heads, const std::string& whe
   if (n_layers <= 0 || n_heads <= 0) throw Error(where + ": model dimensions unknown (layers/heads <= 0)");
   for (const auto& e : entries_) {
     if (e.layer >= n_layers)
-      throw Error(where + ": entry L" + std::to_string(e.layer) + ": layer " + std::to_string(e.layer) +
+      throw Error(where + ": entry " + (e.heads.empty() ? "L" + std::to_string(e.layer) : head_name(e.layer, e.heads[0])) +
+                  ": layer " + std::to_string(e.layer) +
                   " out of range (model has " + std::to_string(n_layers) + " layers)");
     for (int64_t h : e.heads)
       if (h >= n_heads)

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <filesystem>
 #include <regex>
 
 #include "analysis/influence.h"
@@ -19,23 +20,12 @@
 namespace hl::cli {
 namespace {
 
+// --heads in any head-set form (L1H0,L2H3; L3 = every head of layer 3; a PASTA config file), through the one parser.
 std::vector<std::pair<int64_t, int64_t>> parse_heads(const std::string& s, const ModelConfig& c) {
+  HeadSet set = std::filesystem::exists(s) ? load_head_config(s) : parse_head_set_text(s, "--heads");
+  set.validate(c.n_layers, c.n_heads, "--heads");
   std::vector<std::pair<int64_t, int64_t>> out;
-  std::regex re(R"(\s*L(\d+)H(\d+)\s*)");
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    std::smatch m;
-    if (!std::regex_match(item, m, re)) throw Error("--heads: \"" + item + "\" is not of the form L{layer}H{head}");
-    int64_t l = std::stoll(m[1]), h = std::stoll(m[2]);
-    if (l >= c.n_layers || h >= c.n_heads)
-      throw Error("--heads: " + item + " is outside the model (" + std::to_string(c.n_layers) + " layers x " +
-                  std::to_string(c.n_heads) + " heads)");
-    out.emplace_back(l, h);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  for (const auto& r : set.expand(c.n_layers, c.n_heads)) out.emplace_back(r.layer, r.head);
   return out;
 }
 
