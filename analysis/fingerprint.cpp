@@ -1,3 +1,4 @@
+#include "core/file_write.h"
 #include "analysis/fingerprint.h"
 
 #include <cstdio>
@@ -74,14 +75,7 @@ void bind_fingerprint(const std::filesystem::path& journal, const nlohmann::json
     throw Error(journal.string() + ": holds results but no fingerprint file " + fp.filename().string() +
                 " (written by an older headlight?), so it cannot be resumed safely; choose another output file");
   }
-  const std::filesystem::path tmp = fp.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << fingerprint.dump(2) << "\n";
-    if (!out.flush()) throw Error(tmp.string() + ": cannot write the journal's fingerprint");
-  }
-  std::filesystem::rename(tmp, fp, ec);
-  if (ec) throw Error(fp.string() + ": cannot write the journal's fingerprint: " + ec.message());
+  write_file_atomic(fp, fingerprint.dump(2) + "\n");
 }
 
 std::string bytes_fingerprint(const std::string& bytes) {

@@ -187,6 +187,7 @@ void NiahJournal::load(const std::string& fingerprint_json) {
   std::string text;
   std::error_code ec;
   const bool existed = std::filesystem::file_size(path_, ec) > 0 && !ec;
+  created_ = !existed;
   if (existed) {
     std::ifstream in(path_, std::ios::binary);
     if (!in) throw Error("cannot read NIAH journal " + path_.string());
@@ -231,7 +232,15 @@ void NiahJournal::load(const std::string& fingerprint_json) {
 }
 
 NiahJournal::~NiahJournal() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ < 0) return;
+  // A journal this object created and never wrote a result to (the sweep failed or was cancelled before its first
+  // cell) is removed with its fingerprint: a failed command leaves nothing behind. Unlinked while still locked.
+  if (created_ && results_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+    std::filesystem::remove(fingerprint_path(path_), ec);
+  }
+  ::close(fd_);
 }
 
 void NiahJournal::append(const NiahResult& r) {

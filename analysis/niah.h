@@ -58,7 +58,8 @@ std::string niah_csv_row(const NiahResult& r);
 // a bad header or a malformed record before the last one is an hl::Error naming the file and line.
 // The file is locked while open (a second process gets an hl::Error). With a fingerprint (analysis/fingerprint.h:
 // everything that determines the results), a journal holding results of another fingerprint is refused with the
-// fields that differ, never merged; the fingerprint is kept next to the journal.
+// fields that differ, never merged; the fingerprint is kept next to the journal. A journal that was created by this
+// object and holds no result when it closes is removed (with its fingerprint).
 class NiahJournal {
  public:
   explicit NiahJournal(std::filesystem::path path, const std::string& fingerprint_json = "");
@@ -80,6 +81,7 @@ class NiahJournal {
   std::vector<NiahResult> results_;
   std::set<std::string> done_;
   bool dropped_torn_ = false;
+  bool created_ = false;  // the file was absent or empty when opened
 };
 
 using NiahCellRunner = std::function<NiahResult(const NiahCell&)>;

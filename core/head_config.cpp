@@ -1,3 +1,4 @@
+#include "core/file_write.h"
 #include "core/head_config.h"
 
 #include <algorithm>
@@ -307,10 +308,7 @@ std::string head_set_to_pasta_json(const HeadSet& set, int64_t n_layers, int64_t
 
 void save_head_config(const HeadSet& set, const std::filesystem::path& file, int64_t n_layers, int64_t n_heads) {
   const std::string text = head_set_to_pasta_json(set, n_layers, n_heads);
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(file.string() + ": cannot write head config");
-  out << text << "\n";
-  if (!out) throw Error(file.string() + ": write failed");
+  write_file_atomic(file, text + "\n");
 }
 
 std::string head_set_to_names(const HeadSet& set) {

@@ -157,7 +157,7 @@ int cmd_niah(const Args& a) {
                  static_cast<long long>(p.total), p.elapsed_s, p.eta_s < 0 ? 0.0 : p.eta_s, p.what.c_str());
     std::fflush(stderr);
   };
-  NiahSweepSummary s = run_niah_sweep(grid, runner, &journal, progress);
+  NiahSweepSummary s = run_niah_sweep(grid, runner, &journal, progress, &interrupted());
   std::fprintf(stderr, "\n");
   if (rec && !finished) rec->finish();
   nlohmann::json j = {{"cells", s.total}, {"skipped", s.skipped}, {"ran", s.ran}, {"out", a.get("out")}};

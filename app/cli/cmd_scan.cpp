@@ -50,7 +50,9 @@ int cmd_scan_heads(const Args& a) {
   if (target) so.watch_tokens.push_back(*target);
   if (versus) so.watch_tokens.push_back(*versus);
   const auto t0 = std::chrono::steady_clock::now();
+  so.cancel = &interrupted();
   HeadScanResult r = scan_heads(*m, ps.ids, *ps.bias, so);
+  if (r.cancelled) throw Cancelled();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Score: log P(target) [- log P(versus)] with the head steered; without a target, KL(baseline || steered) of
