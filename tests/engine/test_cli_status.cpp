@@ -137,3 +137,49 @@ TEST_CASE("cli: SIGTERM cancels a sweep (run cancelled); SIGKILL leaves it inter
   CHECK(runs[0].run.status == "interrupted");
   CHECK(runs[0].run.error.find(std::to_string(pid)) != std::string::npos);
 }
+
+TEST_CASE("cli: prompt markers are parsed only when a steering spec asks for them") {
+  hl_test::ScratchDir tmp("markers");
+  // No spec: the text is literal ("**" is two asterisks, "**bold**" keeps its asterisks).
+  CliResult r = run_cli({"generate", "--model", kStories, "--prompt", "a ** b and **bold**", "--max-new", "2", "--json"});
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CliResult t = run_cli({"tokenize", "--model", kStories, "--text", "a ** b and **bold**", "--bos"});
+  REQUIRE(t.status == 0);
+  CHECK(j["prompt_ids"] == nlohmann::json::parse(t.out)["ids"]);
+  // With a spec (markers on by default), **bold** is the emphasised span and the asterisks are stripped.
+  const auto spec = tmp.write("g.json", R"({"method": "guide", "delta": 1.0})");
+  r = run_cli({"generate", "--model", kStories, "--prompt", "a b and **bold**", "--steering", spec.string(), "--max-new",
+               "2", "--json"});
+  REQUIRE(r.status == 0);
+  j = nlohmann::json::parse(r.out);
+  CHECK(j["spans"].size() == 1);
+  CHECK(j["prompt_ids"] != nlohmann::json::parse(t.out)["ids"]);
+}
+
+TEST_CASE("cli: scan-heads records into the store and names its target token; tokenize shows token strings") {
+  hl_test::ScratchDir tmp("scan_rec");
+  const std::string db = tmp.file("runs.db");
+  const auto spec = tmp.write("p.json", R"({"method": "pasta", "heads": "all", "emphasis": ["a little girl"]})");
+  CliResult r = run_cli({"scan-heads", "--model", kStories, "--prompt", "Once upon a time there was a little girl",
+                         "--steering", spec.string(), "--target", " named", "--json", "--db", db});
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CliResult t = run_cli({"tokenize", "--model", kStories, "--text", " named"});
+  REQUIRE(t.status == 0);
+  CHECK(j["target_token"] == nlohmann::json::parse(t.out)["tokens"][0]);  // the first token the target scores
+  Store s = Store::open(db, Store::Access::ReadOnly);
+  const auto run = s.get_run(j["run_id"].get<int64_t>());
+  REQUIRE(run);
+  CHECK(run->kind == "scan");
+  CHECK(run->status == "done");
+  CHECK(s.get_head_stats(run->id).size() == 40);
+  CHECK(run->note.find("target") != std::string::npos);
+  r = run_cli({"tokenize", "--model", kStories, "--text", "a red ball"});
+  REQUIRE(r.status == 0);
+  j = nlohmann::json::parse(r.out);
+  REQUIRE(j["tokens"].size() == j["ids"].size());
+  std::string joined;
+  for (const auto& t : j["tokens"]) joined += t.get<std::string>();
+  CHECK(joined.find("ball") != std::string::npos);
+}
