@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -182,4 +183,19 @@ TEST_CASE("cli: scan-heads records into the store and names its target token; to
   std::string joined;
   for (const auto& t : j["tokens"]) joined += t.get<std::string>();
   CHECK(joined.find("ball") != std::string::npos);
+}
+
+TEST_CASE("load: weights the config does not use are an error, as a missing tensor is") {
+  hl_test::ScratchDir tmp("extra_weights");
+  const auto src = fixture("llama-gqa");
+  std::filesystem::copy_file(src / "model.safetensors", tmp.dir / "model.safetensors");
+  std::ifstream in(src / "config.json");
+  auto cfg = nlohmann::json::parse(in);
+  REQUIRE(cfg["num_hidden_layers"] == 4);
+  cfg["num_hidden_layers"] = 3;  // the weights hold 4 layers
+  tmp.write("config.json", cfg.dump());
+  CliResult r = run_cli({"info", "--model", tmp.dir.string()});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("the config does not use") != std::string::npos);
+  CHECK(r.err.find("layers.3.") != std::string::npos);
 }
