@@ -17,8 +17,21 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t first_token(const Tokenizer& tok, const std::string& text, const std::string& where) {
-  const auto ids = tok.encode(text).ids;
+int64_t code_points(const std::string& s) {
+  int64_t n = 0;
+  for (unsigned char c : s)
+    if ((c & 0xC0) != 0x80) ++n;
+  return n;
+}
+
+// The first token of `cont` as it continues `prompt`: tokenised in context, because a tokenizer may spell a
+// continuation alone differently (SentencePiece's dummy prefix makes " English" alone "▁" + "▁English").
+int64_t first_token(const Tokenizer& tok, const std::string& prompt, const std::string& cont, const std::string& where) {
+  const Encoding full = tok.encode(prompt + cont);
+  const int64_t pc = code_points(prompt);
+  for (size_t i = 0; i < full.ids.size(); ++i)
+    if (full.offsets[i].second > pc && full.offsets[i].second > full.offsets[i].first) return full.ids[i];
+  const auto ids = tok.encode(cont).ids;
   if (ids.empty()) throw Error(where + " tokenises to nothing");
   return ids.front();
 }
@@ -83,9 +96,9 @@ PreparedTask prepare_task(const TaskSuite& suite, const Tokenizer& tok, bool add
     }
     switch (suite.scorer) {
       case SuiteScorer::LogProb:
-        p.watch.push_back(first_token(tok, e.target, where + ": field \"target\""));
+        p.watch.push_back(first_token(tok, e.prompt, e.target, where + ": field \"target\""));
         if (!e.versus.empty()) {
-          p.watch.push_back(first_token(tok, e.versus, where + ": field \"versus\""));
+          p.watch.push_back(first_token(tok, e.prompt, e.versus, where + ": field \"versus\""));
           p.has_versus = true;
         }
         break;
@@ -93,7 +106,7 @@ PreparedTask prepare_task(const TaskSuite& suite, const Tokenizer& tok, bool add
         for (size_t k = 0; k < e.labels.size(); ++k) {
           // A label continues the prompt: score it with its leading space, as BiasBios does for GPT-style BPE.
           const std::string& l = e.labels[k];
-          p.watch.push_back(first_token(tok, (l.front() == ' ' ? "" : " ") + l, where + ": field \"labels\""));
+          p.watch.push_back(first_token(tok, e.prompt, (l.front() == ' ' ? "" : " ") + l, where + ": field \"labels\""));
           if (l == e.target) p.correct = static_cast<int64_t>(k);
         }
         break;
