@@ -100,12 +100,14 @@ int cmd_profile_export(const Args& a) {
       }
     }
   }
+  std::vector<std::string> ranked_names;  // rank order (heads.json groups them by layer, as PASTA's format does)
+  for (const HeadRef& h : sel.ranked) ranked_names.push_back(head_name(h.layer, h.head));
   std::printf("%s\n", nlohmann::json({{"out", out.string()},
                                       {"sidecar", sidecar_path(out).string()},
                                       {"strategy", select_strategy_name(strategy)},
                                       {"k", k},
                                       {"n_heads", static_cast<int64_t>(sel.ranked.size())},
-                                      {"heads", head_set_to_names(sel.set)}})
+                                      {"ranked", ranked_names}})
                           .dump()
                           .c_str());
   return 0;
