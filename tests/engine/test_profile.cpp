@@ -301,3 +301,41 @@ TEST_CASE("profile: stories260K, 40 heads x 2 suites x 20 examples; SIGKILL then
   CHECK(count_units(db) == kUnits);
   CHECK(read_json(out).dump() == resumed.dump());
 }
+
+TEST_CASE("profile: tasks --show prints converted examples; bad suites are refused naming file, line and field") {
+  hl_test::ScratchDir d("profile_bad");
+  CliResult r = run_cli({"tasks", "--file", (shared_dir() / "data/profiling/pair_qa_synthetic.jsonl").string(), "--show", "2"});
+  REQUIRE(r.status == 0);
+  json j = json::parse(r.out);
+  REQUIRE(j["examples"].size() == 2);
+  CHECK(j["examples"][1]["id"] == "qa 1.2");
+  CHECK(j["examples"][1]["emphasis"] == "The Golden Dunes shift shape with every desert wind.");
+  CHECK(j["items"][0]["id"] == 1);  // the records as read stay there too
+
+  const auto suite = d.write("s.jsonl", R"({"prompt": "Tom saw his mom.", "emphasis": "mom", "target": " mom"})" "\n"
+                                        R"({"prompt": "Tom saw his dad.", "emphasis": "dad"})" "\n");
+  r = run_cli({"tasks", "--file", suite.string()});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("s.jsonl:2: missing field \"target\"") != std::string::npos);
+  const std::string model = (shared_dir() / "models/stories260K/hf").string();
+  r = run_cli({"profile", "--model", model, "--suite", suite.string(), "--db", d.file("p.db"), "--out", d.file("o.json")});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("s.jsonl:2: missing field \"target\"") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(d.file("o.json")));
+  r = run_cli({"profile", "--model", model, "--suite", "nope", "--out", d.file("o.json"), "--db", d.file("p.db")});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("neither a built-in suite") != std::string::npos);
+
+  // A subset of heads (--heads), a generation scorer: only those heads are scored, and only this task generates.
+  const auto gen = d.write("g.jsonl", R"({"prompt": "She said he was here.\nSay it with they:", "emphasis": "Say it with they:", "scorer": "pronoun_change"})" "\n");
+  r = run_cli({"profile", "--model", model, "--suite", gen.string(), "--heads", "L0H1,L4", "--max-new", "8", "--db",
+               d.file("p.db"), "--out", d.file("g.json"), "--quiet"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const json g = read_json(d.file("g.json"));
+  CHECK(g["tasks"]["g"]["scorer"] == "pronoun_change");
+  REQUIRE(g["tasks"]["g"]["heads"].size() == 9);
+  CHECK(g["tasks"]["g"]["heads"][0]["layer"] == 0);
+  CHECK(g["tasks"]["g"]["heads"][1]["layer"] == 4);
+  for (const auto& h : g["tasks"]["g"]["heads"]) CHECK((h["mean"] == 0.0 || h["mean"] == 0.5 || h["mean"] == 1.0));
+}
