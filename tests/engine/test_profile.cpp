@@ -233,8 +233,8 @@ TEST_CASE("profile: stories260K, 40 heads x 2 suites x 20 examples; SIGKILL then
   // Every example of both suites (200 + 40), one unit per example, so that a kill lands mid-way.
   const int64_t kUnits = 240;
   auto args = [&](const std::string& db, const std::string& out) {
-    return std::vector<std::string>{"profile", "--model", model, "--suite", "pair_qa,bios", "--example-block", "1",
-                                    "--db", db, "--out", out, "--quiet"};
+    return std::vector<std::string>{"profile", "--model", model, "--suite", "pair_qa,bios", "--examples", "0",
+                                    "--example-block", "1", "--db", db, "--out", out, "--quiet"};
   };
   r = run_cli(args(d.file("ref.db"), d.file("ref.json")));
   REQUIRE(r.status == 0);
