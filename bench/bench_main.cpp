@@ -1,5 +1,5 @@
 // headlight-bench: speed and memory figures as ratios measured in one run on this machine.
-//   headlight-bench [--model DIR] [--threads N] [--quick] [--sections forward,steer,interactive,profiling,roofline,memory,store]
+//   headlight-bench [--model DIR] [--threads N] [--quick] [--sections forward,steer,interactive,profiling,profile,roofline,memory,store]
 // Without --model it synthesises the smollm2-135m shape (random weights) into a temp dir.
 // `headlight-bench influence-rss --model DIR --tokens N` is the child process of the memory section.
 #include <ATen/ATen.h>
@@ -22,6 +22,7 @@
 
 #include "analysis/influence.h"
 #include "app/cli/args.h"
+#include "bench/bench_profile.h"
 #include "core/engine/generate.h"
 #include "core/engine/head_scan.h"
 #include "core/engine/head_stats.h"
@@ -328,7 +329,7 @@ int main(int argc, char** argv) {
     const int reps = quick ? 3 : 5;
     std::set<std::string> sections;
     {
-      std::string s = a.get("sections", "roofline,forward,steer,interactive,profiling,store,memory");
+      std::string s = a.get("sections", "roofline,forward,steer,interactive,profiling,profile,store,memory");
       size_t p = 0;
       while (p <= s.size()) {
         size_t q = s.find(',', p);
@@ -580,6 +581,11 @@ int main(int argc, char** argv) {
         scan_flops += static_cast<double>(c.n_heads) * (layer_flops(c, T, s0, c.n_layers - l) + head_row);
       std::printf("scan: %.0f GFLOP per example, %.0f %% of the GEMM bound; largest score difference scan vs naive %.2g\n",
                   scan_flops / 1e9, 100 * scan_flops * n_ex / t_fast / 1e9 / mach.gemm_gflops, max_score_diff);
+      rule();
+    }
+
+    if (sections.count("profile")) {
+      bench::profile_section(*m, quick);
       rule();
     }
 

@@ -265,7 +265,15 @@ HeadSet load_head_config(const std::filesystem::path& file) {
   if (!in) throw Error(file.string() + ": cannot open head config");
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_head_set_text(ss.str(), file.string());
+  const std::string text = ss.str();
+  // A profile-export sidecar (heads.scores.json) carries the head config under "head_config", next to its scores.
+  if (text.find("\"head_config\"") != std::string::npos) {
+    check_json_depth(text, file.string());
+    const nlohmann::ordered_json j = nlohmann::ordered_json::parse(text, nullptr, false);
+    if (j.is_object() && j.contains("head_config"))
+      return parse_any(j["head_config"], file.string() + ": field \"head_config\"");
+  }
+  return parse_head_set_text(text, file.string());
 }
 
 nlohmann::ordered_json head_set_to_json(const HeadSet& set, int64_t n_layers, int64_t n_heads) {

@@ -72,6 +72,7 @@ HeadSet parse_head_set(const nlohmann::ordered_json& value, const std::string& w
 HeadSet parse_head_set(const nlohmann::json& value, const std::string& where);
 // Parses text: JSON (object, list, or quoted string) or bare head names ("L3H17,L8H28", "all").
 HeadSet parse_head_set_text(std::string_view text, const std::string& where);
+// A PASTA head-config file, or a `profile-export` sidecar (its "head_config" field).
 HeadSet load_head_config(const std::filesystem::path& file);
 
 // A set written in KV-head indices (SEKA's "kv_head" PASTA configs for GQA models) as query heads: KV head g of

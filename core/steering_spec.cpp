@@ -200,7 +200,19 @@ const char* to_string(ScalePosition p) {
   return "?";
 }
 
-SteeringSpec parse_steering_spec(const std::string& json_text, const std::string& where) {
+namespace {
+
+// A `heads` string naming a head-config file rather than heads ("L3H17", "all").
+bool names_a_file(const ojson& v) {
+  if (!v.is_string()) return false;
+  const std::string s = v.get<std::string>();
+  return s.size() > 5 && s.compare(s.size() - 5, 5, ".json") == 0;
+}
+
+}  // namespace
+
+SteeringSpec parse_steering_spec(const std::string& json_text, const std::string& where,
+                                 const std::filesystem::path& base_dir) {
   check_json_depth(json_text, where);
   ojson j;
   try {
@@ -227,7 +239,17 @@ SteeringSpec parse_steering_spec(const std::string& json_text, const std::string
 
   if (s.method == SteeringMethod::Pasta) {
     if (!j.contains("heads")) throw Error(where + ": method \"pasta\" needs field 'heads'");
-    s.heads = parse_head_set(j["heads"], field_ctx(where, "heads"));
+    if (names_a_file(j["heads"])) {
+      std::filesystem::path p = j["heads"].get<std::string>();
+      if (p.is_relative() && !base_dir.empty()) p = base_dir / p;
+      try {
+        s.heads = load_head_config(p);
+      } catch (const Error& e) {
+        throw Error(field_ctx(where, "heads") + ": " + e.what());
+      }
+    } else {
+      s.heads = parse_head_set(j["heads"], field_ctx(where, "heads"));
+    }
     if (j.contains("head_index"))
       s.head_index = choice<HeadIndex>(j["head_index"], field_ctx(where, "head_index"),
                                        {{"query", HeadIndex::Query}, {"kv", HeadIndex::Kv}});
@@ -295,7 +317,7 @@ SteeringSpec load_steering_spec(const std::filesystem::path& file) {
   if (!in) throw Error(file.string() + ": cannot open steering spec");
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_steering_spec(ss.str(), file.string());
+  return parse_steering_spec(ss.str(), file.string(), file.parent_path());
 }
 
 std::string steering_spec_to_json(const SteeringSpec& s, int indent) {

@@ -103,7 +103,11 @@ const char* to_string(ScalePosition p);
 // Parses a JSON document. Throws hl::Error naming `where` and the field for malformed JSON, unknown
 // fields or methods, fields that do not apply to the method, wrong types, alpha <= 0, multiplier <= 0,
 // non-finite numbers, empty or reversed spans.
-SteeringSpec parse_steering_spec(const std::string& json_text, const std::string& where = "steering spec");
+// PASTA's `heads` may also name a file ("heads": "heads.json"): a PASTA head config or a `profile-export`
+// sidecar, read with load_head_config; a relative path is taken from base_dir (the spec file's folder when
+// loaded from a file, else the working directory).
+SteeringSpec parse_steering_spec(const std::string& json_text, const std::string& where = "steering spec",
+                                 const std::filesystem::path& base_dir = {});
 SteeringSpec load_steering_spec(const std::filesystem::path& file);
 // Writes only the fields that apply to the method; parse(to_json(s)) == s.
 std::string steering_spec_to_json(const SteeringSpec& spec, int indent = 2);

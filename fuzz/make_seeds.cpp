@@ -17,6 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/niah.h"
+#include "analysis/suite_builtin.h"
+#include "analysis/task_file.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "storage/store.h"
@@ -277,6 +279,18 @@ void task_seeds(const fs::path& shared) {
   seed("fuzz_task_jsonl", "counterfact_kind", std::string(1, '\1') + head_lines(cf, 5));
   seed("fuzz_task_jsonl", "pair_qa", std::string(1, '\0') + head_lines(qa, 10));
   seed("fuzz_task_jsonl", "pair_qa_kind", std::string(1, '\2') + head_lines(qa, 3));
+  // Task suites: the converted shared files, and every scorer's record shape.
+  const hl::TaskSuite cf_suite = hl::suite_from_counterfact(hl::parse_task_jsonl(head_lines(cf, 20), "cf"), "cf");
+  const hl::TaskSuite qa_suite = hl::suite_from_pair_qa(hl::parse_task_jsonl(head_lines(qa, 5), "qa"), "qa");
+  seed("fuzz_task_suite", "counterfact", hl::suite_to_jsonl(cf_suite));
+  seed("fuzz_task_suite", "pair_qa", hl::suite_to_jsonl(qa_suite));
+  seed("fuzz_task_suite", "labels",
+       R"({"id": 1, "prompt": "Ann is a nurse.\nAnn works as a", "emphasis": "Ann is a nurse.", "target": "nurse", )"
+       R"("labels": ["nurse", "dentist"], "gender": "f"})" "\n");
+  seed("fuzz_task_suite", "spans", R"({"prompt": "a b c", "spans": [[2, 3]], "target": " c", "versus": " d"})" "\n");
+  seed("fuzz_task_suite", "generation",
+       R"({"prompt": "x\nSay it as json:", "emphasis": "Say it as json:", "target": "x", "scorer": "json_format"})" "\n"
+       R"({"prompt": "y\nSay it as json:", "emphasis": "Say it as json:", "target": "y", "scorer": "json_format"})" "\n");
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_RUNS=${FUZZ_RUNS:--1}
 ALL_TARGETS="fuzz_safetensors_header fuzz_safetensors_file fuzz_safetensors_index fuzz_model_config
   fuzz_llama2c_header fuzz_tokenizer_json fuzz_tokenizer_spm fuzz_tokenizer_llama2c fuzz_head_config
-  fuzz_steering_spec fuzz_prompt_markers fuzz_niah_journal fuzz_store fuzz_task_jsonl"
+  fuzz_steering_spec fuzz_prompt_markers fuzz_niah_journal fuzz_store fuzz_task_jsonl fuzz_task_suite"
 FUZZ_TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
 
 HEADLIGHT_SHARED_DIR="$SHARED" ASAN_BUILD_DIR="$ASAN_BUILD_DIR" bash scripts/sanitize.sh --configure-only

@@ -90,6 +90,8 @@ class Store {
   int64_t create_profiling_job(int64_t run_id, const std::string& tasks_json, int64_t total_units);
   std::optional<ProfilingJob> get_profiling_job(int64_t job_id) const;
   std::optional<ProfilingJob> profiling_job_for_run(int64_t run_id) const;
+  // Every profiling job, oldest first (a resumed profile finds its job by the fingerprint in tasks_json).
+  std::vector<ProfilingJob> list_profiling_jobs() const;
   // Records the unit and its scores in one transaction. Returns false (and changes nothing) if the unit
   // (job, task, layer, head) was already recorded.
   bool record_unit(int64_t job_id, const ProfilingUnit& unit);

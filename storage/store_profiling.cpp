@@ -48,6 +48,13 @@ std::optional<ProfilingJob> Store::profiling_job_for_run(int64_t run_id) const {
   return read_job(st);
 }
 
+std::vector<ProfilingJob> Store::list_profiling_jobs() const {
+  Stmt st(db_, "SELECT id, run_id, tasks_json, total_units, status FROM profiling_jobs ORDER BY id");
+  std::vector<ProfilingJob> out;
+  while (auto j = read_job(st)) out.push_back(std::move(*j));
+  return out;
+}
+
 bool Store::record_unit(int64_t job_id, const ProfilingUnit& u) {
   require_writable("record a profiling unit");
   Transaction tx(db_, Transaction::Write);
