@@ -1,0 +1,157 @@
+#include "app/gui/gui_state.h"
+
+#include <cctype>
+
+namespace hl::gui {
+
+const char* to_string(Variant v) {
+  switch (v) {
+    case Variant::Baseline: return "baseline";
+    case Variant::Difference: return "steered - baseline";
+    case Variant::Steered: break;
+  }
+  return "steered";
+}
+
+GuiState::GuiState(wb::Workbench& wb, std::unique_ptr<HeatmapRenderer> renderer)
+    : wb_(wb), renderer_(std::move(renderer)), doc_(wb.document()) {
+  prompt_edit = doc_.prompt;
+  if (!renderer_) renderer_ = make_null_heatmap_renderer();
+}
+
+void GuiState::begin_frame() {
+  const uint64_t v = wb_.version();
+  if (v == snap_version_) return;
+  snap_ = wb_.snapshot();
+  snap_version_ = snap_.version;
+}
+
+void GuiState::commit() { wb_.set_document(doc_); }
+
+void GuiState::load_model(const std::string& path) {
+  model_path_input = path;
+  wb_.load_model(path, device, dtype);
+}
+
+void GuiState::set_prompt(const std::string& text) {
+  doc_.prompt = text;
+  prompt_edit = text;
+  // Token spans index the old tokenisation; emphasis substrings are re-located by the workbench.
+  doc_.spec.spans.clear();
+  commit();
+}
+
+void GuiState::emphasize(const std::string& substring) {
+  doc_.spec.emphasis = {substring};
+  doc_.spec.spans.clear();
+  doc_.spec.occurrence = 0;
+  commit();
+}
+
+void GuiState::set_token_span(int64_t begin, int64_t end) {
+  doc_.spec.spans = {SteeringSpan{begin, end, 1.0}};
+  doc_.spec.emphasis.clear();
+  commit();
+}
+
+void GuiState::clear_marks() {
+  doc_.spec.spans.clear();
+  doc_.spec.emphasis.clear();
+  commit();
+}
+
+void GuiState::set_method(SteeringMethod m) {
+  doc_.spec.method = m;
+  commit();
+}
+void GuiState::set_alpha(double alpha) {
+  doc_.spec.alpha = alpha;
+  commit();
+}
+void GuiState::set_delta(double delta) {
+  doc_.spec.delta = delta;
+  commit();
+}
+void GuiState::set_multiplier(double m) {
+  doc_.spec.multiplier = m;
+  commit();
+}
+void GuiState::set_scale_position(ScalePosition p) {
+  doc_.spec.scale_position = p;
+  commit();
+}
+void GuiState::set_apply_at(ApplyAt a) {
+  doc_.spec.apply_at = a;
+  commit();
+}
+void GuiState::set_layers(const LayerSelection& layers) {
+  doc_.spec.layers = layers;
+  commit();
+}
+void GuiState::set_heads(const HeadSet& heads) {
+  doc_.spec.heads = heads;
+  commit();
+}
+void GuiState::toggle_head(int64_t layer, int64_t head) {
+  wb::toggle_head(doc_.spec.heads, layer, head, n_layers(), n_heads());
+  commit();
+}
+void GuiState::set_head(int64_t layer, int64_t head, bool on) {
+  wb::set_head(doc_.spec.heads, layer, head, on, n_layers(), n_heads());
+  commit();
+}
+void GuiState::select_head(int64_t layer, int64_t head) {
+  doc_.focus_layer = layer;
+  doc_.focus_head = head;
+  commit();
+}
+void GuiState::set_max_new_tokens(int64_t n) {
+  doc_.sampling.max_new_tokens = n;
+  commit();
+}
+void GuiState::set_document(const wb::Document& d) {
+  doc_ = d;
+  prompt_edit = d.prompt;
+  commit();
+}
+void GuiState::sync_from_workbench() {
+  doc_ = wb_.document();
+  prompt_edit = doc_.prompt;
+}
+
+std::string GuiState::take_panel_request() {
+  std::string r;
+  r.swap(panel_request_);
+  return r;
+}
+
+bool parse_head_name(const std::string& text, int64_t* layer, int64_t* head) {
+  size_t i = 0;
+  auto number = [&](int64_t* out) {
+    const size_t start = i;
+    int64_t v = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) && i - start < 9) v = v * 10 + (text[i++] - '0');
+    *out = v;
+    return i > start;
+  };
+  if (i >= text.size() || (text[i] != 'L' && text[i] != 'l')) return false;
+  ++i;
+  if (!number(layer)) return false;
+  if (i == text.size()) {
+    *head = -1;
+    return true;
+  }
+  if (text[i] != 'H' && text[i] != 'h') return false;
+  ++i;
+  if (!number(head)) return false;
+  return i == text.size();
+}
+
+std::string field_issue(const wb::Snapshot& s, const std::string& field) {
+  if (!s.prompt) return {};
+  for (const auto& issue : s.prompt->issues)
+    if (issue.field == field) return issue.message;
+  return {};
+}
+
+}  // namespace hl::gui
