@@ -121,6 +121,15 @@ struct InfluenceCurves {
   std::vector<float> influence, rollout;
 };
 
+// Every head steered alone (PASTA's α on the document's span) on the current prompt: how far each head moves the
+// next-token distribution, KL(baseline || steered) in nats, [layers, heads] row-major. Fills the Heads grid.
+struct HeadScanScores {
+  int64_t layers = 0, heads = 0;
+  double alpha = 0.01;
+  std::vector<float> kl;
+  std::vector<int64_t> top_token;  // per head, the steered next token's argmax
+};
+
 // Baseline or steered: everything computed for one variant of the current document.
 struct VariantResult {
   Continuation continuation;
@@ -159,6 +168,7 @@ struct Snapshot {
   std::string model_error;  // the loader's message for the last failed load
   std::shared_ptr<const PreparedPrompt> prompt;
   std::shared_ptr<const VariantResult> baseline, steered;
+  std::shared_ptr<const HeadScanScores> scan;  // from scan_heads(), for the current prompt
   std::vector<JobInfo> jobs;  // running and queued first, then the most recent finished ones
   int64_t runs_recorded = 0;  // runs this workbench wrote to the store
   std::string store_path;     // empty: no store open
@@ -172,8 +182,6 @@ struct WorkbenchOptions {
   int threads = 0;       // compute threads, 0 = hardware
   size_t max_finished_jobs = 16;
 };
-
-class JobContext;  // workbench/jobs.h: what a custom job's body sees (cancel token, progress, the model, the store)
 
 class Workbench {
  public:
@@ -195,6 +203,8 @@ class Workbench {
 
   // Recomputes both variants from scratch (a "Run" button).
   void rerun();
+  // Scores every head steered alone on the current prompt (a Scan job); the result lands in Snapshot::scan.
+  uint64_t scan_heads();
 
   void cancel(uint64_t job_id);
   void cancel_all();
@@ -209,10 +219,12 @@ class Workbench {
   const std::string& db_path() const;
   std::vector<RunRow> list_runs(int64_t limit = 200) const;  // read-only connection on the calling thread
   // Reopens a recorded run into the document (prompt, spec, sampling); the workbench then recomputes it.
+  // Returns false and sets *error (e.g. the run has no prompt) when it cannot.
   bool reopen_run(int64_t run_id, std::string* error = nullptr);
-  bool delete_run(int64_t run_id, std::string* error = nullptr);
-  // Exports a run with the store's exporters: format csv | json | png. Returns false and sets *error on failure.
-  bool export_run(int64_t run_id, const std::string& format, const std::string& out_path, std::string* error = nullptr);
+  // Store writes and exports run as jobs on the worker (JobKind::Custom; their JobInfo says how they ended).
+  uint64_t delete_run(int64_t run_id);
+  // format: csv | json | png (the store's exporters).
+  uint64_t export_run(int64_t run_id, const std::string& format, const std::string& out_path);
 
   // Head-set files in PASTA's format (any of the 201 published configs opens unchanged).
   static HeadSet load_heads(const std::string& path);  // throws hl::Error naming the file

@@ -3,13 +3,17 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "core/engine/model.h"
 
 namespace hl::engine {
 
+// Called after each layer's weights are read (for load progress and cancellation: it may throw).
+using LayerLoaded = std::function<void(int64_t layer)>;
+
 ModelWeights load_hf_weights(const std::filesystem::path& dir, const ModelConfig& cfg, at::ScalarType dtype,
-                             at::Device dev);
+                             at::Device dev, const LayerLoaded& on_layer = {});
 
 // llama2.c checkpoint (v0 "legacy" format, as karpathy's stories*.bin): 7 int32 header fields, then fp32 weights.
 // The q/k rows stay in llama2.c's interleaved-RoPE order; the returned config says RopeStyle::Interleaved.

@@ -16,6 +16,10 @@ struct Loader {
   const WeightSource& src;
   at::ScalarType dt;
   at::Device dev;
+  const LayerLoaded& on_layer;
+  void layer_done(int64_t i) const {
+    if (on_layer) on_layer(i);
+  }
 
   at::Tensor get(const std::string& name, std::vector<int64_t> shape) const { return src.get(name, shape, dt, dev); }
   at::Tensor opt(const std::string& name, std::vector<int64_t> shape) const {
@@ -47,6 +51,7 @@ void load_llama_family(const Loader& L, ModelWeights& w) {
       lw.down_b = L.get(lp + "mlp.down_proj.bias", {D});
     }
     w.layers.push_back(std::move(lw));
+    L.layer_done(i);
   }
   w.final_norm_w = L.get(p + "norm.weight", {D});
   if (c.tie_word_embeddings || !L.src.has("lm_head.weight")) {
@@ -81,6 +86,7 @@ void load_gpt2(const Loader& L, ModelWeights& w) {
     lw.down_w = conv(lp + "mlp.c_proj.weight", I, D);
     lw.down_b = L.get(lp + "mlp.c_proj.bias", {D});
     w.layers.push_back(std::move(lw));
+    L.layer_done(i);
   }
   w.final_norm_w = L.get(p + "ln_f.weight", {D});
   w.final_norm_b = L.get(p + "ln_f.bias", {D});
@@ -105,6 +111,7 @@ void load_gptj(const Loader& L, ModelWeights& w) {
     lw.down_w = L.get(lp + "mlp.fc_out.weight", {D, I});
     lw.down_b = L.get(lp + "mlp.fc_out.bias", {D});
     w.layers.push_back(std::move(lw));
+    L.layer_done(i);
   }
   w.final_norm_w = L.get(p + "ln_f.weight", {D});
   w.final_norm_b = L.get(p + "ln_f.bias", {D});
@@ -142,6 +149,7 @@ void load_gpt_neox(const Loader& L, ModelWeights& w) {
     lw.down_w = L.get(lp + "mlp.dense_4h_to_h.weight", {D, I});
     lw.down_b = L.get(lp + "mlp.dense_4h_to_h.bias", {D});
     w.layers.push_back(std::move(lw));
+    L.layer_done(i);
   }
   w.final_norm_w = L.get(p + "final_layer_norm.weight", {D});
   w.final_norm_b = L.get(p + "final_layer_norm.bias", {D});
@@ -151,9 +159,9 @@ void load_gpt_neox(const Loader& L, ModelWeights& w) {
 }  // namespace
 
 ModelWeights load_hf_weights(const std::filesystem::path& dir, const ModelConfig& cfg, at::ScalarType dtype,
-                             at::Device dev) {
+                             at::Device dev, const LayerLoaded& on_layer) {
   WeightSource src(dir);
-  Loader L{cfg, src, dtype, dev};
+  Loader L{cfg, src, dtype, dev, on_layer};
   ModelWeights w;
   if (cfg.model_type == "llama" || cfg.model_type == "mistral" || cfg.model_type == "qwen2") load_llama_family(L, w);
   else if (cfg.model_type == "gpt2") load_gpt2(L, w);

@@ -1,6 +1,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "core/engine/load.h"
@@ -48,14 +49,57 @@ std::unique_ptr<Tokenizer> find_tokenizer(const fs::path& dir, const TokenizerOp
   return nullptr;
 }
 
+// A folder that is not an HF directory but holds exactly one model: an `hf/` subfolder with config.json, or one
+// llama2.c `.bin` (as ../shared/models/stories260K holds both: the HF copy is preferred, it carries its tokenizer).
+fs::path find_model_in_folder(const fs::path& dir) {
+  if (fs::exists(dir / "hf" / "config.json")) return dir / "hf";
+  std::vector<fs::path> bins;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().extension() == ".bin" && e.path().filename() != "pytorch_model.bin" &&
+        e.path().filename().string().rfind("tok", 0) != 0)
+      bins.push_back(e.path());
+  if (bins.size() == 1) return bins.front();
+  return {};
+}
+
+// Counts load units and reports them; throws Cancelled between units when asked to.
+class LoadProgress {
+ public:
+  LoadProgress(const LoadOptions& opt, int64_t total) : opt_(opt), t0_(std::chrono::steady_clock::now()) {
+    p_.total = total;
+  }
+  void check() const {
+    if (opt_.cancel && opt_.cancel->cancelled()) throw Cancelled();
+  }
+  // last: the final unit (units that did not apply, e.g. packing on a non-AVX2 CPU, count as done).
+  void step(std::string what, bool last = false) {
+    check();
+    p_.done = last ? p_.total : p_.done + 1;
+    p_.what = std::move(what);
+    p_.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    p_.eta_s = p_.done > 0 && p_.total > p_.done ? p_.elapsed_s / p_.done * (p_.total - p_.done) : 0;
+    if (opt_.progress) opt_.progress(p_);
+  }
+
+ private:
+  const LoadOptions& opt_;
+  std::chrono::steady_clock::time_point t0_;
+  Progress p_;
+};
+
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const fs::path& path, const LoadOptions& opt) {
   const at::Device dev = parse_device(opt.device);
   const at::ScalarType dtype = parse_compute_dtype(opt.dtype);
   if (!fs::exists(path)) throw Error(path.string() + ": no such file or directory");
+  if (fs::is_directory(path) && !fs::exists(path / "config.json")) {
+    const fs::path inner = find_model_in_folder(path);
+    if (!inner.empty()) return load(inner, opt);
+  }
   std::unique_ptr<Model> m;
   fs::path tok_dir;
+  std::unique_ptr<LoadProgress> progress;
   if (fs::is_directory(path)) {
     const fs::path cfg_path = path / "config.json";
     if (!fs::exists(cfg_path)) {
@@ -64,10 +108,15 @@ std::unique_ptr<Model> Model::load(const fs::path& path, const LoadOptions& opt)
           if (e.path().extension() == ext)
             throw Error(e.path().string() + ": pickle checkpoints are refused (loading them can run arbitrary code); "
                         "convert the model to safetensors");
-      throw Error(cfg_path.string() + ": missing config.json (not an HF model directory)");
+      throw Error(cfg_path.string() + ": missing config.json (not an HF model directory, and no hf/ folder or "
+                  "single llama2.c .bin inside)");
     }
     ModelConfig cfg = load_model_config(cfg_path);
-    ModelWeights w = engine::load_hf_weights(path, cfg, dtype, dev);
+    progress = std::make_unique<LoadProgress>(opt, 2 * cfg.n_layers + 2);
+    progress->step("config");
+    ModelWeights w = engine::load_hf_weights(path, cfg, dtype, dev, [&](int64_t l) {
+      progress->step("weights of layer " + std::to_string(l));
+    });
     m = std::make_unique<Model>(std::move(cfg), std::move(w), dev, dtype);
     tok_dir = path;
   } else {
@@ -77,12 +126,15 @@ std::unique_ptr<Model> Model::load(const fs::path& path, const LoadOptions& opt)
                   "model to safetensors");
     if (ext == ".safetensors") return load(path.parent_path(), opt);
     auto [cfg, w] = engine::load_llama2c(path, dtype, dev);
+    progress = std::make_unique<LoadProgress>(opt, cfg.n_layers + 2);
+    progress->step("weights");
     m = std::make_unique<Model>(std::move(cfg), std::move(w), dev, dtype);
     tok_dir = path.parent_path();
   }
   m->source_ = path;
-  if (opt.pack_weights) m->pack_weights();
+  if (opt.pack_weights) m->pack_weights([&](int64_t l) { progress->step("packing layer " + std::to_string(l)); });
   if (opt.load_tokenizer) m->set_tokenizer(find_tokenizer(tok_dir, opt.tokenizer));
+  progress->step("tokenizer", true);
   return m;
 }
 

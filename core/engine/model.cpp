@@ -261,6 +261,7 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
   const bool last_layer_tail_only = !opt.all_logits && !opt.keep_hidden && !opt.observer && T > 1;
   engine::AttentionWorkspace attn_ws;  // observers' score/probability blocks: one buffer for the whole forward
   for (int64_t l = first; l < c.n_layers; ++l) {
+    if (opt.cancel && opt.cancel->cancelled()) throw Cancelled();
     const LayerWeights& lw = w_.layers[static_cast<size_t>(l)];
     if (opt.keep_layer_inputs) res.layer_inputs[static_cast<size_t>(l)] = x;
     at::Tensor h1 = norm(c, x, lw.norm1_w, lw.norm1_b);
@@ -379,7 +380,7 @@ Model::~Model() = default;
 
 bool Model::weights_packed() const { return !w_.layers.empty() && w_.layers.front().qkv_p != nullptr; }
 
-bool Model::pack_weights() {
+bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
   if (weights_packed()) return true;
   if (w_.layers.empty() || !engine::PackedWeight::applies(w_.layers.front().qkv_w)) return false;
   using engine::PackedWeight;
@@ -405,6 +406,7 @@ bool Model::pack_weights() {
     pack(lw.up_w, lw.up_p, gated_silu(cfg_) ? PackedWeight::Layout::GatePairs : PackedWeight::Layout::Plain,
          "the up projection");
     pack(lw.down_w, lw.down_p, PackedWeight::Layout::Plain, "the down projection");
+    if (on_layer) on_layer(static_cast<int64_t>(l));
   }
   return true;
 }

@@ -5,12 +5,14 @@
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/attention_bias.h"
 #include "core/attention_observer.h"
+#include "core/job.h"
 #include "core/model_config.h"
 #include "core/tokenizer.h"
 
@@ -26,6 +28,10 @@ struct LoadOptions {
   bool load_tokenizer = true;   // a missing tokenizer is not an error; tokenizer() is then null
   bool pack_weights = true;     // CPU float32: repack the projections for our kernels (Model::pack_weights)
   TokenizerOptions tokenizer;
+  // Load progress (units: config, each layer's weights, each layer's packing, tokenizer) and cancellation, checked
+  // between units: a set token makes load() throw hl::Cancelled and nothing of the half-loaded model remains.
+  ProgressFn progress;
+  const CancelToken* cancel = nullptr;
 };
 
 struct LayerWeights {
@@ -87,6 +93,10 @@ struct ForwardOptions {
   // Upper bound on the elements of one block of attention scores (B x H x rows x keys); 0 = default (32 M).
   // Long prompts are processed in blocks of query rows so that no full n x n score matrix per head exists.
   int64_t attention_block_elems = 0;
+  // Checked before every layer: a set token makes forward() throw hl::Cancelled (a moved slider must not wait for
+  // the stale re-prefill). The cache's layers from the resume layer up are then partly written: callers that keep a
+  // cache across forwards (SteeringSession) rewrite those layers before reusing them.
+  const CancelToken* cancel = nullptr;
 };
 
 struct ForwardResult {
@@ -99,7 +109,8 @@ struct ForwardResult {
 
 class Model {
  public:
-  // `path`: an HF model directory (config.json + safetensors), or a llama2.c .bin checkpoint.
+  // `path`: an HF model directory (config.json + safetensors), a llama2.c .bin checkpoint, or a folder holding
+  // exactly one of them (an `hf/` subfolder or a single .bin next to its tokenizer, as ../shared/models/stories260K).
   static std::unique_ptr<Model> load(const std::filesystem::path& path, const LoadOptions& opt = {});
   Model(ModelConfig cfg, ModelWeights w, at::Device device, at::ScalarType dtype);
   ~Model();
@@ -111,7 +122,8 @@ class Model {
   // CPU float32 on a CPU with AVX2/FMA: repacks each layer's projections for the packed kernels
   // (engine/packed_linear.h) and releases the row-major matrices, one layer at a time. Elsewhere a no-op.
   // Model::load does it unless LoadOptions::pack_weights is false. Returns whether the weights are packed.
-  bool pack_weights();
+  // on_layer (optional) is called after each layer is packed (load progress; it may throw to cancel).
+  bool pack_weights(const std::function<void(int64_t layer)>& on_layer = {});
   bool weights_packed() const;
   at::Device device() const { return device_; }
   at::ScalarType dtype() const { return dtype_; }
