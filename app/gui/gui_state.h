@@ -46,6 +46,7 @@ class GuiState {
   const wb::Snapshot& snap() const { return snap_; }
   const wb::Document& doc() const { return doc_; }
   HeatmapRenderer& renderer() { return *renderer_; }
+  const HeatmapRenderer& renderer() const { return *renderer_; }
   int64_t n_layers() const { return snap_.model ? snap_.model->n_layers : 0; }
   int64_t n_heads() const { return snap_.model ? snap_.model->n_heads : 0; }
 
@@ -80,6 +81,7 @@ class GuiState {
   std::string model_path_input, device = "cpu", dtype = "f32";
   std::vector<std::string> recent_models;
   std::string recent_file;  // empty: not kept
+  std::string remembered_model;  // the loaded model already put on the recent list
   // Prompt panel
   std::string prompt_edit;  // the text box; pushed to the document on change
   int selection_begin = 0, selection_end = 0;  // byte offsets of the text box's selection
@@ -92,15 +94,26 @@ class GuiState {
   std::string heads_message;
   int64_t grid_drag_l0 = -1, grid_drag_h0 = -1, grid_drag_l1 = -1, grid_drag_h1 = -1;
   bool grid_drag_on = true;
+  // Steering panel
+  std::string layers_edit, layers_error;
+  bool layers_edit_active = false;
   // Heatmap and Influence panels
   HeatmapViewState heatmap;
   InfluenceViewState influence;
-  std::shared_ptr<const wb::AttentionMap> bench_map;  // --bench-heatmap: a synthetic map shown instead
+  std::shared_ptr<const wb::AttentionMap> bench_map;
+  struct HeatmapRange {
+    const void* a = nullptr;
+    const void* b = nullptr;
+    bool mask_sink = false;
+    float vmax = 1;
+  } heatmap_range;  // the colour range of the maps on screen, computed once per new map  // --bench-heatmap: a synthetic map shown instead
   // Runs panel
   std::vector<wb::RunRow> runs;
   int64_t runs_seen_recorded = -1;
   bool runs_refresh = true;
   int export_format = 0;  // csv, json, png
+  std::string export_dir;
+  uint64_t runs_pending_job = 0;  // a delete or export the panel waits to report
   std::string runs_message;
   // Status bar
   FrameStats frames;

@@ -153,3 +153,63 @@ void PlotFrame::legend(const std::vector<PlotSeries>& series) const {
 }
 
 }  // namespace hl::gui
+
+#include "app/gui/colormap.h"
+
+namespace hl::gui {
+
+void draw_colorbar(Colormap map, double vmin, double vmax, bool log_scale, ImVec2 size, bool vertical, const char* title) {
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const ImVec2 o = ImGui::GetCursorScreenPos();
+  ImGui::Dummy(size);
+  const float fh = ImGui::GetFontSize();
+  const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
+  if (!(vmax > vmin)) vmax = vmin + 1;
+  if (log_scale) vmin = std::max(vmin, 1e-6);
+  if (log_scale && !(vmax > vmin)) vmax = vmin * 10;
+  auto t_of = [&](double v) {
+    if (log_scale) return (std::log10(v) - std::log10(vmin)) / (std::log10(vmax) - std::log10(vmin));
+    return (v - vmin) / (vmax - vmin);
+  };
+  // Bar geometry: vertical = a strip on the left with ticks to its right; horizontal = a strip under the title.
+  ImVec2 a, b;
+  if (vertical) {
+    a = ImVec2(o.x, o.y + (title ? fh * 1.3f : 0));
+    b = ImVec2(o.x + std::min(16.f, size.x * 0.3f), o.y + size.y - fh * 0.5f);
+  } else {
+    a = ImVec2(o.x + fh, o.y + (title ? fh * 1.2f : 0));
+    b = ImVec2(o.x + size.x - fh, a.y + std::max(8.f, size.y - fh * 2.6f));
+  }
+  if (title) dl->AddText(o, text, title);
+  const int steps = 64;
+  for (int i = 0; i < steps; ++i) {
+    const float t0 = static_cast<float>(i) / steps, t1 = static_cast<float>(i + 1) / steps;
+    const ImU32 c = colormap_u32(map, (t0 + t1) * 0.5f);
+    if (vertical) dl->AddRectFilled(ImVec2(a.x, b.y - (b.y - a.y) * t1), ImVec2(b.x, b.y - (b.y - a.y) * t0 + 1), c);
+    else dl->AddRectFilled(ImVec2(a.x + (b.x - a.x) * t0, a.y), ImVec2(a.x + (b.x - a.x) * t1 + 1, b.y), c);
+  }
+  dl->AddRect(a, b, ImGui::GetColorU32(ImGuiCol_Border));
+  std::vector<double> ticks;
+  if (log_scale) {
+    for (double e = std::ceil(std::log10(vmin) - 1e-9); e <= std::log10(vmax) + 1e-9; e += 1) ticks.push_back(std::pow(10.0, e));
+  } else {
+    const float len = vertical ? b.y - a.y : b.x - a.x;
+    ticks = nice_ticks(vmin, vmax, std::max(2, static_cast<int>(len / (fh * (vertical ? 2.2f : 4.0f)))));
+  }
+  for (double v : ticks) {
+    const float t = static_cast<float>(std::clamp(t_of(v), 0.0, 1.0));
+    const std::string label = tick_label(v);
+    const ImVec2 ts = ImGui::CalcTextSize(label.c_str());
+    if (vertical) {
+      const float y = b.y - (b.y - a.y) * t;
+      dl->AddLine(ImVec2(b.x, y), ImVec2(b.x + 4, y), text);
+      dl->AddText(ImVec2(b.x + 6, y - ts.y * 0.5f), text, label.c_str());
+    } else {
+      const float x = a.x + (b.x - a.x) * t;
+      dl->AddLine(ImVec2(x, b.y), ImVec2(x, b.y + 4), text);
+      dl->AddText(ImVec2(x - ts.x * 0.5f, b.y + 5), text, label.c_str());
+    }
+  }
+}
+
+}  // namespace hl::gui

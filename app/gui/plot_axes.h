@@ -47,3 +47,10 @@ std::vector<double> nice_ticks(double lo, double hi, int target);
 std::string tick_label(double v);
 
 }  // namespace hl::gui
+
+namespace hl::gui {
+enum class Colormap;
+// A colorbar at the cursor (an ImGui item of `size`): the map from vmin to vmax, ticks with values, a title above.
+// Vertical bars put the ticks on the right; log scale puts them at decades (vmin > 0).
+void draw_colorbar(Colormap map, double vmin, double vmax, bool log_scale, ImVec2 size, bool vertical, const char* title);
+}  // namespace hl::gui

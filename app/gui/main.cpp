@@ -1,0 +1,211 @@
+// headlight: the window. GLFW + OpenGL 3.3 core + Dear ImGui; the model runs on the workbench's worker thread and
+// this loop only draws what the latest snapshot holds. --script, --frames, --screenshot and --state-out make every
+// view reproducible from the command line (tests, README figures); see app_args.h.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <GLFW/glfw3.h>
+#include <imgui.h>
+
+#include "backends/imgui_impl_glfw.h"
+#include "backends/imgui_impl_opengl3.h"
+
+#include "app/gui/app_args.h"
+#include "app/gui/example.h"
+#include "app/gui/gl_heatmap_renderer.h"
+#include "app/gui/panels.h"
+#include "app/gui/recent_models.h"
+#include "app/gui/screenshot.h"
+#include "app/gui/script_player.h"
+#include "app/gui/state_out.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+void glfw_error(int code, const char* what) { std::fprintf(stderr, "headlight: GLFW error %d: %s\n", code, what); }
+
+void setup_imgui_style() {
+  ImGuiIO& io = ImGui::GetIO();
+  io.IniFilename = nullptr;                    // the layout is the fixed default every start
+  io.ConfigWindowsMoveFromTitleBarOnly = true;  // drags inside panels (grid, chips, heatmap) never move windows
+  const char* font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+  if (std::filesystem::exists(font)) io.Fonts->AddFontFromFileTTF(font, 15.0f);
+  else io.Fonts->AddFontDefault();
+  ImGui::StyleColorsDark();
+  ImGuiStyle& st = ImGui::GetStyle();
+  st.WindowRounding = 0;
+  st.FrameRounding = 2;
+  st.WindowPadding = ImVec2(8, 6);
+  st.ItemSpacing = ImVec2(6, 5);
+}
+
+// The --bench-heatmap zoom: in and out around the diagonal, one step per frame.
+void bench_zoom_step(hl::gui::HeatmapViewState& v, int64_t frame, double n) {
+  const double t = 0.5 + 0.5 * std::cos(static_cast<double>(frame) * 0.07);
+  v.span = std::max(16.0, n * t);
+  v.x0 = v.y0 = (n - v.span) * 0.5;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace hl::gui;
+  AppArgs args;
+  std::vector<ScriptAction> script;
+  try {
+    args = parse_app_args(std::vector<std::string>(argv + 1, argv + argc));
+    if (args.help) {
+      std::fputs(app_usage(), stdout);
+      return 0;
+    }
+    if (!args.script.empty()) script = load_script(args.script);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "headlight: %s\n%s", e.what(), app_usage());
+    return 2;
+  }
+  const std::string model = args.model.empty() ? HEADLIGHT_DEFAULT_MODEL : args.model;
+  if (!std::filesystem::exists(model)) {
+    std::fprintf(stderr, "headlight: --model %s: no such file or directory\n", model.c_str());
+    return 2;
+  }
+  const bool scripted = !args.script.empty() || args.frames >= 0 || args.bench_heatmap > 0;
+
+  glfwSetErrorCallback(glfw_error);
+  if (!glfwInit()) {
+    const char* display = std::getenv("DISPLAY");
+    std::fprintf(stderr, "headlight: cannot open a window (%s); without a display run it under Xvfb: "
+                 "xvfb-run -a -s \"-screen 0 1600x1000x24\" headlight ... (or: bash scripts/bootstrap.sh run)\n",
+                 display && *display ? "the display refused" : "$DISPLAY is not set");
+    return 1;
+  }
+  glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
+  glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
+  glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
+  glfwWindowHint(GLFW_OPENGL_FORWARD_COMPAT, GLFW_TRUE);
+  GLFWwindow* window = glfwCreateWindow(args.width, args.height, "headlight", nullptr, nullptr);
+  if (!window) {
+    std::fprintf(stderr, "headlight: cannot create a %dx%d OpenGL 3.3 core window\n", args.width, args.height);
+    glfwTerminate();
+    return 1;
+  }
+  glfwMakeContextCurrent(window);
+  glfwSwapInterval(scripted ? 0 : 1);
+
+  IMGUI_CHECKVERSION();
+  ImGui::CreateContext();
+  setup_imgui_style();
+  ImGui_ImplGlfw_InitForOpenGL(window, true);
+  ImGui_ImplOpenGL3_Init("#version 330 core");
+
+  int exit_code = 0;
+  {
+    hl::wb::WorkbenchOptions opt;
+    opt.db_path = args.db;
+    opt.threads = args.threads;
+    hl::wb::Workbench wb(opt);
+    std::unique_ptr<HeatmapRenderer> renderer;
+    try {
+      renderer = make_gl_heatmap_renderer();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "headlight: %s (the heatmap stays blank)\n", e.what());
+    }
+    GuiState state(wb, std::move(renderer));
+    state.recent_file = default_recent_models_file();
+    state.recent_models = read_recent_models(state.recent_file);
+    state.load_model(model);
+    state.set_document(example_document());
+    const int64_t bench_n = 4096;
+    double bench_first_ms = 0;
+    Clock::time_point bench_start;
+    if (args.bench_heatmap > 0) state.bench_map = synthetic_attention_map(bench_n);
+
+    ScriptPlayer player(std::move(script), args.script);
+    int64_t frames_after = args.frames;  // counts down once the script is done
+    int64_t frame = 0, bench_frame = 0;
+    nlohmann::json extra = nlohmann::json::object();
+    while (!glfwWindowShouldClose(window)) {
+      const auto t0 = Clock::now();
+      const bool busy = !wb.idle();
+      glfwPollEvents();
+      ImGui_ImplOpenGL3_NewFrame();
+      ImGui_ImplGlfw_NewFrame();
+      ImGui::NewFrame();
+      state.begin_frame();
+      std::string shot;
+      player.step(state, &shot);
+      if (player.failed()) {
+        std::fprintf(stderr, "headlight: %s\n", player.error().c_str());
+        exit_code = 1;
+        ImGui::EndFrame();
+        break;
+      }
+      const bool benching = state.bench_map && bench_frame < args.bench_heatmap;
+      if (benching) {
+        if (bench_frame == 1) bench_start = Clock::now();
+        bench_zoom_step(state.heatmap, bench_frame, static_cast<double>(bench_n));
+      }
+      draw_panels(state);
+      ImGui::Render();
+      int fbw = 0, fbh = 0;
+      glfwGetFramebufferSize(window, &fbw, &fbh);
+      glViewport(0, 0, fbw, fbh);
+      glClearColor(0.08f, 0.08f, 0.09f, 1.f);
+      glClear(GL_COLOR_BUFFER_BIT);
+      ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+
+      const bool script_done = player.done() && !benching;
+      const bool last = script_done && scripted && frames_after <= 0 && args.frames >= 0;
+      bool wrote = false;
+      try {
+        if (!shot.empty()) write_screenshot_png(shot, fbw, fbh), wrote = true;
+        if (last && !args.screenshot.empty()) write_screenshot_png(args.screenshot, fbw, fbh), wrote = true;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "headlight: %s\n", e.what());
+        exit_code = 1;
+        break;
+      }
+      glfwSwapBuffers(window);
+      const double ms = ms_since(t0);
+      if (!wrote) state.frames.add(ms, busy);  // a PNG write is not a frame a user waits for
+      ++frame;
+      if (benching) {
+        if (bench_frame == 0) bench_first_ms = ms;
+        if (++bench_frame == args.bench_heatmap) {
+          const double secs = std::chrono::duration<double>(Clock::now() - bench_start).count();
+          const double fps = args.bench_heatmap > 1 ? static_cast<double>(args.bench_heatmap - 1) / secs : 0;
+          std::printf("heatmap %lldx%lld: first frame (upload + mipmaps) %.1f ms, then %.1f frames/s while zooming (%lld frames, %lld uploads)\n",
+                      static_cast<long long>(bench_n), static_cast<long long>(bench_n), bench_first_ms, fps,
+                      static_cast<long long>(args.bench_heatmap), static_cast<long long>(state.renderer().uploads()));
+          std::fflush(stdout);
+          extra["heatmap_bench"] = {{"size", bench_n}, {"first_frame_ms", bench_first_ms}, {"fps", fps},
+                                    {"frames", args.bench_heatmap}, {"uploads", state.renderer().uploads()}};
+        }
+      }
+      if (last) break;
+      if (script_done && args.frames >= 0) --frames_after;
+    }
+    if (!args.state_out.empty()) {
+      try {
+        write_state_file(state, args.state_out, extra);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "headlight: %s\n", e.what());
+        exit_code = 1;
+      }
+    }
+    wb.cancel_all();
+  }
+  ImGui_ImplOpenGL3_Shutdown();
+  ImGui_ImplGlfw_Shutdown();
+  ImGui::DestroyContext();
+  glfwDestroyWindow(window);
+  glfwTerminate();
+  return exit_code;
+}

@@ -1,0 +1,108 @@
+// Runs panel: what the store holds (Workbench::list_runs, read on a read-only connection when the count changes),
+// reopen a run into the panels, delete it, or export it (CSV / JSON / PNG through the store's exporters).
+#include <cstdio>
+
+#include <imgui.h>
+#include <imgui_stdlib.h>
+
+#include "app/gui/panels.h"
+
+namespace hl::gui {
+namespace {
+
+const char* kFormats[] = {"csv", "json", "png"};
+
+const wb::JobInfo* find_job(const wb::Snapshot& snap, uint64_t id) {
+  for (const auto& j : snap.jobs)
+    if (j.id == id) return &j;
+  return nullptr;
+}
+
+}  // namespace
+
+void draw_runs_panel(GuiState& s) {
+  const auto& snap = s.snap();
+  auto& wb = s.workbench();
+  if (wb.db_path().empty()) {
+    ImGui::TextDisabled("No store: start with --db FILE to record runs.");
+    return;
+  }
+  // A delete or export finished: say how, and re-read the list.
+  if (s.runs_pending_job) {
+    if (const wb::JobInfo* j = find_job(snap, s.runs_pending_job)) {
+      if (j->state == wb::JobState::Done || j->state == wb::JobState::Failed || j->state == wb::JobState::Cancelled) {
+        s.runs_message = j->label + ": " + (j->state == wb::JobState::Done ? std::string("done") : j->error.empty() ? to_string(j->state) : j->error);
+        s.runs_pending_job = 0;
+        s.runs_refresh = true;
+      }
+    }
+  }
+  if (s.runs_refresh || s.runs_seen_recorded != snap.runs_recorded) {
+    s.runs = wb.list_runs();
+    s.runs_seen_recorded = snap.runs_recorded;
+    s.runs_refresh = false;
+  }
+  if (ImGui::Button("Refresh")) s.runs_refresh = true;
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(70);
+  ImGui::Combo("export as", &s.export_format, kFormats, 3);
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(-1);
+  ImGui::InputTextWithHint("##export_dir", "export folder", &s.export_dir);
+  ImGui::TextDisabled("%s: %zu runs (%lld this session)", snap.store_path.empty() ? wb.db_path().c_str() : snap.store_path.c_str(),
+                      s.runs.size(), static_cast<long long>(snap.runs_recorded));
+  if (!snap.store_error.empty()) ImGui::TextColored(ImVec4(1, 0.45f, 0.4f, 1), "%s", snap.store_error.c_str());
+  if (!s.runs_message.empty()) ImGui::TextWrapped("%s", s.runs_message.c_str());
+
+  const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_BordersInnerV |
+                                ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_Resizable;
+  if (!ImGui::BeginTable("runs", 5, flags, ImVec2(0, 0))) return;
+  ImGui::TableSetupScrollFreeze(0, 1);
+  ImGui::TableSetupColumn("id");
+  ImGui::TableSetupColumn("kind");
+  ImGui::TableSetupColumn("status");
+  ImGui::TableSetupColumn("prompt", ImGuiTableColumnFlags_WidthStretch);
+  ImGui::TableSetupColumn("actions");
+  ImGui::TableHeadersRow();
+  for (const auto& r : s.runs) {
+    ImGui::PushID(static_cast<int>(r.id));
+    ImGui::TableNextRow();
+    ImGui::TableNextColumn();
+    ImGui::Text("%lld", static_cast<long long>(r.id));
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(r.kind.c_str());
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(r.status.c_str());
+    ImGui::TableNextColumn();
+    ImGui::TextUnformatted(r.prompt_text.c_str());
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("%s\n%s\nmodel %s\n%lld generations", r.prompt_text.c_str(), r.created_at.c_str(), r.model_path.c_str(),
+                        static_cast<long long>(r.n_generations));
+    ImGui::TableNextColumn();
+    if (ImGui::SmallButton("open")) {
+      std::string err;
+      if (wb.reopen_run(r.id, &err)) {
+        s.sync_from_workbench();
+        s.runs_message = "reopened run " + std::to_string(r.id);
+      } else {
+        s.runs_message = "run " + std::to_string(r.id) + ": " + err;
+      }
+    }
+    ImGui::SameLine();
+    if (ImGui::SmallButton("export")) {
+      const std::string dir = s.export_dir.empty() ? "." : s.export_dir;
+      const std::string out = dir + "/run-" + std::to_string(r.id) + "." + kFormats[s.export_format];
+      s.runs_pending_job = wb.export_run(r.id, kFormats[s.export_format], out);
+      s.runs_message = "exporting to " + out;
+    }
+    ImGui::SameLine();
+    if (ImGui::SmallButton("delete")) {
+      s.runs_pending_job = wb.delete_run(r.id);
+      s.runs_message = "deleting run " + std::to_string(r.id);
+    }
+    ImGui::PopID();
+  }
+  ImGui::EndTable();
+}
+
+}  // namespace hl::gui

@@ -1,0 +1,51 @@
+// Status bar: the job the worker is running (progress, ETA, cancel), what is queued, the frame time.
+#include <cstdio>
+
+#include <imgui.h>
+
+#include "app/gui/panels.h"
+
+namespace hl::gui {
+
+void draw_status_bar(GuiState& s) {
+  const auto& snap = s.snap();
+  const wb::JobInfo* running = nullptr;
+  int queued = 0;
+  for (const auto& j : snap.jobs) {
+    if (j.state == wb::JobState::Running && !running) running = &j;
+    if (j.state == wb::JobState::Queued) ++queued;
+  }
+  if (running) {
+    const auto& p = running->progress;
+    ImGui::Text("%s: %s", to_string(running->kind), running->label.c_str());
+    ImGui::SameLine();
+    const float f = p.total > 0 ? static_cast<float>(p.done) / static_cast<float>(p.total) : 0.f;
+    char over[128];
+    if (p.eta_s >= 0) std::snprintf(over, sizeof over, "%lld/%lld %s, ETA %.1f s", static_cast<long long>(p.done), static_cast<long long>(p.total), p.what.c_str(), p.eta_s);
+    else std::snprintf(over, sizeof over, "%lld/%lld %s", static_cast<long long>(p.done), static_cast<long long>(p.total), p.what.c_str());
+    ImGui::SetNextItemWidth(320);
+    ImGui::ProgressBar(f, ImVec2(320, 0), over);
+    ImGui::SameLine();
+    ImGui::Text("%.1f s", running->seconds);
+    ImGui::SameLine();
+    if (ImGui::SmallButton("cancel")) s.workbench().cancel(running->id);
+    if (queued) {
+      ImGui::SameLine();
+      ImGui::TextDisabled("+%d queued", queued);
+    }
+  } else {
+    const wb::JobInfo* last = snap.jobs.empty() ? nullptr : &snap.jobs.front();
+    if (last && last->state == wb::JobState::Failed)
+      ImGui::TextColored(ImVec4(1, 0.45f, 0.4f, 1), "%s failed: %s", to_string(last->kind), last->error.c_str());
+    else
+      ImGui::TextDisabled("idle");
+  }
+  // Right-aligned: frame time and the store.
+  char right[160];
+  std::snprintf(right, sizeof right, "frame %.1f ms   runs recorded: %lld", s.frames.recent_ms(), static_cast<long long>(snap.runs_recorded));
+  const float w = ImGui::CalcTextSize(right).x;
+  ImGui::SameLine(std::max(ImGui::GetCursorPosX() + 20, ImGui::GetWindowContentRegionMax().x - w));
+  ImGui::TextUnformatted(right);
+}
+
+}  // namespace hl::gui
