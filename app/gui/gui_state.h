@@ -94,6 +94,7 @@ class GuiState {
   std::string heads_message;
   int64_t grid_drag_l0 = -1, grid_drag_h0 = -1, grid_drag_l1 = -1, grid_drag_h1 = -1;
   bool grid_drag_on = true;
+  float grid_x = 0, grid_y = 0, grid_cell = 0;  // where the grid was drawn last frame (screen pixels)
   // Steering panel
   std::string layers_edit, layers_error;
   bool layers_edit_active = false;

@@ -137,6 +137,7 @@ void draw_heads_panel(GuiState& s) {
                                          (grid_h_budget - fh * 1.4f) / static_cast<float>(L)), 4.f, 44.f);
   const ImVec2 o = ImGui::GetCursorScreenPos();
   const ImVec2 g0(o.x + label_w, o.y + fh * 1.4f);
+  s.grid_x = g0.x, s.grid_y = g0.y, s.grid_cell = cell;
   ImDrawList* dl = ImGui::GetWindowDrawList();
   const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
   ImGui::InvisibleButton("##grid", ImVec2(label_w + cell * H, fh * 1.4f + cell * L),
@@ -145,13 +146,13 @@ void draw_heads_panel(GuiState& s) {
   // Header labels, thinned when cells are narrow.
   const int head_step = std::max(1, static_cast<int>(std::ceil(ImGui::CalcTextSize("H00").x / cell)));
   for (int64_t h = 0; h < H; h += head_step) {
-    char buf[16];
+    char buf[24];
     std::snprintf(buf, sizeof buf, "H%lld", static_cast<long long>(h));
     dl->AddText(ImVec2(g0.x + cell * h + 1, o.y), text, buf);
   }
   const int layer_step = std::max(1, static_cast<int>(std::ceil(fh / cell)));
   for (int64_t l = 0; l < L; l += layer_step) {
-    char buf[16];
+    char buf[24];
     std::snprintf(buf, sizeof buf, "L%lld", static_cast<long long>(l));
     dl->AddText(ImVec2(o.x, g0.y + cell * l + (cell - fh) * 0.5f), s.doc().focus_layer == l && s.doc().focus_head < 0 ? IM_COL32(255, 220, 80, 255) : text, buf);
   }

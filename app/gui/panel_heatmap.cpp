@@ -186,7 +186,7 @@ void draw_heatmap_panel(GuiState& s) {
     for (int64_t i = std::max<int64_t>(rfirst, 0); i < rlast; ++i) {
       const float y = sy(i + 0.5) - fh * 0.5f;
       if (y < img0.y - 2 || y > img1.y - fh + 2) continue;
-      char idx[16];
+      char idx[24];
       std::snprintf(idx, sizeof idx, "%lld ", static_cast<long long>(i));
       const std::string t = idx + fit_label(a->token_texts[static_cast<size_t>(i)], left - ImGui::CalcTextSize(idx).x - 6);
       dl->AddText(ImVec2(o.x, y), text, t.c_str());
