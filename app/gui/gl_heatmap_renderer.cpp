@@ -117,6 +117,14 @@ class GlHeatmapRenderer final : public HeatmapRenderer {
   void draw(const HeatmapParams& p, int width, int height) override {
     if (width <= 0 || height <= 0) return;
     if (!dirty_ && width == width_ && height == height_ && same(p, last_)) return;
+    // What ImGui's backend (or anyone) had bound, put back at the end.
+    GLint prev_fbo = 0, prev_viewport[4], prev_program = 0, prev_vao = 0, prev_active = 0;
+    glGetIntegerv(GL_FRAMEBUFFER_BINDING, &prev_fbo);
+    glGetIntegerv(GL_VIEWPORT, prev_viewport);
+    glGetIntegerv(GL_CURRENT_PROGRAM, &prev_program);
+    glGetIntegerv(GL_VERTEX_ARRAY_BINDING, &prev_vao);
+    glGetIntegerv(GL_ACTIVE_TEXTURE, &prev_active);
+    const GLboolean blend = glIsEnabled(GL_BLEND), scissor = glIsEnabled(GL_SCISSOR_TEST);
     if (width != width_ || height != height_) {
       width_ = width, height_ = height;
       glBindTexture(GL_TEXTURE_2D, color_);
@@ -128,13 +136,6 @@ class GlHeatmapRenderer final : public HeatmapRenderer {
     }
     last_ = p;
     dirty_ = false;
-    GLint prev_fbo = 0, prev_viewport[4], prev_program = 0, prev_vao = 0, prev_active = 0;
-    glGetIntegerv(GL_FRAMEBUFFER_BINDING, &prev_fbo);
-    glGetIntegerv(GL_VIEWPORT, prev_viewport);
-    glGetIntegerv(GL_CURRENT_PROGRAM, &prev_program);
-    glGetIntegerv(GL_VERTEX_ARRAY_BINDING, &prev_vao);
-    glGetIntegerv(GL_ACTIVE_TEXTURE, &prev_active);
-    const GLboolean blend = glIsEnabled(GL_BLEND), scissor = glIsEnabled(GL_SCISSOR_TEST);
 
     glBindFramebuffer(GL_FRAMEBUFFER, fbo_);
     glViewport(0, 0, width, height);

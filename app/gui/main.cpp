@@ -42,6 +42,7 @@ void setup_imgui_style() {
   ImGui::StyleColorsDark();
   ImGuiStyle& st = ImGui::GetStyle();
   st.WindowRounding = 0;
+  st.Colors[ImGuiCol_WindowBg].w = 1.0f;
   st.FrameRounding = 2;
   st.WindowPadding = ImVec2(8, 6);
   st.ItemSpacing = ImVec2(6, 5);
@@ -160,7 +161,8 @@ int main(int argc, char** argv) {
       int fbw = 0, fbh = 0;
       glfwGetFramebufferSize(window, &fbw, &fbh);
       glViewport(0, 0, fbw, fbh);
-      glClearColor(0.08f, 0.08f, 0.09f, 1.f);
+      const ImVec4 bg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];  // the panels' background (they draw none)
+      glClearColor(bg.x, bg.y, bg.z, 1.f);
       glClear(GL_COLOR_BUFFER_BIT);
       ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
 

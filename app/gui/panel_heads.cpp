@@ -246,8 +246,8 @@ void draw_heads_panel(GuiState& s) {
                 scan ? "" : to_string(s.head_variant));
   draw_colorbar(cmap, lo, hi, false, ImVec2(std::min(avail.x, 360.f), fh * 3.2f), false, have_values ? title : "(not computed yet)");
   const int64_t count = set.empty() ? 0 : set.count(L, H);
-  ImGui::Text("Steered set: %lld head%s%s", static_cast<long long>(count), count == 1 ? "" : "s",
-              pasta ? "" : "  (used by PASTA; GUIDE/InstABoost steer whole layers)");
+  ImGui::TextWrapped("Steered set: %lld head%s%s", static_cast<long long>(count), count == 1 ? "" : "s",
+                     pasta ? " (white frames)" : " (PASTA only; GUIDE and InstABoost steer whole layers)");
   draw_field_issue(s, "heads");
   heads_file_row(s);
   if (!s.heads_message.empty()) ImGui::TextWrapped("%s", s.heads_message.c_str());

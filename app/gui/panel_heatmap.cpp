@@ -227,7 +227,7 @@ void draw_heatmap_panel(GuiState& s) {
   // Colorbar.
   ImGui::SetCursorScreenPos(ImVec2(img1.x + 10, img0.y - fh * 1.3f));
   draw_colorbar(p.colormap, p.vmin, p.vmax, v.log_scale && !b, ImVec2(bar_w, side + fh * 1.3f), true,
-                b ? "diff" : "attn");
+                b ? "change" : "weight");
   ImGui::SetCursorScreenPos(ImVec2(o.x, img1.y + bottom));
   ImGui::Dummy(ImVec2(1, 1));
 }

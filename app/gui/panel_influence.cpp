@@ -42,8 +42,8 @@ void draw_influence_panel(GuiState& s) {
   const int layers = static_cast<int>(any->layers);
   if (v.layer < 0 || v.layer > layers) v.layer = layers;
   ImGui::SameLine();
-  ImGui::SetNextItemWidth(std::max(80.f, ImGui::GetContentRegionAvail().x - 150));
-  ImGui::SliderInt("layer (0 = embeddings)", &v.layer, 0, layers);
+  ImGui::SetNextItemWidth(std::max(80.f, ImGui::GetContentRegionAvail().x - 60));
+  ImGui::SliderInt("layer", &v.layer, 0, layers, v.layer == 0 ? "0 (embeddings)" : "%d");
 
   const int tokens = static_cast<int>(any->tokens);
   double ymax = 0, ymin = 1e30;

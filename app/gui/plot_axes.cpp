@@ -47,7 +47,7 @@ PlotFrame::PlotFrame(const char* id, ImVec2 size, double x_min, double x_max, do
   hovered_ = ImGui::IsItemHovered();
   const float fh = ImGui::GetFontSize();
   // Room on the left for the y title (rotated text is not available, so it sits above the axis) and tick labels.
-  pmin_ = ImVec2(origin.x + fh * 3.6f, origin.y + fh * 1.4f);
+  pmin_ = ImVec2(origin.x + fh * 3.6f, origin.y + fh * 2.8f);  // title line, legend line
   pmax_ = ImVec2(origin.x + size.x - fh * 0.6f, origin.y + size.y - fh * 2.6f);
   const ImU32 axis = ImGui::GetColorU32(ImGuiCol_Text);
   const ImU32 grid = ImGui::GetColorU32(ImGuiCol_Border, 0.5f);
@@ -131,24 +131,24 @@ void PlotFrame::vertical_marker(double x, ImU32 color) const {
 }
 
 void PlotFrame::legend(const std::vector<PlotSeries>& series) const {
+  // One row above the plot, right-aligned on the title line, so it never covers a curve.
   const float fh = ImGui::GetFontSize();
+  const float swatch = fh * 1.4f, gap = fh * 0.8f;
   float w = 0;
-  for (const auto& s : series) w = std::max(w, ImGui::CalcTextSize(s.label.c_str()).x);
-  const ImVec2 a(pmax_.x - w - fh * 2.6f, pmin_.y + 4);
-  const ImVec2 b(pmax_.x - 4, a.y + series.size() * (fh + 2) + 6);
-  dl_->AddRectFilled(a, b, IM_COL32(30, 30, 36, 220));
-  dl_->AddRect(a, b, ImGui::GetColorU32(ImGuiCol_Border));
-  float y = a.y + 3;
+  for (const auto& s : series) w += swatch + 4 + ImGui::CalcTextSize(s.label.c_str()).x + gap;
+  float x = std::max(pmin_.x - fh * 3.6f, pmax_.x - w);
+  const float y = pmin_.y - fh * 1.35f;
   for (const auto& s : series) {
-    const float my = y + fh * 0.5f;
+    const float my = y + fh * 0.55f;
     if (s.dashed) {
-      dl_->AddLine(ImVec2(a.x + 4, my), ImVec2(a.x + 9, my), s.color, 2);
-      dl_->AddLine(ImVec2(a.x + 13, my), ImVec2(a.x + 18, my), s.color, 2);
+      dl_->AddLine(ImVec2(x, my), ImVec2(x + swatch * 0.4f, my), s.color, 2);
+      dl_->AddLine(ImVec2(x + swatch * 0.6f, my), ImVec2(x + swatch, my), s.color, 2);
     } else {
-      dl_->AddLine(ImVec2(a.x + 4, my), ImVec2(a.x + 18, my), s.color, 2);
+      dl_->AddLine(ImVec2(x, my), ImVec2(x + swatch, my), s.color, 2);
     }
-    dl_->AddText(ImVec2(a.x + fh * 1.8f, y), ImGui::GetColorU32(ImGuiCol_Text), s.label.c_str());
-    y += fh + 2;
+    x += swatch + 4;
+    dl_->AddText(ImVec2(x, y), ImGui::GetColorU32(ImGuiCol_Text), s.label.c_str());
+    x += ImGui::CalcTextSize(s.label.c_str()).x + gap;
   }
 }
 

@@ -31,7 +31,7 @@ class PlotFrame {
   void shade_x(double x0, double x1, ImU32 color) const;  // a vertical band, e.g. the steered span
   void line(const PlotSeries& s) const;
   void vertical_marker(double x, ImU32 color) const;
-  void legend(const std::vector<PlotSeries>& series) const;  // top-right, inside the plot
+  void legend(const std::vector<PlotSeries>& series) const;  // the line above the plot, right-aligned
 
  private:
   double map_y(double y) const;
