@@ -194,8 +194,9 @@ void draw_heatmap_panel(GuiState& s) {
   } else {
     for (double t : nice_ticks(v.x0, v.x0 + v.span, std::max(2, static_cast<int>(side / (fh * 4))))) {
       const std::string lab = tick_label(t);
-      const float x = sx(t + 0.5) - ImGui::CalcTextSize(lab.c_str()).x * 0.5f;
-      if (t < cols) dl->AddText(ImVec2(x, o.y), text, lab.c_str());
+      const float w = ImGui::CalcTextSize(lab.c_str()).x;
+      const float x = sx(t + 0.5) - w * 0.5f;
+      if (t < cols && x + w <= img1.x) dl->AddText(ImVec2(x, o.y), text, lab.c_str());
     }
     for (double t : nice_ticks(v.y0, v.y0 + v.span, std::max(2, static_cast<int>(side / (fh * 2.5f))))) {
       const std::string lab = tick_label(t);

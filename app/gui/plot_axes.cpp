@@ -26,6 +26,7 @@ std::string tick_label(double v) {
   const double a = std::fabs(v);
   if (a == 0) return "0";
   if (a >= 1e4) std::snprintf(buf, sizeof buf, "%.3gk", v / 1e3);
+  else if (a >= 100) std::snprintf(buf, sizeof buf, "%.0f", v);
   else if (a < 1e-2) std::snprintf(buf, sizeof buf, "%.0e", v);
   else std::snprintf(buf, sizeof buf, "%.3g", v);
   return buf;
@@ -51,7 +52,6 @@ PlotFrame::PlotFrame(const char* id, ImVec2 size, double x_min, double x_max, do
   pmax_ = ImVec2(origin.x + size.x - fh * 0.6f, origin.y + size.y - fh * 2.6f);
   const ImU32 axis = ImGui::GetColorU32(ImGuiCol_Text);
   const ImU32 grid = ImGui::GetColorU32(ImGuiCol_Border, 0.5f);
-  dl_->AddRectFilled(pmin_, pmax_, IM_COL32(20, 20, 24, 255));
   dl_->AddRect(pmin_, pmax_, axis);
 
   // y ticks: decades on a log axis, nice steps otherwise.
