@@ -10,7 +10,6 @@
 #include "app/cli/commands.h"
 #include "app/cli/model_args.h"
 #include "app/cli/prompt_setup.h"
-#include "app/cli/run_recorder.h"
 #include "core/engine/capture.h"
 #include "core/engine/head_stats.h"
 #include "core/engine/tensor_io.h"
@@ -69,7 +68,7 @@ int cmd_capture(const Args& a) {
     out.push_back({"probs." + head_name(l, h), maps.head(l, h)});
   at::Tensor st = stats.stats()[0];
   out.push_back({"head_stats", st});
-  if (auto rec = RunRecorder::open(a)) {
+  if (auto rec = open_recorder(a)) {
     rec->start("capture", *m, ps, {}, 0);
     std::vector<store::HeadStat> hs;
     for (int64_t l = 0; l < c.n_layers; ++l)
@@ -131,7 +130,7 @@ int cmd_influence(const Args& a) {
   const int64_t L = m->config().n_layers;
   auto as_tensor = [&](std::vector<float>& v) { return at::from_blob(v.data(), {L + 1, T}, at::kFloat).clone(); };
   const int k = static_cast<int>(a.get_int("last-k", 5));
-  if (auto rec = RunRecorder::open(a)) {
+  if (auto rec = open_recorder(a)) {
     rec->start("influence", *m, ps, {}, 0);
     const std::string sp = std::to_string(span.first) + ":" + std::to_string(span.second);
     rec->store().add_trace(rec->run_id(), sp, "influence", std::nullopt, to_matrix(L + 1, T, tr.influence));

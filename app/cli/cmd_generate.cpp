@@ -7,7 +7,6 @@
 #include "app/cli/commands.h"
 #include "app/cli/model_args.h"
 #include "app/cli/prompt_setup.h"
-#include "app/cli/run_recorder.h"
 #include "core/engine/generate.h"
 
 namespace hl::cli {
@@ -51,7 +50,7 @@ int cmd_generate(const Args& a) {
     if (stream) std::printf("\n");
     return r;
   };
-  auto rec = RunRecorder::open(a);
+  auto rec = open_recorder(a);
   if (rec) {
     store::SamplingSettings ss{go.sampling.temperature, go.sampling.top_p, go.sampling.top_k, go.max_new_tokens};
     rec->start("generate", *m, ps, ss, static_cast<int64_t>(go.sampling.seed));

@@ -8,7 +8,6 @@
 #include "app/cli/commands.h"
 #include "app/cli/model_args.h"
 #include "app/cli/prompt_setup.h"
-#include "app/cli/run_recorder.h"
 #include "core/engine/capture.h"
 #include "core/engine/packed_linear.h"
 #include "core/engine/tensor_io.h"
@@ -82,7 +81,7 @@ int cmd_logits(const Args& a) {
   std::vector<std::pair<std::string, at::Tensor>> out = {{"logits", r.logits[0]}};
   if (a.has("attentions")) out.push_back({"attentions", rec.all()});
   save_tensors(a.get("out"), out);
-  if (auto rec = RunRecorder::open(a)) {
+  if (auto rec = open_recorder(a)) {
     rec->start("logits", *m, ps, {}, 0);
     rec->finish();
   }

@@ -6,8 +6,8 @@
 
 #include "analysis/run/niah_run.h"
 #include "app/cli/commands.h"
+#include "app/cli/prompt_setup.h"
 #include "app/cli/model_args.h"
-#include "app/cli/run_recorder.h"
 #include "core/head_config.h"
 
 namespace hl::cli {
@@ -68,7 +68,7 @@ int cmd_niah(const Args& a) {
   NiahBuilder builder(load_haystack(hay_dir), texts, NiahTemplate{}, model_encoder(*m, ro.add_bos));
   NiahJournal journal(a.get("out"));
   NiahCellRunner runner = make_niah_runner(*m, builder, ro);
-  auto rec = RunRecorder::open(a);
+  auto rec = open_recorder(a);
   if (rec) {
     // One store run per sweep; cells are recorded as they finish (the store skips ones already there).
     nlohmann::json cfg = {{"lengths", grid.lengths}, {"depths", grid.depths}, {"deltas", grid.deltas},

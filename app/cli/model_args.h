@@ -6,15 +6,15 @@
 
 #include "app/cli/args.h"
 #include "core/engine/model.h"
+#include "workbench/prompt_setup.h"
 
 namespace hl::cli {
 
 extern const std::vector<std::string> kModelFlags;  // model, device, dtype, threads
 
 std::unique_ptr<Model> load_model(const Args& a);
-// Whether a text prompt gets BOS prepended (tokenizer_config.json add_bos_token, else per tokenizer kind).
-bool default_add_bos(const Model& m);
-const Tokenizer& require_tokenizer(const Model& m);
+using wb::default_add_bos;
+using wb::require_tokenizer;
 // Prompt ids from --ids or --prompt (tokenised with BOS per default_add_bos).
 std::vector<int64_t> prompt_ids(const Args& a, const Model& m);
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b);

@@ -1,29 +1,21 @@
-// The prompt of a command and, with --steering SPEC.json, the steering it asks for: ids, emphasised token
-// spans, and the compiled attention bias.
+// The command line's prompt and store flags: --prompt TEXT | --ids 1,2,3, --steering SPEC.json, --db FILE, turned
+// into the workbench's requests (workbench/prompt_setup.h, workbench/run_recorder.h).
 #pragma once
 #include <memory>
-#include <optional>
-#include <string>
-#include <utility>
-#include <vector>
 
 #include "app/cli/args.h"
-#include "core/attention_bias.h"
-#include "core/engine/model.h"
+#include "workbench/prompt_setup.h"
+#include "workbench/run_recorder.h"
 
 namespace hl::cli {
 
-struct PromptSetup {
-  std::vector<int64_t> ids;
-  std::string text;                                   // clean prompt text (markers stripped), when given as text
-  std::vector<std::pair<int64_t, int64_t>> offsets;   // per id: code-point offsets into text (empty for --ids)
-  std::vector<std::pair<int64_t, int64_t>> spans;     // emphasised token spans [a, b)
-  std::optional<std::pair<int64_t, int64_t>> influence_span;
-  std::unique_ptr<AttentionBias> bias;                // null without --steering
-  std::string spec_json;                              // the spec as given (for the store)
-};
+using wb::PromptSetup;
+using wb::RunRecorder;
+using wb::to_matrix;
 
 // Reads --prompt/--ids and --steering.
 PromptSetup setup_prompt(const Args& a, const Model& m);
+// A recorder on the store of --db FILE; null when the command was given no --db.
+std::unique_ptr<RunRecorder> open_recorder(const Args& a);
 
 }  // namespace hl::cli

@@ -13,7 +13,7 @@ SteeringSession::SteeringSession(const Model& model, std::vector<int64_t> prompt
   check_generation_fits(model_, static_cast<int64_t>(prompt_.size()), o);
 }
 
-void SteeringSession::prefill_baseline() {
+void SteeringSession::prefill_baseline(const CancelToken* cancel) {
   if (have_prefill_) return;
   GenerateOptions o;
   o.max_new_tokens = max_new_;
@@ -21,6 +21,7 @@ void SteeringSession::prefill_baseline() {
   base_cache_ = model_.new_cache(1, generation_capacity(T, o));
   ForwardOptions fo;
   fo.keep_layer_inputs = true;
+  fo.cancel = cancel;
   ForwardResult r = model_.forward(at::tensor(prompt_, at::kLong).unsqueeze(0), base_cache_, fo);
   layer_inputs_ = std::move(r.layer_inputs);
   base_first_logits_ = r.logits.select(1, 0);
@@ -30,19 +31,19 @@ void SteeringSession::prefill_baseline() {
 
 const GenerateResult& SteeringSession::baseline(const GenerateOptions& opt) {
   if (!have_baseline_) {
-    prefill_baseline();
+    prefill_baseline(opt.cancel);
     GenerateOptions o = opt;
     o.bias = nullptr;
     o.max_new_tokens = std::min(opt.max_new_tokens, max_new_);
     KVCache cache = base_cache_.clone();
     baseline_ = continue_generation(model_, cache, base_first_logits_, o);
-    have_baseline_ = true;
+    have_baseline_ = !baseline_.cancelled;  // a cancelled baseline is partial: the next call decodes it again
   }
   return baseline_;
 }
 
 GenerateResult SteeringSession::steered(const GenerateOptions& opt) {
-  prefill_baseline();
+  prefill_baseline(opt.cancel);
   const auto T = static_cast<int64_t>(prompt_.size());
   GenerateOptions o = opt;
   o.max_new_tokens = std::min(opt.max_new_tokens, max_new_);
@@ -83,6 +84,7 @@ GenerateResult SteeringSession::steered(const GenerateOptions& opt) {
     fo.resume_layer = lowest;
     fo.resume_hidden = layer_inputs_[static_cast<size_t>(lowest)].narrow(1, p0, T - p0);
     fo.continues_prompt = true;
+    fo.cancel = opt.cancel;  // a Cancelled thrown here leaves layers >= keep to be rewritten by the next run
     at::Tensor ids = at::tensor(std::vector<int64_t>(prompt_.begin() + p0, prompt_.end()), at::kLong).unsqueeze(0);
     first = model_.forward(ids, cache, fo).logits.select(1, 0);
     last_logits_ = first[0];

@@ -21,7 +21,8 @@ class SteeringSession {
   // The unsteered continuation (computed once, on first use).
   const GenerateResult& baseline(const GenerateOptions& opt);
   // A steered continuation; opt.bias is the steering (batch 1, prompt_len = prompt size). Re-runs the prompt
-  // from the lowest active layer of opt.bias.
+  // from the lowest active layer of opt.bias. opt.cancel is checked between the re-prefill's layers (throws
+  // hl::Cancelled; the session stays usable) and between decode steps (the result says cancelled).
   GenerateResult steered(const GenerateOptions& opt);
   // Layer the last steered() resumed from (0 = full prefill).
   int64_t last_resume_layer() const { return last_resume_; }
@@ -35,7 +36,7 @@ class SteeringSession {
   const at::Tensor& last_prompt_logits() const { return last_logits_; }
 
  private:
-  void prefill_baseline();
+  void prefill_baseline(const CancelToken* cancel);
 
   const Model& model_;
   std::vector<int64_t> prompt_;

@@ -1,29 +1,24 @@
-#include "app/cli/run_recorder.h"
+#include "workbench/run_recorder.h"
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "core/engine/model.h"
 #include "storage/content_hash.h"
 
-namespace hl::cli {
+namespace hl::wb {
 
-std::unique_ptr<RunRecorder> RunRecorder::open(const Args& a) {
-  if (!a.has("db")) return nullptr;
-  auto r = std::make_unique<RunRecorder>();
-  r->store_ = std::make_unique<store::Store>(store::Store::open(a.get("db")));
-  return r;
-}
+RunRecorder::RunRecorder(const std::string& db_path) : store_(store::Store::open(db_path)) {}
+RunRecorder::RunRecorder(store::Store s) : store_(std::move(s)) {}
 
-int64_t RunRecorder::start(const std::string& kind, const Model& m, const PromptSetup& ps,
-                           const store::SamplingSettings& s, int64_t seed) {
+store::ModelRecord model_record(const Model& m) {
   const ModelConfig& c = m.config();
   store::ModelRecord mr;
   mr.path = std::filesystem::weakly_canonical(std::filesystem::absolute(m.source())).string();
-  std::filesystem::path cfg = std::filesystem::is_directory(m.source()) ? m.source() / "config.json" : m.source();
   std::string cfg_bytes;
   if (std::filesystem::is_directory(m.source())) {
-    std::ifstream f(cfg, std::ios::binary);
+    std::ifstream f(m.source() / "config.json", std::ios::binary);
     std::stringstream ss;
     ss << f.rdbuf();
     cfg_bytes = ss.str();
@@ -39,23 +34,28 @@ int64_t RunRecorder::start(const std::string& kind, const Model& m, const Prompt
   mr.n_kv_heads = c.n_kv_heads;
   mr.hidden_size = c.hidden;
   mr.vocab_size = c.vocab;
+  return mr;
+}
+
+int64_t RunRecorder::start(const std::string& kind, const Model& m, const PromptSetup& ps,
+                           const store::SamplingSettings& s, int64_t seed) {
   store::RunRecord run;
-  run.model_id = store_->record_model(mr);
+  run.model_id = store_.record_model(model_record(m));
   store::PromptRecord pr;
   pr.text = ps.text;
   for (auto id : ps.ids) pr.token_ids.push_back(static_cast<int32_t>(id));
   for (auto [b, e] : ps.offsets) pr.offsets.push_back({static_cast<int32_t>(b), static_cast<int32_t>(e)});
-  run.prompt_id = store_->record_prompt(pr);
-  if (!ps.spec_json.empty()) run.spec_id = store_->record_spec(ps.spec_json);
+  run.prompt_id = store_.record_prompt(pr);
+  if (!ps.spec_json.empty()) run.spec_id = store_.record_spec(ps.spec_json);
   run.kind = kind;
   run.seed = seed;
   run.sampling = s;
-  run_ = store_->start_run(run);
+  run_ = store_.start_run(run);
   return run_;
 }
 
 void RunRecorder::finish(const std::string& status) {
-  if (run_) store_->finish_run(run_, status);
+  if (run_) store_.finish_run(run_, status);
 }
 
 store::FloatMatrix to_matrix(int64_t rows, int64_t cols, std::vector<float> values) {
@@ -66,4 +66,4 @@ store::FloatMatrix to_matrix(int64_t rows, int64_t cols, std::vector<float> valu
   return m;
 }
 
-}  // namespace hl::cli
+}  // namespace hl::wb

@@ -1,0 +1,47 @@
+// The measurement recipes both front ends run on a loaded model: head statistics of every head, attention maps of
+// chosen heads over a prompt and its continuation, Influence and rollout of a span. Results are plain arrays
+// (workbench.h types). Engine-facing: callers hold a Model; nothing here keeps state between calls.
+#pragma once
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "analysis/influence.h"
+#include "core/attention_bias.h"
+#include "core/job.h"
+#include "workbench/workbench.h"
+
+namespace hl {
+class Model;
+}
+
+namespace hl::wb {
+
+struct CaptureRequest {
+  std::vector<int64_t> prompt;
+  // Generated tokens after the prompt: attention maps cover prompt + continuation (rows and columns), computed as
+  // the generation saw them (the bias on prompt keys at every continuation row unless it applies at prefill only).
+  std::vector<int64_t> continuation;
+  const AttentionBias* bias = nullptr;
+  bool stats = true;                                // statistics of every head (prompt only)
+  std::vector<std::pair<int64_t, int64_t>> spans;   // emphasised token spans (for the span statistics)
+  std::vector<std::pair<int64_t, int64_t>> maps;    // (layer, head) maps to keep; head -1 = the layer's head mean
+  std::optional<std::pair<int64_t, int64_t>> influence_span;  // trace Influence and rollout of this span
+  InfluenceNorms norms = InfluenceNorms::Residual;
+  const CancelToken* cancel = nullptr;              // checked between layers (throws hl::Cancelled)
+};
+
+struct CaptureOutput {
+  std::optional<HeadStatsTable> stats;
+  std::vector<AttentionMap> maps;  // in request order
+  std::optional<InfluenceCurves> influence;
+};
+
+// One forward over the prompt (every observer at once), and one over the continuation when maps are asked for.
+// Throws hl::Error for a head outside the model or a span outside the prompt.
+CaptureOutput capture(const Model& m, const CaptureRequest& req);
+
+// Column labels for maps: each token's text (control characters shown as escapes).
+std::vector<std::string> token_labels(const Model& m, const std::vector<int64_t>& ids);
+
+}  // namespace hl::wb
