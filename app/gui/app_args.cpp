@@ -17,7 +17,7 @@ int64_t parse_count(const std::string& opt, const std::string& v, int64_t lo, in
 
 const char* app_usage() {
   return "usage: headlight [--model DIR] [--db FILE] [--script FILE] [--frames N] [--screenshot FILE.png]\n"
-         "                 [--state-out FILE.json] [--size WxH] [--bench-heatmap N] [--threads N]\n";
+         "                 [--state-out FILE.json] [--size WxH] [--bench-heatmap N] [--threads N] [--print-texts]\n";
 }
 
 AppArgs parse_app_args(const std::vector<std::string>& argv) {
@@ -26,6 +26,10 @@ AppArgs parse_app_args(const std::vector<std::string>& argv) {
     const std::string& opt = argv[i];
     if (opt == "--help" || opt == "-h") {
       a.help = true;
+      continue;
+    }
+    if (opt == "--print-texts") {
+      a.print_texts = true;
       continue;
     }
     if (opt.rfind("--", 0) != 0) throw ArgsError("unexpected argument \"" + opt + "\"");

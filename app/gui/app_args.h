@@ -1,6 +1,6 @@
 // headlight's command line:
 //   headlight [--model DIR] [--db FILE] [--script FILE] [--frames N] [--screenshot FILE.png] [--state-out FILE.json]
-//             [--size WxH] [--bench-heatmap N] [--threads N]
+//             [--size WxH] [--bench-heatmap N] [--threads N] [--print-texts]
 #pragma once
 #include <stdexcept>
 #include <string>
@@ -18,6 +18,7 @@ struct AppArgs {
   int width = 1600, height = 1000;
   int64_t bench_heatmap = 0;  // frames of the synthetic 4096 x 4096 zoom benchmark
   int threads = 0;
+  bool print_texts = false;  // at exit, print the baseline and steered continuations (the demo shows them)
   bool help = false;
 };
 

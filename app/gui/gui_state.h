@@ -91,6 +91,8 @@ class GuiState {
   int head_metric = 0;
   Variant head_variant = Variant::Steered;
   std::string heads_file;
+  std::string head_config_dir;                 // browsed for PASTA head configs (the published ones)
+  std::vector<std::string> head_config_files;  // relative paths, read once when the list first opens
   std::string heads_message;
   int64_t grid_drag_l0 = -1, grid_drag_h0 = -1, grid_drag_l1 = -1, grid_drag_h1 = -1;
   bool grid_drag_on = true;

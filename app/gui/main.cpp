@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
     GuiState state(wb, std::move(renderer));
     state.recent_file = default_recent_models_file();
     state.recent_models = read_recent_models(state.recent_file);
+    state.head_config_dir = HEADLIGHT_HEAD_CONFIG_DIR;
     state.load_model(model);
     state.set_document(example_document());
     const int64_t bench_n = 4096;
@@ -196,6 +197,13 @@ int main(int argc, char** argv) {
       }
       if (last) break;
       if (script_done && args.frames >= 0) --frames_after;
+    }
+    if (args.print_texts) {
+      const auto& snap = state.snap();
+      std::printf("prompt:   %s\n", state.doc().prompt.c_str());
+      std::printf("steering: %s\n", hl::steering_spec_to_json(state.doc().spec, -1).c_str());
+      std::printf("baseline: %s\n", snap.baseline ? snap.baseline->continuation.text.c_str() : "(not computed)");
+      std::printf("steered:  %s\n", snap.steered ? snap.steered->continuation.text.c_str() : "(not computed)");
     }
     if (!args.state_out.empty()) {
       try {

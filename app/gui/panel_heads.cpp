@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include <imgui.h>
 #include <imgui_stdlib.h>
@@ -58,18 +59,49 @@ float cell_value(const GuiState& s, int metric, int scan_index, int64_t l, int64
   return NAN;
 }
 
+void load_heads_file(GuiState& s) {
+  try {
+    s.set_heads(wb::Workbench::load_heads(s.heads_file));
+    const std::string names = head_set_to_names(s.doc().spec.heads);
+    s.heads_message = "loaded " + (names.size() > 120 ? names.substr(0, 117) + "..." : names);
+  } catch (const std::exception& e) {
+    s.heads_message = e.what();
+  }
+}
+
+// The published configs under head_config_dir, listed once (a directory walk is not for every frame).
+void browse_configs(GuiState& s) {
+  if (s.head_config_dir.empty()) return;
+  ImGui::SetNextItemWidth(-1);
+  if (!ImGui::BeginCombo("##configs", "published PASTA head configs...", ImGuiComboFlags_HeightLarge)) return;
+  if (s.head_config_files.empty()) {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(s.head_config_dir, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_regular_file() && it->path().extension() == ".json")
+        s.head_config_files.push_back(std::filesystem::relative(it->path(), s.head_config_dir).string());
+    std::sort(s.head_config_files.begin(), s.head_config_files.end());
+    if (s.head_config_files.empty()) s.head_config_files.push_back("");  // looked: nothing there
+  }
+  for (const auto& f : s.head_config_files) {
+    if (f.empty()) {
+      ImGui::TextDisabled("(no .json files in %s)", s.head_config_dir.c_str());
+      continue;
+    }
+    if (ImGui::Selectable(f.c_str())) {
+      s.heads_file = (std::filesystem::path(s.head_config_dir) / f).string();
+      load_heads_file(s);
+    }
+  }
+  ImGui::EndCombo();
+}
+
 void heads_file_row(GuiState& s) {
+  browse_configs(s);
   ImGui::SetNextItemWidth(-110);
   ImGui::InputTextWithHint("##heads_file", "head set file (PASTA JSON)", &s.heads_file);
   ImGui::SameLine();
-  if (ImGui::Button("Load")) {
-    try {
-      s.set_heads(wb::Workbench::load_heads(s.heads_file));
-      s.heads_message = "loaded " + head_set_to_names(s.doc().spec.heads);
-    } catch (const std::exception& e) {
-      s.heads_message = e.what();
-    }
-  }
+  if (ImGui::Button("Load")) load_heads_file(s);
   ImGui::SameLine();
   if (ImGui::Button("Save")) {
     try {
@@ -132,7 +164,7 @@ void draw_heads_panel(GuiState& s) {
   const float fh = ImGui::GetFontSize();
   const float label_w = ImGui::CalcTextSize("L00").x + 8;
   const ImVec2 avail = ImGui::GetContentRegionAvail();
-  const float grid_h_budget = avail.y - fh * 7.5f;  // colorbar, file row and the message below
+  const float grid_h_budget = avail.y - fh * 9.5f;  // colorbar, file row and the message below
   const float cell = std::clamp(std::min((avail.x - label_w) / static_cast<float>(H),
                                          (grid_h_budget - fh * 1.4f) / static_cast<float>(L)), 4.f, 44.f);
   const ImVec2 o = ImGui::GetCursorScreenPos();

@@ -88,6 +88,7 @@ void draw_model_panel(GuiState& s) {
     ImGui::PopStyleColor();
   }
 
+  draw_field_issue(s, "model");
   if (!snap.model) {
     ImGui::TextDisabled("No model loaded.");
     return;

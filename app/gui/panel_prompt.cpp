@@ -70,8 +70,7 @@ void draw_prompt_panel(GuiState& s) {
   if (!spec.emphasis.empty()) ImGui::TextWrapped("Emphasis: \"%s\"", spec.emphasis.front().c_str());
   else if (!spec.spans.empty()) ImGui::Text("Token span [%lld, %lld)", static_cast<long long>(spec.spans.front().begin), static_cast<long long>(spec.spans.front().end));
   else ImGui::TextDisabled("No span: select text, drag over tokens, or type **...** in the prompt.");
-  draw_field_issue(s, "emphasis");
-  draw_field_issue(s, "spans");
+  for (const char* f : {"emphasis", "spans", "occurrence", "influence_span", "ids"}) draw_field_issue(s, f);
 
   ImGui::Separator();
   if (!snap.prompt) {

@@ -122,6 +122,7 @@ void draw_steering_panel(GuiState& s) {
   int scale = static_cast<int>(spec.scale_position);
   const char* scales[] = {"exclude (official)", "include", "generation"};
   if (ImGui::Combo("scale position", &scale, scales, 3)) s.set_scale_position(static_cast<ScalePosition>(scale));
+  for (const char* f : {"scale_position", "head_index", "multispan", "span_match"}) draw_field_issue(s, f);
   ImGui::EndDisabled();
 
   ImGui::BeginDisabled(!guide);
@@ -158,6 +159,7 @@ void draw_steering_panel(GuiState& s) {
   int apply = static_cast<int>(spec.apply_at);
   const char* applies[] = {"prefill and every decode step", "prefill only"};
   if (ImGui::Combo("apply at", &apply, applies, 2)) s.set_apply_at(static_cast<ApplyAt>(apply));
+  draw_field_issue(s, "apply_at");
   ImGui::EndDisabled();
 
   int max_new = static_cast<int>(s.doc().sampling.max_new_tokens);

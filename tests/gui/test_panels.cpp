@@ -23,6 +23,7 @@ struct Window {
     state.load_model(kModel);
     state.set_document(example_document());
     REQUIRE(ui.frames_until_idle(state));
+    INFO("model error: " << state.snap().model_error);
     REQUIRE(state.snap().model);
   }
   static wb::WorkbenchOptions options(const hl_test::ScratchDir& d) {
