@@ -109,6 +109,7 @@ void GuiState::set_max_new_tokens(int64_t n) {
   doc_.sampling.max_new_tokens = n;
   commit();
 }
+void GuiState::show_scan_scores() { head_metric = kHeadMetricScan; }
 void GuiState::set_document(const wb::Document& d) {
   doc_ = d;
   prompt_edit = d.prompt;

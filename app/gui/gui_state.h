@@ -11,12 +11,15 @@
 
 #include "app/gui/frame_stats.h"
 #include "app/gui/heatmap_renderer.h"
+#include "app/gui/token_diff.h"
 #include "workbench/workbench.h"
 
 namespace hl::gui {
 
 // Which number of the per-head statistics colours the heads grid and which variant it is taken from.
 enum class Variant { Baseline = 0, Steered = 1, Difference = 2 };
+// GuiState::head_metric: a column of the head statistics table, or this for the head scan's KL.
+constexpr int kHeadMetricScan = -1;
 const char* to_string(Variant v);
 
 // The heatmap's view: the visible region in map cells (x = key column, y = query row), zoom/pan in the shader.
@@ -68,6 +71,7 @@ class GuiState {
   void set_head(int64_t layer, int64_t head, bool on);
   void select_head(int64_t layer, int64_t head);      // the heatmap's focus; head -1 = the layer's mean
   void set_max_new_tokens(int64_t n);
+  void show_scan_scores();  // the heads grid switches to the head scan's scores
   void set_document(const wb::Document& d);           // whole-document edits (tests, reopen)
   // After the workbench changed the document itself (reopen_run), take its copy.
   void sync_from_workbench();
@@ -88,7 +92,7 @@ class GuiState {
   int guide_level = 1;  // 0: <!-> (0.5), 1: <!!-> (1), 2: <!!!-> (2)
   int64_t chip_drag_begin = -1, chip_drag_end = -1;
   // Heads panel
-  int head_metric = 0;
+  int head_metric = 1;  // span_mass_last: where the last position looks, the number steering moves most
   Variant head_variant = Variant::Steered;
   std::string heads_file;
   std::string head_config_dir;                 // browsed for PASTA head configs (the published ones)
@@ -99,6 +103,12 @@ class GuiState {
   float grid_x = 0, grid_y = 0, grid_cell = 0;  // where the grid was drawn last frame (screen pixels)
   // Steering panel
   std::string layers_edit, layers_error;
+  struct TokenDiffCache {
+    const void* baseline = nullptr;
+    const void* steered = nullptr;
+    size_t baseline_n = 0, steered_n = 0;
+    TokenDiff diff;
+  } token_diff_cache;
   bool layers_edit_active = false;
   // Heatmap and Influence panels
   HeatmapViewState heatmap;
@@ -119,7 +129,9 @@ class GuiState {
   uint64_t runs_pending_job = 0;  // a delete or export the panel waits to report
   std::string runs_message;
   // Status bar
-  FrameStats frames;
+  FrameStats frames;            // every frame the loop ran
+  FrameStats presented_frames;  // the frames that changed the picture (rendered and presented)
+  double status_frame_ms = 0, status_frame_ms_at = -1;  // the status bar's figure and when it was taken
 
  private:
   void commit();

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <GLFW/glfw3.h>
@@ -18,6 +19,7 @@
 
 #include "app/gui/app_args.h"
 #include "app/gui/example.h"
+#include "app/gui/frame_damage.h"
 #include "app/gui/gl_heatmap_renderer.h"
 #include "app/gui/panels.h"
 #include "app/gui/recent_models.h"
@@ -110,7 +112,9 @@ int main(int argc, char** argv) {
   {
     hl::wb::WorkbenchOptions opt;
     opt.db_path = args.db;
-    opt.threads = args.threads;
+    // The model leaves one core to the window on small machines (Mesa draws on the CPU): --threads overrides.
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    opt.threads = args.threads > 0 ? args.threads : cores > 1 && cores <= 4 ? cores - 1 : 0;
     hl::wb::Workbench wb(opt);
     std::unique_ptr<HeatmapRenderer> renderer;
     try {
@@ -132,11 +136,14 @@ int main(int argc, char** argv) {
     ScriptPlayer player(std::move(script), args.script);
     int64_t frames_after = args.frames;  // counts down once the script is done
     int64_t frame = 0, bench_frame = 0;
+    uint64_t presented_hash = 0;
+    bool presented_any = false, wait_for_events = false;
     nlohmann::json extra = nlohmann::json::object();
     while (!glfwWindowShouldClose(window)) {
-      const auto t0 = Clock::now();
+      if (wait_for_events) glfwWaitEventsTimeout(0.05);
+      else glfwPollEvents();
+      const auto t0 = Clock::now();  // after the wait: a frame's time is the work it does
       const bool busy = !wb.idle();
-      glfwPollEvents();
       ImGui_ImplOpenGL3_NewFrame();
       ImGui_ImplGlfw_NewFrame();
       ImGui::NewFrame();
@@ -161,14 +168,21 @@ int main(int argc, char** argv) {
       ImGui::Render();
       int fbw = 0, fbh = 0;
       glfwGetFramebufferSize(window, &fbw, &fbh);
-      glViewport(0, 0, fbw, fbh);
-      const ImVec4 bg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];  // the panels' background (they draw none)
-      glClearColor(bg.x, bg.y, bg.z, 1.f);
-      glClear(GL_COLOR_BUFFER_BIT);
-      ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
-
       const bool script_done = player.done() && !benching;
       const bool last = script_done && scripted && frames_after <= 0 && args.frames >= 0;
+      const bool want_shot = !shot.empty() || (last && !args.screenshot.empty());
+      // Render and present only a frame that differs from the one on screen (or one a screenshot needs).
+      const uint64_t hash = draw_data_hash(*ImGui::GetDrawData()) ^
+                            (static_cast<uint64_t>(state.renderer().draws()) * 0x9E3779B97F4A7C15ull) ^
+                            (static_cast<uint64_t>(fbw) << 40) ^ (static_cast<uint64_t>(fbh) << 20);
+      const bool present = want_shot || !presented_any || hash != presented_hash;
+      if (present) {
+        glViewport(0, 0, fbw, fbh);
+        const ImVec4 bg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];  // the panels' background (they draw none)
+        glClearColor(bg.x, bg.y, bg.z, 1.f);
+        glClear(GL_COLOR_BUFFER_BIT);
+        ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+      }
       bool wrote = false;
       try {
         if (!shot.empty()) write_screenshot_png(shot, fbw, fbh), wrote = true;
@@ -178,9 +192,18 @@ int main(int argc, char** argv) {
         exit_code = 1;
         break;
       }
-      glfwSwapBuffers(window);
+      if (present) {
+        glfwSwapBuffers(window);
+        presented_hash = hash;
+        presented_any = true;
+      }
       const double ms = ms_since(t0);
-      if (!wrote) state.frames.add(ms, busy);  // a PNG write is not a frame a user waits for
+      if (!wrote) {  // a PNG write is not a frame a user waits for
+        state.frames.add(ms, busy);
+        if (present) state.presented_frames.add(ms, busy);
+      }
+      // Interactive and nothing changed: sleep until input arrives (or the worker may have news) instead of spinning.
+      wait_for_events = !scripted && !present && !busy;
       ++frame;
       if (state.bench_map && state.renderer().uploads() > uploads_before) bench_first_ms = ms;
       if (bench_step) {

@@ -118,14 +118,15 @@ void heads_file_row(GuiState& s) {
 void draw_heads_panel(GuiState& s) {
   const auto& snap = s.snap();
   const MetricSource ms = metric_names(snap);
-  s.head_metric = std::clamp(s.head_metric, 0, static_cast<int>(ms.names.size()) - 1);
+  if (s.head_metric != kHeadMetricScan) s.head_metric = std::clamp(s.head_metric, 0, ms.scan_index - 1);
+  const int metric = s.head_metric == kHeadMetricScan ? ms.scan_index : s.head_metric;
   ImGui::SetNextItemWidth(230);
-  if (ImGui::BeginCombo("colour by", ms.names[static_cast<size_t>(s.head_metric)].c_str())) {
+  if (ImGui::BeginCombo("colour by", ms.names[static_cast<size_t>(metric)].c_str())) {
     for (int i = 0; i < static_cast<int>(ms.names.size()); ++i)
-      if (ImGui::Selectable(ms.names[static_cast<size_t>(i)].c_str(), i == s.head_metric)) s.head_metric = i;
+      if (ImGui::Selectable(ms.names[static_cast<size_t>(i)].c_str(), i == metric)) s.head_metric = i == ms.scan_index ? kHeadMetricScan : i;
     ImGui::EndCombo();
   }
-  const bool scan = s.head_metric == ms.scan_index;
+  const bool scan = metric == ms.scan_index;
   if (!scan) {
     ImGui::SameLine();
     int v = static_cast<int>(s.head_variant);
@@ -147,7 +148,7 @@ void draw_heads_panel(GuiState& s) {
   float lo = INFINITY, hi = -INFINITY;
   for (int64_t l = 0; l < L; ++l)
     for (int64_t h = 0; h < H; ++h) {
-      const float v = cell_value(s, s.head_metric, ms.scan_index, l, h);
+      const float v = cell_value(s, metric, ms.scan_index, l, h);
       if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
     }
   const bool diff = !scan && s.head_variant == Variant::Difference;
@@ -193,7 +194,7 @@ void draw_heads_panel(GuiState& s) {
   for (int64_t l = 0; l < L; ++l)
     for (int64_t h = 0; h < H; ++h) {
       const ImVec2 a(g0.x + cell * h, g0.y + cell * l), b(a.x + cell - 1, a.y + cell - 1);
-      const float v = cell_value(s, s.head_metric, ms.scan_index, l, h);
+      const float v = cell_value(s, metric, ms.scan_index, l, h);
       dl->AddRectFilled(a, b, std::isfinite(v) ? colormap_u32(cmap, (v - lo) / (hi - lo)) : IM_COL32(60, 60, 60, 255));
       if (wb::head_in_set(set, l, h)) {
         // Steered heads: a white frame (dimmed when the method ignores the head set).
@@ -274,7 +275,7 @@ void draw_heads_panel(GuiState& s) {
   }
 
   char title[160];
-  std::snprintf(title, sizeof title, "%s%s%s", ms.names[static_cast<size_t>(s.head_metric)].c_str(), scan ? "" : ", ",
+  std::snprintf(title, sizeof title, "%s%s%s", ms.names[static_cast<size_t>(metric)].c_str(), scan ? "" : ", ",
                 scan ? "" : to_string(s.head_variant));
   draw_colorbar(cmap, lo, hi, false, ImVec2(std::min(avail.x, 360.f), fh * 3.2f), false, have_values ? title : "(not computed yet)");
   const int64_t count = set.empty() ? 0 : set.count(L, H);

@@ -55,14 +55,15 @@ void draw_runs_panel(GuiState& s) {
   if (!s.runs_message.empty()) ImGui::TextWrapped("%s", s.runs_message.c_str());
 
   const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_BordersInnerV |
-                                ImGuiTableFlags_SizingFixedFit | ImGuiTableFlags_Resizable;
+                                ImGuiTableFlags_Resizable;
   if (!ImGui::BeginTable("runs", 5, flags, ImVec2(0, 0))) return;
   ImGui::TableSetupScrollFreeze(0, 1);
-  ImGui::TableSetupColumn("id");
-  ImGui::TableSetupColumn("kind");
-  ImGui::TableSetupColumn("status");
+  const float fh = ImGui::GetFontSize();
+  ImGui::TableSetupColumn("id", ImGuiTableColumnFlags_WidthFixed, fh * 1.8f);
+  ImGui::TableSetupColumn("kind", ImGuiTableColumnFlags_WidthFixed, ImGui::CalcTextSize("generate").x + 4);
+  ImGui::TableSetupColumn("status", ImGuiTableColumnFlags_WidthFixed, ImGui::CalcTextSize("status").x + 4);
   ImGui::TableSetupColumn("prompt", ImGuiTableColumnFlags_WidthStretch);
-  ImGui::TableSetupColumn("actions");
+  ImGui::TableSetupColumn("", ImGuiTableColumnFlags_WidthFixed, ImGui::CalcTextSize("open export delete").x + 28);
   ImGui::TableHeadersRow();
   for (const auto& r : s.runs) {
     ImGui::PushID(static_cast<int>(r.id));

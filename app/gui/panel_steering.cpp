@@ -11,6 +11,7 @@
 
 #include "app/gui/panels.h"
 #include "app/gui/token_chips.h"
+#include "app/gui/token_diff.h"
 
 namespace hl::gui {
 namespace {
@@ -57,7 +58,8 @@ const char* status_of(const wb::Continuation& c) {
 }
 
 void draw_continuation(const char* title, const std::shared_ptr<const wb::VariantResult>& mine,
-                       const std::shared_ptr<const wb::VariantResult>& other, bool steered_side) {
+                       const std::shared_ptr<const wb::VariantResult>& other, bool steered_side,
+                       const std::vector<char>& changed_flags) {
   ImGui::TextUnformatted(title);
   if (!mine) {
     ImGui::SameLine();
@@ -70,10 +72,8 @@ void draw_continuation(const char* title, const std::shared_ptr<const wb::Varian
   const wb::Continuation* o = other ? &other->continuation : nullptr;
   const ChipsResult r = draw_token_chips(c.token_texts, [&](size_t i) {
     ChipStyle st;
-    const bool changed = o && (i >= o->ids.size() || o->ids[i] != c.ids[i]) && (o->finished || i < o->ids.size());
-    if (changed) {
-      st.background = steered_side ? IM_COL32(150, 60, 50, 255) : IM_COL32(50, 80, 140, 255);
-    }
+    if (o && i < changed_flags.size() && changed_flags[i])
+      st.background = steered_side ? IM_COL32(170, 70, 50, 255) : IM_COL32(45, 95, 175, 255);
     return st;
   });
   if (r.hovered >= 0) {
@@ -168,17 +168,27 @@ void draw_steering_panel(GuiState& s) {
   ImGui::PopItemWidth();
   if (ImGui::Button("Re-run both")) s.workbench().rerun();
   ImGui::SameLine();
-  ImGui::TextDisabled("greedy decoding; highlighted tokens differ between baseline and steered");
+  ImGui::TextDisabled("highlighted: tokens the other text lacks");
+  ImGui::SameLine();
+  help_marker("Tokens outside the longest common subsequence of the two continuations.\nHover a token for both runs' token and probability at that position.");
 
   ImGui::Separator();
   const auto& snap = s.snap();
+  // The diff is recomputed when either continuation changes (a new token streamed in), not every frame.
+  auto& dc = s.token_diff_cache;
+  const wb::Continuation* bc = snap.baseline ? &snap.baseline->continuation : nullptr;
+  const wb::Continuation* sc = snap.steered ? &snap.steered->continuation : nullptr;
+  const size_t bn = bc ? bc->ids.size() : 0, sn = sc ? sc->ids.size() : 0;
+  if (dc.baseline != bc || dc.steered != sc || dc.baseline_n != bn || dc.steered_n != sn) {
+    dc = {bc, sc, bn, sn, bc && sc ? diff_tokens(bc->ids, sc->ids) : TokenDiff{}};
+  }
   const float w = ImGui::GetContentRegionAvail().x;
   ImGui::BeginChild("baseline_text", ImVec2(w * 0.5f - 4, 0), true);
-  draw_continuation("Baseline", snap.baseline, snap.steered, false);
+  draw_continuation("Baseline", snap.baseline, snap.steered, false, dc.diff.a_changed);
   ImGui::EndChild();
   ImGui::SameLine();
   ImGui::BeginChild("steered_text", ImVec2(0, 0), true);
-  draw_continuation("Steered", snap.steered, snap.baseline, true);
+  draw_continuation("Steered", snap.steered, snap.baseline, true, dc.diff.b_changed);
   ImGui::EndChild();
 }
 

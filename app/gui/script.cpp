@@ -120,6 +120,13 @@ std::vector<ScriptAction> parse_script(const std::string& text, const std::strin
       number("a frame count");
       if (a.number < 0 || a.number > 1e6 || a.number != std::floor(a.number)) fail("frames needs a whole number of frames");
       a.op = ScriptOp::Frames;
+    } else if (cmd == "tokens") {
+      number("a token count");
+      if (a.number < 1 || a.number > 100000 || a.number != std::floor(a.number)) fail("tokens needs a whole number from 1 to 100000");
+      a.op = ScriptOp::Tokens;
+    } else if (cmd == "scan") {
+      need_no_arg();
+      a.op = ScriptOp::Scan;
     } else if (cmd == "load") {
       need_arg("a model path");
       a.op = ScriptOp::Load;

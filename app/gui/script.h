@@ -6,6 +6,7 @@
 //   alpha X              delta X          multiplier X         heads LIST|all|none   (L1H5,L2H0 names)
 //   toggle LxHy          select LxHy|Lx   panel NAME           wait    (until every job has finished)
 //   screenshot FILE.png  frames N  (render N frames)           load PATH (open a model)
+//   tokens N  (new tokens per continuation)                    scan  (score every head steered alone)
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -21,7 +22,7 @@ class ScriptError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class ScriptOp { Prompt, Emphasize, Method, Alpha, Delta, Multiplier, Heads, Toggle, Select, Panel, Wait, Screenshot, Frames, Load };
+enum class ScriptOp { Prompt, Emphasize, Method, Alpha, Delta, Multiplier, Heads, Toggle, Select, Panel, Wait, Screenshot, Frames, Load, Tokens, Scan };
 
 struct ScriptAction {
   ScriptOp op = ScriptOp::Wait;

@@ -10,7 +10,7 @@ bool load_in_progress(const wb::Snapshot& snap) {
 }
 
 bool needs_model(ScriptOp op) {
-  return op == ScriptOp::Toggle || op == ScriptOp::Select || op == ScriptOp::Heads;
+  return op == ScriptOp::Toggle || op == ScriptOp::Select || op == ScriptOp::Heads || op == ScriptOp::Scan;
 }
 
 }  // namespace
@@ -76,6 +76,11 @@ ScriptPlayer::Progress ScriptPlayer::run(GuiState& s, const ScriptAction& a, std
       break;
     case ScriptOp::Panel: s.request_panel(a.text); break;
     case ScriptOp::Load: s.load_model(a.text); break;
+    case ScriptOp::Tokens: s.set_max_new_tokens(static_cast<int64_t>(a.number)); break;
+    case ScriptOp::Scan:
+      s.workbench().scan_heads();
+      s.show_scan_scores();
+      break;
     case ScriptOp::Screenshot:
       if (screenshot) *screenshot = a.text;
       break;

@@ -35,6 +35,10 @@ nlohmann::json state_json(const GuiState& s) {
   j["frame_ms"] = summary(s.frames.all());
   j["frame_ms_busy"] = summary(s.frames.busy());
   j["frame_ms_idle"] = summary(s.frames.idle());
+  // Frames whose picture changed (rendered and presented); the others only built the UI and compared it.
+  j["frames_presented"] = s.presented_frames.frames();
+  j["frame_ms_presented"] = summary(s.presented_frames.all());
+  j["frame_ms_presented_busy"] = summary(s.presented_frames.busy());
   j["heatmap_uploads"] = s.renderer().uploads();
   return j;
 }

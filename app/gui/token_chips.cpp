@@ -25,7 +25,7 @@ ChipsResult draw_token_chips(const std::vector<std::string>& texts, const std::f
   const ImVec2 start = ImGui::GetCursorScreenPos();
   const float right = start.x + ImGui::GetContentRegionAvail().x;
   ImVec2 pos = start;
-  const ImU32 frame = ImGui::GetColorU32(ImGuiCol_FrameBg);
+  const ImU32 frame = IM_COL32(58, 60, 66, 255);  // neutral grey: colour is kept for what a chip means
   const ImU32 text_col = ImGui::GetColorU32(ImGuiCol_Text);
   for (size_t i = 0; i < texts.size(); ++i) {
     const std::string label = chip_label(texts[i]);

@@ -26,9 +26,11 @@ TEST_CASE("a script parses into actions; blank lines and comments are skipped") 
       "panel heatmap\n"
       "   wait   \n"
       "screenshot out.png\n"
-      "frames 5\n",
+      "frames 5\n"
+      "tokens 160\n"
+      "scan\n",
       "demo.script");
-  REQUIRE(a.size() == 14);
+  REQUIRE(a.size() == 16);
   CHECK(a[0].op == ScriptOp::Prompt);
   CHECK(a[0].text == "Once upon a time. She loved her red ball.");
   CHECK(a[0].line == 2);
@@ -49,6 +51,14 @@ TEST_CASE("a script parses into actions; blank lines and comments are skipped") 
   CHECK(a[11].op == ScriptOp::Wait);
   CHECK(a[12].text == "out.png");
   CHECK(a[13].number == 5);
+  CHECK(a[14].op == ScriptOp::Tokens);
+  CHECK(a[14].number == 160);
+  CHECK(a[15].op == ScriptOp::Scan);
+}
+
+TEST_CASE("the README's demo script and the window test's script parse") {
+  CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/assets/examples/demo.script").size() >= 5);
+  CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/tests/gui/window.script").size() >= 10);
 }
 
 TEST_CASE("a bad script line is an error naming the file, the line number and the line") {
@@ -72,6 +82,8 @@ TEST_CASE("a bad script line is an error naming the file, the line number and th
   CHECK(error_of("wait now") == "t.script:1: wait takes no argument: `wait now`");
   CHECK(error_of("heads L1H1,L1H1").find("t.script:1: ") == 0);  // a duplicate head, in head_config's words
   CHECK(error_of("frames 2.5").find("whole number") != std::string::npos);
+  CHECK(error_of("tokens 0") == "t.script:1: tokens needs a whole number from 1 to 100000: `tokens 0`");
+  CHECK(error_of("scan all") == "t.script:1: scan takes no argument: `scan all`");
 }
 
 TEST_CASE("an unreadable script is named") {

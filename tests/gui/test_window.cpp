@@ -1,4 +1,4 @@
-// One real window: bin/headlight under Xvfb with Mesa's software GL runs the demo script on stories260K with a fresh
+// One real window: bin/headlight under Xvfb with Mesa's software GL runs tests/gui/window.script on stories260K with a fresh
 // store, then: the screenshot is a picture (not one flat colour), the state file's steered ids differ from the
 // baseline's, and the runs landed in the store. A second start runs the 4096 x 4096 heatmap zoom benchmark. The
 // measured frame times and the benchmark's frames/s are printed.
@@ -21,7 +21,7 @@
 namespace {
 
 const std::string kBinary = std::string(HEADLIGHT_BINARY_DIR) + "/bin/headlight";
-const std::string kDemo = std::string(HEADLIGHT_SOURCE_DIR) + "/assets/examples/demo.script";
+const std::string kScript = std::string(HEADLIGHT_SOURCE_DIR) + "/tests/gui/window.script";
 
 std::string slurp(const std::string& p) {
   std::ifstream f(p);
@@ -59,7 +59,7 @@ TEST_SUITE("window") {
 TEST_CASE("the real window under Xvfb runs the demo script, shows it, records it") {
   REQUIRE_MESSAGE(std::system("command -v xvfb-run > /dev/null") == 0, "xvfb-run is not installed (scripts/bootstrap.sh installs xvfb)");
   hl_test::ScratchDir dir("gui_window");
-  const int rc = run_headlight(dir, "--db runs.db --script '" + kDemo + "' --frames 40 --screenshot shot.png --state-out state.json");
+  const int rc = run_headlight(dir, "--db runs.db --script '" + kScript + "' --frames 40 --screenshot shot.png --state-out state.json");
   INFO("headlight output:\n" << slurp(dir.file("out.txt")));
   REQUIRE(rc == 0);
 
@@ -82,20 +82,27 @@ TEST_CASE("the real window under Xvfb runs the demo script, shows it, records it
   const nlohmann::json st = nlohmann::json::parse(slurp(dir.file("state.json")));
   CHECK(st["spec"]["method"] == "guide");
   CHECK(st["prompt_ids"].size() == 25);
-  CHECK(st["baseline_ids"].size() == 48);
-  CHECK(st["steered_ids"].size() == 48);
+  CHECK(st["baseline_ids"].size() > 48);  // `tokens 160` (a story may end earlier at its EOS)
+  CHECK(st["steered_ids"].size() > 48);
   CHECK(st["steered_ids"] != st["baseline_ids"]);
   CHECK(st["selected_head"] == "L1H0");
   CHECK(st["runs_recorded"].get<int64_t>() >= 1);
   CHECK(count_runs(dir.file("runs.db")) >= st["runs_recorded"].get<int64_t>());
+  // Frame times: every frame, split by whether a job was running; and the frames that were rendered and presented
+  // (the loop skips rendering a frame identical to the one on screen).
   const auto& idle = st["frame_ms_idle"];
   const auto& busy = st["frame_ms_busy"];
-  MESSAGE("frames " << st["frames"] << "; frame ms idle p50 " << idle["p50"] << " p95 " << idle["p95"] << " max " << idle["max"]
-                    << " (" << idle["count"] << " frames); busy p50 " << busy["p50"] << " p95 " << busy["p95"] << " max "
-                    << busy["max"] << " (" << busy["count"] << " frames)");
+  const auto& drawn = st["frame_ms_presented"];
+  const auto& drawn_busy = st["frame_ms_presented_busy"];
+  MESSAGE("frames " << st["frames"] << " (" << st["frames_presented"] << " rendered); frame ms:\n"
+          << "  idle  p50 " << idle["p50"] << " p95 " << idle["p95"] << " max " << idle["max"] << " (" << idle["count"] << " frames)\n"
+          << "  busy  p50 " << busy["p50"] << " p95 " << busy["p95"] << " max " << busy["max"] << " (" << busy["count"] << " frames)\n"
+          << "  rendered       p50 " << drawn["p50"] << " p95 " << drawn["p95"] << " max " << drawn["max"] << " (" << drawn["count"] << ")\n"
+          << "  rendered, busy p50 " << drawn_busy["p50"] << " p95 " << drawn_busy["p95"] << " max " << drawn_busy["max"] << " (" << drawn_busy["count"] << ")");
   CHECK(idle["count"].get<int64_t>() >= 40);
+  CHECK(busy["count"].get<int64_t>() >= 20);  // the script's slider sweep, long text and scan keep the worker busy
   CHECK(idle["p95"].get<double>() <= 20.0);
-  if (busy["count"].get<int64_t>() >= 5) CHECK(busy["p95"].get<double>() <= 50.0);
+  CHECK(busy["p95"].get<double>() <= 50.0);
 }
 
 TEST_CASE("a 4096 x 4096 heatmap uploads once and zooms at 30 frames/s or more") {
