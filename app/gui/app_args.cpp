@@ -17,7 +17,8 @@ int64_t parse_count(const std::string& opt, const std::string& v, int64_t lo, in
 
 const char* app_usage() {
   return "usage: headlight [--model DIR] [--db FILE] [--script FILE] [--frames N] [--screenshot FILE.png]\n"
-         "                 [--state-out FILE.json] [--size WxH] [--bench-heatmap N] [--threads N] [--print-texts]\n";
+         "                 [--state-out FILE.json] [--size WxH] [--bench-heatmap N] [--threads N] [--print-texts]\n"
+         "                 [--frame-log FILE.csv]\n";
 }
 
 AppArgs parse_app_args(const std::vector<std::string>& argv) {
@@ -49,6 +50,7 @@ AppArgs parse_app_args(const std::vector<std::string>& argv) {
       a.width = static_cast<int>(parse_count("--size width", v.substr(0, x), 320, 16384));
       a.height = static_cast<int>(parse_count("--size height", v.substr(x + 1), 240, 16384));
     } else if (opt == "--bench-heatmap") a.bench_heatmap = parse_count(opt, v, 1, 100000);
+    else if (opt == "--frame-log") a.frame_log = v;
     else if (opt == "--threads") a.threads = static_cast<int>(parse_count(opt, v, 0, 1024));
     else throw ArgsError("unknown option " + opt);
   }

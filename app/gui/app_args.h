@@ -1,6 +1,7 @@
 // headlight's command line:
 //   headlight [--model DIR] [--db FILE] [--script FILE] [--frames N] [--screenshot FILE.png] [--state-out FILE.json]
 //             [--size WxH] [--bench-heatmap N] [--threads N] [--print-texts]
+//             [--frame-log FILE.csv]
 #pragma once
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,7 @@ struct AppArgs {
   int width = 1600, height = 1000;
   int64_t bench_heatmap = 0;  // frames of the synthetic 4096 x 4096 zoom benchmark
   int threads = 0;
+  std::string frame_log;  // per-frame timings as CSV (where a frame's time goes)
   bool print_texts = false;  // at exit, print the baseline and steered continuations (the demo shows them)
   bool help = false;
 };

@@ -5,6 +5,7 @@
 // Torch-free and GL-free: the heatmap reaches GL only through the HeatmapRenderer interface.
 #pragma once
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -122,12 +123,13 @@ class GuiState {
   } heatmap_range;  // the colour range of the maps on screen, computed once per new map  // --bench-heatmap: a synthetic map shown instead
   // Runs panel
   std::vector<wb::RunRow> runs;
+  std::future<std::vector<wb::RunRow>> runs_future;  // a list_runs in flight (joined before the workbench goes)
   int64_t runs_seen_recorded = -1;
   bool runs_refresh = true;
   int export_format = 0;  // csv, json, png
   std::string export_dir;
   uint64_t runs_pending_job = 0;  // a delete or export the panel waits to report
-  std::string runs_message;
+  std::string runs_message, runs_error;
   // Status bar
   FrameStats frames;            // every frame the loop ran
   FrameStats presented_frames;  // the frames that changed the picture (rendered and presented)

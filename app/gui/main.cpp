@@ -20,6 +20,7 @@
 #include "app/gui/app_args.h"
 #include "app/gui/example.h"
 #include "app/gui/frame_damage.h"
+#include "app/gui/gl_canvas.h"
 #include "app/gui/gl_heatmap_renderer.h"
 #include "app/gui/panels.h"
 #include "app/gui/recent_models.h"
@@ -136,8 +137,12 @@ int main(int argc, char** argv) {
     ScriptPlayer player(std::move(script), args.script);
     int64_t frames_after = args.frames;  // counts down once the script is done
     int64_t frame = 0, bench_frame = 0;
-    uint64_t presented_hash = 0;
-    bool presented_any = false, wait_for_events = false;
+    GlCanvas canvas;
+    canvas.probe([](void* w) { glfwSwapBuffers(static_cast<GLFWwindow*>(w)); }, window);
+    std::FILE* frame_log = args.frame_log.empty() ? nullptr : std::fopen(args.frame_log.c_str(), "w");
+    if (frame_log) std::fputs("frame,busy,presented,damage_px,ms_snapshot,ms_script,ms_built,ms_rendered,ms_total\n", frame_log);
+    FrameDamage damage_tracker;
+    bool wait_for_events = false;
     nlohmann::json extra = nlohmann::json::object();
     while (!glfwWindowShouldClose(window)) {
       if (wait_for_events) glfwWaitEventsTimeout(0.05);
@@ -148,6 +153,7 @@ int main(int argc, char** argv) {
       ImGui_ImplGlfw_NewFrame();
       ImGui::NewFrame();
       state.begin_frame();
+      const double ms_snapshot = ms_since(t0);
       std::string shot;
       player.step(state, &shot);
       if (player.failed()) {
@@ -164,25 +170,27 @@ int main(int argc, char** argv) {
         bench_zoom_step(state.heatmap, bench_frame, static_cast<double>(bench_n));
       }
       const int64_t uploads_before = state.renderer().uploads();
+      const double ms_before_draw = ms_since(t0);
       draw_panels(state);
       ImGui::Render();
+      const double ms_built = ms_since(t0);
       int fbw = 0, fbh = 0;
       glfwGetFramebufferSize(window, &fbw, &fbh);
       const bool script_done = player.done() && !benching;
       const bool last = script_done && scripted && frames_after <= 0 && args.frames >= 0;
       const bool want_shot = !shot.empty() || (last && !args.screenshot.empty());
-      // Render and present only a frame that differs from the one on screen (or one a screenshot needs).
-      const uint64_t hash = draw_data_hash(*ImGui::GetDrawData()) ^
-                            (static_cast<uint64_t>(state.renderer().draws()) * 0x9E3779B97F4A7C15ull) ^
-                            (static_cast<uint64_t>(fbw) << 40) ^ (static_cast<uint64_t>(fbh) << 20);
-      const bool present = want_shot || !presented_any || hash != presented_hash;
-      if (present) {
-        glViewport(0, 0, fbw, fbh);
+      // Re-render only what changed (into the persistent canvas); present only when something did, or for a PNG.
+      if (canvas.resize(fbw, fbh)) damage_tracker.reset();
+      ImDrawData& dd = *ImGui::GetDrawData();
+      const Damage damage = damage_tracker.update(dd, state.renderer().texture(), state.renderer().draws());
+      const bool present = want_shot || !damage.empty();
+      if (!damage.empty()) {
         const ImVec4 bg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];  // the panels' background (they draw none)
-        glClearColor(bg.x, bg.y, bg.z, 1.f);
-        glClear(GL_COLOR_BUFFER_BIT);
-        ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+        const float rgb[3] = {bg.x, bg.y, bg.z};
+        canvas.render(dd, damage, rgb);
       }
+      const double ms_rendered = ms_since(t0);
+      if (present) canvas.present();
       bool wrote = false;
       try {
         if (!shot.empty()) write_screenshot_png(shot, fbw, fbh), wrote = true;
@@ -192,13 +200,14 @@ int main(int argc, char** argv) {
         exit_code = 1;
         break;
       }
-      if (present) {
-        glfwSwapBuffers(window);
-        presented_hash = hash;
-        presented_any = true;
-      }
+      if (present) glfwSwapBuffers(window);
       const double ms = ms_since(t0);
-      if (!wrote) {  // a PNG write is not a frame a user waits for
+      if (frame_log) {
+        std::fprintf(frame_log, "%lld,%d,%d,%.0f,%.3f,%.3f,%.3f,%.3f,%.3f\n", static_cast<long long>(frame), busy ? 1 : 0,
+                     present ? 1 : 0, static_cast<double>(damage.area()),
+                     ms_snapshot, ms_before_draw, ms_built, ms_rendered, ms);
+      }
+      if (!wrote && frame > 0) {  // not the first frame (fonts, shaders) nor a PNG write: no user waits for those
         state.frames.add(ms, busy);
         if (present) state.presented_frames.add(ms, busy);
       }
@@ -237,6 +246,7 @@ int main(int argc, char** argv) {
       }
     }
     wb.cancel_all();
+    if (frame_log) std::fclose(frame_log);
   }
   ImGui_ImplOpenGL3_Shutdown();
   ImGui_ImplGlfw_Shutdown();

@@ -1,6 +1,8 @@
 // Runs panel: what the store holds (Workbench::list_runs, read on a read-only connection when the count changes),
 // reopen a run into the panels, delete it, or export it (CSV / JSON / PNG through the store's exporters).
+#include <chrono>
 #include <cstdio>
+#include <future>
 
 #include <imgui.h>
 #include <imgui_stdlib.h>
@@ -37,8 +39,19 @@ void draw_runs_panel(GuiState& s) {
       }
     }
   }
-  if (s.runs_refresh || s.runs_seen_recorded != snap.runs_recorded) {
-    s.runs = wb.list_runs();
+  // The store is read on a helper thread (list_runs opens its own read-only connection, and SQLite may wait on the
+  // worker's write lock): the frame never waits for it. A failed read (e.g. the worker is still creating the store)
+  // is shown and tried again with the next run.
+  if (s.runs_future.valid() && s.runs_future.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    try {
+      s.runs = s.runs_future.get();
+      s.runs_error.clear();
+    } catch (const std::exception& e) {
+      s.runs_error = e.what();
+    }
+  }
+  if ((s.runs_refresh || s.runs_seen_recorded != snap.runs_recorded) && !s.runs_future.valid()) {
+    s.runs_future = std::async(std::launch::async, [&wb] { return wb.list_runs(); });
     s.runs_seen_recorded = snap.runs_recorded;
     s.runs_refresh = false;
   }
@@ -52,6 +65,7 @@ void draw_runs_panel(GuiState& s) {
   ImGui::TextDisabled("%s: %zu runs (%lld this session)", snap.store_path.empty() ? wb.db_path().c_str() : snap.store_path.c_str(),
                       s.runs.size(), static_cast<long long>(snap.runs_recorded));
   if (!snap.store_error.empty()) ImGui::TextColored(ImVec4(1, 0.45f, 0.4f, 1), "%s", snap.store_error.c_str());
+  if (!s.runs_error.empty()) ImGui::TextColored(ImVec4(1, 0.45f, 0.4f, 1), "%s", s.runs_error.c_str());
   if (!s.runs_message.empty()) ImGui::TextWrapped("%s", s.runs_message.c_str());
 
   const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_BordersInnerV |
@@ -82,7 +96,13 @@ void draw_runs_panel(GuiState& s) {
     ImGui::TableNextColumn();
     if (ImGui::SmallButton("open")) {
       std::string err;
-      if (wb.reopen_run(r.id, &err)) {
+      bool ok = false;
+      try {
+        ok = wb.reopen_run(r.id, &err);
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+      if (ok) {
         s.sync_from_workbench();
         s.runs_message = "reopened run " + std::to_string(r.id);
       } else {

@@ -1,6 +1,9 @@
 // An ImGui context with no platform or renderer backend: frames are built (every widget, every draw list) and
 // never shown. The panels run exactly as in the window, with the null heatmap renderer.
 #pragma once
+#include <chrono>
+#include <thread>
+
 #include <imgui.h>
 
 #include "app/gui/panels.h"
@@ -35,6 +38,15 @@ class HeadlessImGui {
     }
     hl::gui::draw_panels(s);
     ImGui::Render();
+  }
+
+  // Frames until the script has run (a frame every millisecond, as a window would; up to `timeout_s`).
+  void play(hl::gui::GuiState& s, hl::gui::ScriptPlayer& player, double timeout_s = 300) {
+    const auto start = std::chrono::steady_clock::now();
+    while (!player.done() && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < timeout_s) {
+      frame(s, &player);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
 
   // Frames until the workbench is idle and the last snapshot has been taken (as a user watching would see).

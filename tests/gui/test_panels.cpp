@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "app/gui/example.h"
 #include "app/gui/state_out.h"
@@ -155,7 +157,7 @@ TEST_CASE("a bad model directory shows the loader's message; the loaded model st
 TEST_CASE("a script drives the same state as the mouse, and a head the model lacks is named with its line") {
   Window w("gui_script_run");
   ScriptPlayer ok(parse_script("method pasta\nalpha 0.05\nheads L1H0,L2H3\ntoggle L4H7\nselect L3\npanel influence\nwait\n", "s"), "s");
-  for (int i = 0; i < 2000 && !ok.done(); ++i) w.ui.frame(w.state, &ok);
+  w.ui.play(w.state, ok);
   REQUIRE(ok.done());
   CHECK_FALSE(ok.failed());
   const auto& spec = w.state.doc().spec;
@@ -168,7 +170,7 @@ TEST_CASE("a script drives the same state as the mouse, and a head the model lac
   CHECK(w.bench.idle());
 
   ScriptPlayer bad(parse_script("wait\ntoggle L9H0\n", "bad.script"), "bad.script");
-  for (int i = 0; i < 2000 && !bad.done(); ++i) w.ui.frame(w.state, &bad);
+  w.ui.play(w.state, bad);
   CHECK(bad.failed());
   CHECK(bad.error() == "bad.script:2: the model has 5 layers x 8 heads: `toggle L9H0`");
 }
@@ -176,8 +178,13 @@ TEST_CASE("a script drives the same state as the mouse, and a head the model lac
 TEST_CASE("runs: the store's runs are listed, one reopens into the document; the state file says what is shown") {
   Window w("gui_runs");
   CHECK(w.state.snap().runs_recorded >= 1);
-  for (int i = 0; i < 2; ++i) w.ui.frame(w.state);
+  // The panel reads the store on a helper thread: frames go on until the list arrives.
+  for (int i = 0; i < 500 && w.state.runs.empty(); ++i) {
+    w.ui.frame(w.state);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   REQUIRE_FALSE(w.state.runs.empty());
+  CHECK(w.state.runs_error.empty());
   const int64_t id = w.state.runs.front().id;
   w.state.set_prompt("A different prompt about a cat.");
   REQUIRE(w.ui.frames_until_idle(w.state));
