@@ -92,3 +92,76 @@ TEST_CASE("the recent models list keeps the newest first, without duplicates") {
 }
 
 }  // TEST_SUITE
+
+#include "app/gui/frame_damage.h"
+#include "test_headless.h"
+
+namespace {
+
+// One frame with two fixed windows; `text` goes into the second, `tooltip` opens a tooltip.
+ImDrawData* two_windows(const char* text, bool tooltip) {
+  ImGui::NewFrame();
+  ImGui::SetNextWindowPos(ImVec2(0, 0));
+  ImGui::SetNextWindowSize(ImVec2(400, 300));
+  ImGui::Begin("left");
+  ImGui::TextUnformatted("always the same");
+  ImGui::End();
+  ImGui::SetNextWindowPos(ImVec2(800, 500));
+  ImGui::SetNextWindowSize(ImVec2(300, 200));
+  ImGui::Begin("right");
+  ImGui::TextUnformatted(text);
+  if (tooltip) ImGui::SetTooltip("a tooltip");
+  ImGui::End();
+  ImGui::Render();
+  return ImGui::GetDrawData();
+}
+
+}  // namespace
+
+TEST_SUITE("panels") {
+
+TEST_CASE("frame damage: nothing for an unchanged frame, only the changed window's rectangle otherwise") {
+  hl_test::HeadlessImGui ui;
+  FrameDamage fd;
+  const Damage first = fd.update(*two_windows("a", false));
+  REQUIRE(first.rects().size() == 1);
+  CHECK(first.area() == doctest::Approx(1600.f * 1000.f));  // the first frame draws everything
+  for (int i = 0; i < 3; ++i) fd.update(*two_windows("a", false));  // new windows settle over their first frames
+  CHECK(fd.update(*two_windows("a", false)).empty());
+  const Damage changed = fd.update(*two_windows("b", false));
+  REQUIRE_FALSE(changed.empty());
+  for (const DamageRect& r : changed.rects()) {  // the right window (and its anti-aliased border), not the left one
+    CHECK(r.x0 >= 796);
+    CHECK(r.y0 >= 496);
+    CHECK(r.x1 <= 1104);
+    CHECK(r.y1 <= 704);
+  }
+  CHECK(fd.update(*two_windows("b", false)).empty());
+  bool tooltip_drawn = false;
+  for (int i = 0; i < 3; ++i) tooltip_drawn = !fd.update(*two_windows("b", true)).empty() || tooltip_drawn;
+  CHECK(tooltip_drawn);
+  CHECK(fd.update(*two_windows("b", true)).empty());
+  const Damage closed = fd.update(*two_windows("b", false));  // where the tooltip was must be drawn again
+  CHECK_FALSE(closed.empty());
+  // The heatmap's texture changing under an unchanged quad is damage too.
+  CHECK(fd.update(*two_windows("b", false), 77, 1).empty());  // no list draws texture 77
+}
+
+TEST_CASE("damage rectangles merge when they overlap and collapse past the limit") {
+  Damage d(3);
+  d.add({0, 0, 10, 10});
+  d.add({5, 5, 20, 20});
+  REQUIRE(d.rects().size() == 1);
+  CHECK(d.rects()[0].x1 == 20);
+  d.add({100, 100, 110, 110});
+  d.add({200, 200, 210, 210});
+  CHECK(d.rects().size() == 3);
+  d.add({300, 300, 310, 310});
+  REQUIRE(d.rects().size() == 1);
+  CHECK(d.rects()[0].x0 == 0);
+  CHECK(d.rects()[0].x1 == 310);
+  d.add({});
+  CHECK(d.rects().size() == 1);
+}
+
+}  // TEST_SUITE
