@@ -11,11 +11,10 @@ void FrameStats::add(double ms, bool busy) {
 }
 
 double FrameStats::recent_ms() const {
+  // The median: one slow frame (a new map, a first use of a window) should not make the figure jump.
   const size_t n = std::min<size_t>(all_.size(), 30);
   if (n == 0) return 0;
-  double s = 0;
-  for (size_t i = all_.size() - n; i < all_.size(); ++i) s += all_[i];
-  return s / static_cast<double>(n);
+  return summarize(std::vector<double>(all_.end() - static_cast<std::ptrdiff_t>(n), all_.end())).p50;
 }
 
 // Nearest-rank percentiles: p95 of 20 frames is the 19th smallest, an actual frame's time.

@@ -19,7 +19,7 @@ class FrameStats {
   FrameTimeSummary idle() const { return summarize(idle_); }
   int64_t frames() const { return static_cast<int64_t>(all_.size()); }
   double last_ms() const { return all_.empty() ? 0 : all_.back(); }
-  // Mean of the last few frames (30), for the status bar.
+  // Median of the last 30 frames, for the status bar.
   double recent_ms() const;
 
   static FrameTimeSummary summarize(std::vector<double> ms);

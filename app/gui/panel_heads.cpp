@@ -31,7 +31,7 @@ MetricSource metric_names(const wb::Snapshot& snap) {
   if (t) m.names = t->names;
   else m.names = {"span_mass_after", "span_mass_last", "entropy", "max", "sink"};
   m.scan_index = static_cast<int>(m.names.size());
-  m.names.push_back("scan: KL when steered alone (nats)");
+  m.names.push_back("scan: KL, steered alone (nats)");
   return m;
 }
 
@@ -120,7 +120,7 @@ void draw_heads_panel(GuiState& s) {
   const MetricSource ms = metric_names(snap);
   if (s.head_metric != kHeadMetricScan) s.head_metric = std::clamp(s.head_metric, 0, ms.scan_index - 1);
   const int metric = s.head_metric == kHeadMetricScan ? ms.scan_index : s.head_metric;
-  ImGui::SetNextItemWidth(230);
+  ImGui::SetNextItemWidth(std::max(120.f, ImGui::GetContentRegionAvail().x - 190));
   if (ImGui::BeginCombo("colour by", ms.names[static_cast<size_t>(metric)].c_str())) {
     for (int i = 0; i < static_cast<int>(ms.names.size()); ++i)
       if (ImGui::Selectable(ms.names[static_cast<size_t>(i)].c_str(), i == metric)) s.head_metric = i == ms.scan_index ? kHeadMetricScan : i;

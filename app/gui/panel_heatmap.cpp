@@ -124,16 +124,20 @@ void draw_heatmap_panel(GuiState& s) {
 
   // View: `span` cells across, top-left cell (x0, y0); zoom keeps the cell under the mouse in place.
   const double n = static_cast<double>(std::max(rows, cols));
-  if (v.span <= 0 || v.span > n) v.span = n, v.x0 = v.y0 = 0;
+  // span 0 = fit: a new map of another length is shown whole, while a zoomed view stays where the user put it.
+  if (v.span >= n) v.span = 0;
+  if (v.span <= 0) v.x0 = v.y0 = 0;
+  double span = v.span > 0 ? v.span : n;
   ImGui::SetCursorScreenPos(img0);
   ImGui::InvisibleButton("##heatmap", ImVec2(side, side));
   const bool hovered = ImGui::IsItemHovered();
   const ImGuiIO& io = ImGui::GetIO();
-  double ppc = side / v.span;  // pixels per cell
+  double ppc = side / span;  // pixels per cell
   if (hovered && io.MouseWheel != 0) {
     const double cx = v.x0 + (io.MousePos.x - img0.x) / ppc, cy = v.y0 + (io.MousePos.y - img0.y) / ppc;
-    v.span = std::clamp(v.span * std::pow(0.85, io.MouseWheel), std::min(4.0, n), n);
-    ppc = side / v.span;
+    span = std::clamp(span * std::pow(0.85, io.MouseWheel), std::min(4.0, n), n);
+    v.span = span >= n ? 0 : span;
+    ppc = side / span;
     v.x0 = cx - (io.MousePos.x - img0.x) / ppc;
     v.y0 = cy - (io.MousePos.y - img0.y) / ppc;
   }
@@ -141,8 +145,8 @@ void draw_heatmap_panel(GuiState& s) {
     v.x0 -= io.MouseDelta.x / ppc;
     v.y0 -= io.MouseDelta.y / ppc;
   }
-  v.x0 = std::clamp(v.x0, 0.0, std::max(0.0, n - v.span));
-  v.y0 = std::clamp(v.y0, 0.0, std::max(0.0, n - v.span));
+  v.x0 = std::clamp(v.x0, 0.0, std::max(0.0, n - span));
+  v.y0 = std::clamp(v.y0, 0.0, std::max(0.0, n - span));
 
   HeatmapParams p;
   p.difference = b != nullptr;
@@ -151,7 +155,7 @@ void draw_heatmap_panel(GuiState& s) {
   p.vmax = rc.vmax;
   p.vmin = b ? -rc.vmax : (v.log_scale ? p.log_floor : 0.f);
   p.mask_sink = v.mask_sink;
-  p.x0 = v.x0, p.y0 = v.y0, p.x1 = v.x0 + v.span, p.y1 = v.y0 + v.span;
+  p.x0 = v.x0, p.y0 = v.y0, p.x1 = v.x0 + span, p.y1 = v.y0 + span;
   p.rows = rows, p.cols = cols;
   s.renderer().draw(p, static_cast<int>(side), static_cast<int>(side));
 
@@ -175,8 +179,8 @@ void draw_heatmap_panel(GuiState& s) {
 
   // Axes: token labels when a cell holds a line of text, else position ticks.
   const bool labels = ppc >= fh + 2 && !a->token_texts.empty();
-  const int64_t first = static_cast<int64_t>(std::floor(v.x0)), last = std::min<int64_t>(static_cast<int64_t>(std::ceil(v.x0 + v.span)), cols);
-  const int64_t rfirst = static_cast<int64_t>(std::floor(v.y0)), rlast = std::min<int64_t>(static_cast<int64_t>(std::ceil(v.y0 + v.span)), rows);
+  const int64_t first = static_cast<int64_t>(std::floor(v.x0)), last = std::min<int64_t>(static_cast<int64_t>(std::ceil(v.x0 + span)), cols);
+  const int64_t rfirst = static_cast<int64_t>(std::floor(v.y0)), rlast = std::min<int64_t>(static_cast<int64_t>(std::ceil(v.y0 + span)), rows);
   if (labels) {
     for (int64_t j = std::max<int64_t>(first, 0); j < last; ++j) {
       const std::string t = fit_label(a->token_texts[static_cast<size_t>(j)], static_cast<float>(ppc) - 2);
@@ -192,13 +196,13 @@ void draw_heatmap_panel(GuiState& s) {
       dl->AddText(ImVec2(o.x, y), text, t.c_str());
     }
   } else {
-    for (double t : nice_ticks(v.x0, v.x0 + v.span, std::max(2, static_cast<int>(side / (fh * 4))))) {
+    for (double t : nice_ticks(v.x0, v.x0 + span, std::max(2, static_cast<int>(side / (fh * 4))))) {
       const std::string lab = tick_label(t);
       const float w = ImGui::CalcTextSize(lab.c_str()).x;
       const float x = sx(t + 0.5) - w * 0.5f;
       if (t < cols && x + w <= img1.x) dl->AddText(ImVec2(x, o.y), text, lab.c_str());
     }
-    for (double t : nice_ticks(v.y0, v.y0 + v.span, std::max(2, static_cast<int>(side / (fh * 2.5f))))) {
+    for (double t : nice_ticks(v.y0, v.y0 + span, std::max(2, static_cast<int>(side / (fh * 2.5f))))) {
       const std::string lab = tick_label(t);
       if (t < rows) dl->AddText(ImVec2(img0.x - ImGui::CalcTextSize(lab.c_str()).x - 4, sy(t + 0.5) - fh * 0.5f), text, lab.c_str());
     }

@@ -124,6 +124,16 @@ std::vector<ScriptAction> parse_script(const std::string& text, const std::strin
       number("a token count");
       if (a.number < 1 || a.number > 100000 || a.number != std::floor(a.number)) fail("tokens needs a whole number from 1 to 100000");
       a.op = ScriptOp::Tokens;
+    } else if (cmd == "heatmap") {
+      a.op = ScriptOp::Heatmap;
+      if (arg == "baseline") a.variant = 0;
+      else if (arg == "steered") a.variant = 1;
+      else if (arg == "difference") a.variant = 2;
+      else fail("heatmap shows baseline, steered or difference, not \"" + arg + "\"");
+    } else if (cmd == "zoom") {
+      number("a number of cells (0 = fit)");
+      if (a.number < 0) fail("zoom needs 0 (fit) or a number of cells");
+      a.op = ScriptOp::Zoom;
     } else if (cmd == "scan") {
       need_no_arg();
       a.op = ScriptOp::Scan;

@@ -7,6 +7,7 @@
 //   toggle LxHy          select LxHy|Lx   panel NAME           wait    (until every job has finished)
 //   screenshot FILE.png  frames N  (render N frames)           load PATH (open a model)
 //   tokens N  (new tokens per continuation)                    scan  (score every head steered alone)
+//   heatmap baseline|steered|difference                        zoom N  (the heatmap shows N cells across; 0 = fit)
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -22,7 +23,7 @@ class ScriptError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class ScriptOp { Prompt, Emphasize, Method, Alpha, Delta, Multiplier, Heads, Toggle, Select, Panel, Wait, Screenshot, Frames, Load, Tokens, Scan };
+enum class ScriptOp { Prompt, Emphasize, Method, Alpha, Delta, Multiplier, Heads, Toggle, Select, Panel, Wait, Screenshot, Frames, Load, Tokens, Scan, Heatmap, Zoom };
 
 struct ScriptAction {
   ScriptOp op = ScriptOp::Wait;
@@ -33,6 +34,7 @@ struct ScriptAction {
   SteeringMethod method = SteeringMethod::None;
   HeadSet heads;
   int64_t layer = 0, head = 0;
+  int variant = 0;       // heatmap: 0 baseline, 1 steered, 2 difference
 };
 
 // `where` names the script in messages ("demo.script").

@@ -76,6 +76,11 @@ ScriptPlayer::Progress ScriptPlayer::run(GuiState& s, const ScriptAction& a, std
       break;
     case ScriptOp::Panel: s.request_panel(a.text); break;
     case ScriptOp::Load: s.load_model(a.text); break;
+    case ScriptOp::Heatmap: s.heatmap.variant = static_cast<Variant>(a.variant); break;
+    case ScriptOp::Zoom:
+      s.heatmap.span = a.number;
+      s.heatmap.x0 = s.heatmap.y0 = 0;
+      break;
     case ScriptOp::Tokens: s.set_max_new_tokens(static_cast<int64_t>(a.number)); break;
     case ScriptOp::Scan:
       s.workbench().scan_heads();

@@ -49,7 +49,7 @@ void draw_status_bar(GuiState& s) {
     s.status_frame_ms_at = now;
   }
   char right[160];
-  std::snprintf(right, sizeof right, "last drawn frame %.1f ms   runs recorded: %lld", s.status_frame_ms, static_cast<long long>(snap.runs_recorded));
+  std::snprintf(right, sizeof right, "frame %.1f ms (median of the last drawn)   runs recorded: %lld", s.status_frame_ms, static_cast<long long>(snap.runs_recorded));
   const float w = ImGui::CalcTextSize(right).x;
   ImGui::SameLine(std::max(ImGui::GetCursorPosX() + 20, ImGui::GetWindowContentRegionMax().x - w));
   ImGui::TextUnformatted(right);

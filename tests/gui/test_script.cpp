@@ -84,6 +84,8 @@ TEST_CASE("a bad script line is an error naming the file, the line number and th
   CHECK(error_of("frames 2.5").find("whole number") != std::string::npos);
   CHECK(error_of("tokens 0") == "t.script:1: tokens needs a whole number from 1 to 100000: `tokens 0`");
   CHECK(error_of("scan all") == "t.script:1: scan takes no argument: `scan all`");
+  CHECK(error_of("heatmap sideways") == "t.script:1: heatmap shows baseline, steered or difference, not \"sideways\": `heatmap sideways`");
+  CHECK(error_of("zoom -3") == "t.script:1: zoom needs 0 (fit) or a number of cells: `zoom -3`");
 }
 
 TEST_CASE("an unreadable script is named") {
