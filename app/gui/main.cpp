@@ -31,6 +31,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int64_t kStartupFrames = 5;
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 void glfw_error(int code, const char* what) { std::fprintf(stderr, "headlight: GLFW error %d: %s\n", code, what); }
@@ -142,6 +143,10 @@ int main(int argc, char** argv) {
     std::FILE* frame_log = args.frame_log.empty() ? nullptr : std::fopen(args.frame_log.c_str(), "w");
     if (frame_log) std::fputs("frame,busy,presented,damage_px,ms_snapshot,ms_script,ms_built,ms_rendered,ms_total\n", frame_log);
     FrameDamage damage_tracker;
+    // The window system asks for a repaint (uncovered, restored): everything is damaged. ImGui's GLFW backend
+    // installs no refresh callback, so this one is ours alone.
+    static bool refresh_requested = false;
+    glfwSetWindowRefreshCallback(window, [](GLFWwindow*) { refresh_requested = true; });
     bool wait_for_events = false;
     nlohmann::json extra = nlohmann::json::object();
     while (!glfwWindowShouldClose(window)) {
@@ -180,7 +185,8 @@ int main(int argc, char** argv) {
       const bool last = script_done && scripted && frames_after <= 0 && args.frames >= 0;
       const bool want_shot = !shot.empty() || (last && !args.screenshot.empty());
       // Re-render only what changed (into the persistent canvas); present only when something did, or for a PNG.
-      if (canvas.resize(fbw, fbh)) damage_tracker.reset();
+      if (canvas.resize(fbw, fbh) || refresh_requested) damage_tracker.reset();
+      refresh_requested = false;
       ImDrawData& dd = *ImGui::GetDrawData();
       const Damage damage = damage_tracker.update(dd, state.renderer().texture(), state.renderer().draws());
       const bool present = want_shot || !damage.empty();
@@ -207,7 +213,9 @@ int main(int argc, char** argv) {
                      present ? 1 : 0, static_cast<double>(damage.area()),
                      ms_snapshot, ms_before_draw, ms_built, ms_rendered, ms);
       }
-      if (!wrote && frame > 0) {  // not the first frame (fonts, shaders) nor a PNG write: no user waits for those
+      // Not counted: start-up frames (GL objects, Mesa compiling each shader at its first draw, the first layout of
+      // every panel; ~100 ms each here) and frames that wrote a PNG.
+      if (!wrote && frame >= kStartupFrames) {
         state.frames.add(ms, busy);
         if (present) state.presented_frames.add(ms, busy);
       }

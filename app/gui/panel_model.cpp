@@ -123,7 +123,8 @@ void draw_model_panel(GuiState& s) {
     ImGui::TableNextColumn();
     ImGui::TextDisabled("loaded in");
     ImGui::TableNextColumn();
-    std::snprintf(buf, sizeof buf, "%.2f s", m.load_seconds);
+    if (m.load_seconds < 1) std::snprintf(buf, sizeof buf, "%.0f ms", m.load_seconds * 1e3);
+    else std::snprintf(buf, sizeof buf, "%.2f s", m.load_seconds);
     ImGui::TextUnformatted(buf);
     ImGui::EndTable();
   }

@@ -20,8 +20,8 @@ const PanelSlot kSlots[] = {
     {"model", "Model", 0, 0, 400, 250, draw_model_panel},
     {"heads", "Heads", 0, 250, 400, 420, draw_heads_panel},
     {"runs", "Runs", 0, 670, 400, 300, draw_runs_panel},
-    {"prompt", "Prompt", 400, 0, 600, 330, draw_prompt_panel},
-    {"steering", "Steering", 400, 330, 600, 640, draw_steering_panel},
+    {"prompt", "Prompt", 400, 0, 600, 290, draw_prompt_panel},
+    {"steering", "Steering", 400, 290, 600, 680, draw_steering_panel},
     {"heatmap", "Attention heatmap", 1000, 0, 600, 560, draw_heatmap_panel},
     {"influence", "Influence", 1000, 560, 600, 410, draw_influence_panel},
 };
