@@ -48,8 +48,10 @@ void draw_status_bar(GuiState& s) {
     s.status_frame_ms = s.presented_frames.recent_ms();
     s.status_frame_ms_at = now;
   }
+  char frame_text[64] = "frame: not measured yet";
+  if (s.status_frame_ms > 0) std::snprintf(frame_text, sizeof frame_text, "frame %.1f ms (median, last 30 drawn)", s.status_frame_ms);
   char right[160];
-  std::snprintf(right, sizeof right, "frame %.1f ms (median of the last drawn)   runs recorded: %lld", s.status_frame_ms, static_cast<long long>(snap.runs_recorded));
+  std::snprintf(right, sizeof right, "%s   runs recorded: %lld", frame_text, static_cast<long long>(snap.runs_recorded));
   const float w = ImGui::CalcTextSize(right).x;
   ImGui::SameLine(std::max(ImGui::GetCursorPosX() + 20, ImGui::GetWindowContentRegionMax().x - w));
   ImGui::TextUnformatted(right);
