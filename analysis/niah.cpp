@@ -1,6 +1,7 @@
 #include "analysis/niah.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <limits>
 #include <sstream>
 
+#include "analysis/fingerprint.h"
 #include "core/error.h"
 
 namespace hl {
@@ -159,10 +161,33 @@ std::string niah_csv_row(const NiahResult& r) {
          csv_field(r.answer);
 }
 
-NiahJournal::NiahJournal(std::filesystem::path path) : path_(std::move(path)) {
+NiahJournal::NiahJournal(std::filesystem::path path, const std::string& fingerprint_json) : path_(std::move(path)) {
+  // Locked first: two processes appending to one journal would interleave their records.
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error("cannot open NIAH journal " + path_.string() + ": " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK)
+      throw Error("NIAH journal " + path_.string() + " is in use by another headlight process; wait for it or choose "
+                  "another output file");
+    throw Error("cannot lock NIAH journal " + path_.string() + ": " + std::strerror(err));
+  }
+  try {
+    load(fingerprint_json);
+  } catch (...) {
+    ::close(fd_);
+    fd_ = -1;
+    throw;
+  }
+}
+
+void NiahJournal::load(const std::string& fingerprint_json) {
   std::string text;
   std::error_code ec;
-  const bool existed = std::filesystem::exists(path_, ec);
+  const bool existed = std::filesystem::file_size(path_, ec) > 0 && !ec;
+  created_ = !existed;
   if (existed) {
     std::ifstream in(path_, std::ios::binary);
     if (!in) throw Error("cannot read NIAH journal " + path_.string());
@@ -198,19 +223,24 @@ NiahJournal::NiahJournal(std::filesystem::path path) : path_(std::move(path)) {
     }
   }
   if (torn) dropped_torn_ = true;
+  if (!fingerprint_json.empty())
+    bind_fingerprint(path_, nlohmann::json::parse(fingerprint_json), !results_.empty());
 
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw Error("cannot open NIAH journal " + path_.string() + ": " + std::strerror(errno));
-  if (keep < text.size() && ::ftruncate(fd_, static_cast<off_t>(keep)) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(fd_);
-    throw Error("cannot cut the torn record from NIAH journal " + path_.string() + ": " + why);
-  }
+  if (keep < text.size() && ::ftruncate(fd_, static_cast<off_t>(keep)) != 0)
+    throw Error("cannot cut the torn record from NIAH journal " + path_.string() + ": " + std::strerror(errno));
   if (need_header) write_all(fd_, std::string(kNiahCsvHeader) + "\n", path_);
 }
 
 NiahJournal::~NiahJournal() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ < 0) return;
+  // A journal this object created and never wrote a result to (the sweep failed or was cancelled before its first
+  // cell) is removed with its fingerprint: a failed command leaves nothing behind. Unlinked while still locked.
+  if (created_ && results_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+    std::filesystem::remove(fingerprint_path(path_), ec);
+  }
+  ::close(fd_);
 }
 
 void NiahJournal::append(const NiahResult& r) {

@@ -56,9 +56,13 @@ std::string niah_csv_row(const NiahResult& r);
 // Append-only results file: kNiahCsvHeader, then one record per finished cell, fsync'ed one by one. Opening an
 // existing file reads its records (a torn last record left by a killed process is dropped and cut from the file);
 // a bad header or a malformed record before the last one is an hl::Error naming the file and line.
+// The file is locked while open (a second process gets an hl::Error). With a fingerprint (analysis/fingerprint.h:
+// everything that determines the results), a journal holding results of another fingerprint is refused with the
+// fields that differ, never merged; the fingerprint is kept next to the journal. A journal that was created by this
+// object and holds no result when it closes is removed (with its fingerprint).
 class NiahJournal {
  public:
-  explicit NiahJournal(std::filesystem::path path);
+  explicit NiahJournal(std::filesystem::path path, const std::string& fingerprint_json = "");
   ~NiahJournal();
   NiahJournal(const NiahJournal&) = delete;
   NiahJournal& operator=(const NiahJournal&) = delete;
@@ -70,11 +74,14 @@ class NiahJournal {
   bool dropped_torn_record() const { return dropped_torn_; }
 
  private:
+  void load(const std::string& fingerprint_json);
+
   std::filesystem::path path_;
   int fd_ = -1;
   std::vector<NiahResult> results_;
   std::set<std::string> done_;
   bool dropped_torn_ = false;
+  bool created_ = false;  // the file was absent or empty when opened
 };
 
 using NiahCellRunner = std::function<NiahResult(const NiahCell&)>;

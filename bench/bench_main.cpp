@@ -28,6 +28,7 @@
 #include "core/engine/model.h"
 #include "core/engine/packed_linear.h"
 #include "core/engine/session.h"
+#include "core/steering_spec.h"
 #include "core/engine/small_linear.h"
 #include "core/engine/synth.h"
 #include "storage/store.h"
@@ -216,25 +217,30 @@ double decode_seconds_per_token(const Model& m, const std::vector<int64_t>& ids,
   return (full - pre) / static_cast<double>(n - 1);
 }
 
+// Every bias the bench runs comes from the steering compiler, as users' specs do.
+AttentionBias compiled(const SteeringSpec& spec, const ModelConfig& c, int64_t T, int64_t span_begin, int64_t span_end) {
+  return compile(spec, c.n_layers, c.n_heads, T, {SteeringSpan{span_begin, span_end, 1.0}});
+}
+
+// PASTA alpha = 0.01 on `heads` random heads, emphasising [T/4, T/2).
 AttentionBias pasta_bias(const ModelConfig& c, int64_t T, int heads, uint64_t seed) {
-  AttentionBias b(1, c.n_layers, c.n_heads, T);
   std::mt19937_64 r(seed);
   std::set<std::pair<int64_t, int64_t>> chosen;
   while (static_cast<int>(chosen.size()) < heads)
     chosen.insert({static_cast<int64_t>(r() % c.n_layers), static_cast<int64_t>(r() % c.n_heads)});
-  const float la = std::log(0.01f);
-  for (auto [l, h] : chosen) {
-    b.add(0, l, h, 0, T / 4, la);
-    b.add(0, l, h, T / 2, T, la);
-  }
-  return b;
+  SteeringSpec spec;
+  spec.method = SteeringMethod::Pasta;
+  spec.alpha = 0.01;
+  for (auto [l, h] : chosen) spec.heads.add(l, h);
+  return compiled(spec, c, T, T / 4, T / 2);
 }
 
+// GUIDE delta = 1 on every layer, on [T/4, T/2).
 AttentionBias guide_bias(const ModelConfig& c, int64_t T) {
-  AttentionBias b(1, c.n_layers, c.n_heads, T);
-  for (int64_t l = 0; l < c.n_layers; ++l)
-    for (int64_t h = 0; h < c.n_heads; ++h) b.add(0, l, h, T / 4, T / 2, 1.0f);
-  return b;
+  SteeringSpec spec;
+  spec.method = SteeringMethod::Guide;
+  spec.delta = 1.0;
+  return compiled(spec, c, T, T / 4, T / 2);
 }
 
 // FLOPs of the transformer layers (matmuls only) for the queries at positions [p0, T) of a T-token prompt when
@@ -433,8 +439,10 @@ int main(int argc, char** argv) {
       mach.read_gbs = std::max(mach.read_gbs, measure_bandwidth());
       // PASTA on head 0 of the upper half of the layers, emphasising the second half of the prompt: keys
       // [0, T/2) get log alpha, so queries before T/2 see one constant bias and keep their unsteered states.
-      AttentionBias b(1, c.n_layers, c.n_heads, T);
-      for (int64_t l = lowest; l < c.n_layers; ++l) b.add(0, l, 0, 0, T / 2, std::log(0.01f));
+      SteeringSpec spec;
+      spec.method = SteeringMethod::Pasta;
+      for (int64_t l = lowest; l < c.n_layers; ++l) spec.heads.add(l, 0);
+      const AttentionBias b = compiled(spec, c, T, T / 2, T);
       SteeringSession session(*m, ids, 1);
       GenerateOptions go;
       go.max_new_tokens = 1;
@@ -495,12 +503,10 @@ int main(int argc, char** argv) {
       // head-example costs the same: a whole prefill and decode).
       const int64_t T = 48, s0 = 20, s1 = 32, new_tokens = 16;
       const int n_ex = quick ? 2 : 4, sample = quick ? 6 : 10;
-      AttentionBias cand(1, c.n_layers, c.n_heads, T);
-      for (int64_t l = 0; l < c.n_layers; ++l)
-        for (int64_t h = 0; h < c.n_heads; ++h) {
-          cand.add(0, l, h, 0, s0, std::log(0.01f));
-          cand.add(0, l, h, s1, T, std::log(0.01f));
-        }
+      SteeringSpec every_head;
+      every_head.method = SteeringMethod::Pasta;
+      every_head.heads = HeadSet::all();
+      const AttentionBias cand = compiled(every_head, c, T, s0, s1);
       const int64_t n_heads = c.n_layers * c.n_heads;
       double t_naive = 0, t_prefill_only = 0, t_fast = 0, max_score_diff = 0;
       int64_t naive_units = 0, fast_units = 0;

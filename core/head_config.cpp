@@ -1,3 +1,4 @@
+#include "core/file_write.h"
 #include "core/head_config.h"
 
 #include <algorithm>
@@ -198,7 +199,8 @@ void HeadSet::validate(int64_t n_layers, int64_t n_heads, const std::string& whe
   if (n_layers <= 0 || n_heads <= 0) throw Error(where + ": model dimensions unknown (layers/heads <= 0)");
   for (const auto& e : entries_) {
     if (e.layer >= n_layers)
-      throw Error(where + ": entry L" + std::to_string(e.layer) + ": layer " + std::to_string(e.layer) +
+      throw Error(where + ": entry " + (e.heads.empty() ? "L" + std::to_string(e.layer) : head_name(e.layer, e.heads[0])) +
+                  ": layer " + std::to_string(e.layer) +
                   " out of range (model has " + std::to_string(n_layers) + " layers)");
     for (int64_t h : e.heads)
       if (h >= n_heads)
@@ -306,10 +308,7 @@ std::string head_set_to_pasta_json(const HeadSet& set, int64_t n_layers, int64_t
 
 void save_head_config(const HeadSet& set, const std::filesystem::path& file, int64_t n_layers, int64_t n_heads) {
   const std::string text = head_set_to_pasta_json(set, n_layers, n_heads);
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(file.string() + ": cannot write head config");
-  out << text << "\n";
-  if (!out) throw Error(file.string() + ": write failed");
+  write_file_atomic(file, text + "\n");
 }
 
 std::string head_set_to_names(const HeadSet& set) {

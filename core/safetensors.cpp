@@ -1,3 +1,4 @@
+#include "core/file_write.h"
 #include "core/safetensors.h"
 
 #include <fcntl.h>
@@ -206,21 +207,14 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
   }
   std::string header = h.dump();
   while (header.size() % 8) header.push_back(' ');
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(path.string() + ": cannot write (" + std::strerror(errno) + ")");
+  write_file_atomic(path, [&](std::ostream& f) {
     uint64_t n = header.size();
     uint8_t len[8];
     for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
     f.write(reinterpret_cast<const char*>(len), 8);
     f.write(header.data(), static_cast<std::streamsize>(header.size()));
     for (const auto& e : entries_) f.write(reinterpret_cast<const char*>(e.bytes.data()), e.bytes.size());
-    if (!f) throw Error(path.string() + ": write failed");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error(path.string() + ": cannot move the written file into place (" + ec.message() + ")");
+  });
 }
 
 }  // namespace hl

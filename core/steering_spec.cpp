@@ -1,4 +1,5 @@
 // SteeringSpec JSON reading and writing. Compilation to AttentionBias lives in steering_compile.cpp.
+#include "core/file_write.h"
 #include "core/steering_spec.h"
 
 #include <algorithm>
@@ -337,10 +338,7 @@ std::string steering_spec_to_json(const SteeringSpec& s, int indent) {
 
 void save_steering_spec(const SteeringSpec& spec, const std::filesystem::path& file) {
   const std::string text = steering_spec_to_json(spec);
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(file.string() + ": cannot write steering spec");
-  out << text << "\n";
-  if (!out) throw Error(file.string() + ": write failed");
+  write_file_atomic(file, text + "\n");
 }
 
 bool operator==(const SteeringSpec& a, const SteeringSpec& b) {

@@ -1,3 +1,4 @@
+#include "core/file_write.h"
 #include "storage/heatmap_png.h"
 
 #include <stb/stb_image_write.h>
@@ -164,8 +165,13 @@ Image render_heatmap(const FloatMatrix& input, const HeatmapOptions& opt) {
 
 void write_png(const Image& img, const std::string& path) {
   if (img.width <= 0 || img.height <= 0) throw Error(path + ": cannot write an empty image");
-  if (!stbi_write_png(path.c_str(), img.width, img.height, 3, img.rgb.data(), img.width * 3))
-    throw Error(path + ": cannot write PNG (check that the directory exists and is writable)");
+  write_file_atomic(path, [&](std::ostream& out) {
+    auto sink = [](void* ctx, void* data, int size) {
+      static_cast<std::ostream*>(ctx)->write(static_cast<const char*>(data), size);
+    };
+    if (!stbi_write_png_to_func(sink, &out, img.width, img.height, 3, img.rgb.data(), img.width * 3))
+      throw Error(path + ": cannot encode the PNG");
+  });
 }
 
 NiahGrid niah_grid(const std::vector<NiahCell>& cells, double strength, bool influence) {

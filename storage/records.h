@@ -46,12 +46,17 @@ struct RunRecord {
   std::optional<int64_t> prompt_id;
   std::optional<int64_t> spec_id;
   std::string kind;  // "generate", "capture", "influence", "niah", "profile", ...
-  std::string status = "running";  // running | done | failed | cancelled
+  // running | done | failed (error says why) | cancelled | interrupted (its process ended without finishing it)
+  std::string status = "running";
   int64_t seed = 0;
   SamplingSettings sampling;
   std::string created_at;   // ISO-8601 UTC; empty = now (set by the store)
   std::string finished_at;  // empty while running
   std::string note;
+  // The process that owns a running run (set by start_run); a run whose owner is gone is marked interrupted.
+  std::optional<int64_t> owner_pid;
+  std::string owner_host;
+  std::string error;  // failed / interrupted: what happened
 };
 
 // One decoded sequence of a run: the unsteered baseline or the steered continuation.

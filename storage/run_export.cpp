@@ -1,3 +1,4 @@
+#include "core/file_write.h"
 #include "storage/run_export.h"
 
 #include <cmath>
@@ -246,11 +247,7 @@ void export_run_png(const Store& store, int64_t run_id, const PngChoice& choice,
 }
 
 void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw Error(path + ": cannot open for writing");
-  f.write(text.data(), static_cast<std::streamsize>(text.size()));
-  f.close();
-  if (!f) throw Error(path + ": write failed");
+  write_file_atomic(path, text);
 }
 
 }  // namespace hl::store

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "core/error.h"
 #include "storage/sqlite_db.h"
 
 namespace hl::store {
@@ -176,8 +177,43 @@ ALTER TABLE niah_cells ADD COLUMN answer TEXT;
 ALTER TABLE niah_cells ADD COLUMN influence_by_layer TEXT CHECK (influence_by_layer IS NULL OR json_valid(influence_by_layer));
 )sql";
 
+// v3: honest run status. A run records the process that owns it (pid, host), a failed run its error, and a run whose
+// process ended without finishing it becomes 'interrupted' (Store::open marks them). SQLite cannot alter a CHECK
+// constraint, so runs is rebuilt (the documented 12-step procedure; migrate() turns foreign keys off around it).
+const char* const kMigrationV3 = R"sql(
+CREATE TABLE runs_v3 (
+  id             INTEGER PRIMARY KEY,
+  model_id       INTEGER NOT NULL REFERENCES models (id) ON DELETE RESTRICT,
+  prompt_id      INTEGER REFERENCES prompts (id) ON DELETE RESTRICT,
+  spec_id        INTEGER REFERENCES steering_specs (id) ON DELETE RESTRICT,
+  kind           TEXT    NOT NULL CHECK (kind <> ''),
+  status         TEXT    NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'interrupted')),
+  seed           INTEGER NOT NULL DEFAULT 0,
+  temperature    REAL    NOT NULL DEFAULT 0,
+  top_p          REAL    NOT NULL DEFAULT 1,
+  top_k          INTEGER NOT NULL DEFAULT 0,
+  max_new_tokens INTEGER NOT NULL DEFAULT 0,
+  created_at     TEXT    NOT NULL,
+  finished_at    TEXT,
+  note           TEXT    NOT NULL DEFAULT '',
+  owner_pid      INTEGER,
+  owner_host     TEXT,
+  error          TEXT    NOT NULL DEFAULT ''
+);
+INSERT INTO runs_v3 (id, model_id, prompt_id, spec_id, kind, status, seed, temperature, top_p, top_k, max_new_tokens,
+                     created_at, finished_at, note)
+  SELECT id, model_id, prompt_id, spec_id, kind, status, seed, temperature, top_p, top_k, max_new_tokens,
+         created_at, finished_at, note FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v3 RENAME TO runs;
+CREATE INDEX runs_by_model_date ON runs (model_id, created_at);
+CREATE INDEX runs_by_date ON runs (created_at);
+CREATE INDEX runs_by_kind_date ON runs (kind, created_at);
+CREATE INDEX runs_by_status ON runs (status);
+)sql";
+
 // Index i holds the step from version i to i + 1. Append new steps; never edit a shipped one.
-const char* const kMigrations[] = {kMigrationV1, kMigrationV2};
+const char* const kMigrations[] = {kMigrationV1, kMigrationV2, kMigrationV3};
 
 }  // namespace
 
@@ -185,6 +221,18 @@ int schema_version() { return static_cast<int>(sizeof kMigrations / sizeof kMigr
 
 void migrate(Db& db, int up_to) {
   const int target = up_to > 0 ? std::min(up_to, schema_version()) : schema_version();
+  // Table rebuilds (v3) drop a parent table: foreign keys must be off, and that pragma is a no-op inside a
+  // transaction. Each step checks the keys before it commits.
+  db.exec("PRAGMA foreign_keys = OFF");
+  struct KeysBackOn {
+    Db& db;
+    ~KeysBackOn() {
+      try {
+        db.exec("PRAGMA foreign_keys = ON");
+      } catch (...) {
+      }
+    }
+  } keys_back_on{db};
   for (;;) {
     Transaction tx(db, Transaction::Write);
     int v = 0;
@@ -194,6 +242,10 @@ void migrate(Db& db, int up_to) {
     }
     if (v >= target) return;
     db.exec(kMigrations[v]);
+    {
+      Stmt fk(db, "PRAGMA foreign_key_check");
+      if (fk.step()) throw Error(db.path() + ": migration to schema " + std::to_string(v + 1) + " broke a foreign key");
+    }
     // PRAGMA takes no bound parameters; the values are program constants, never user text.
     std::string set = "PRAGMA user_version = " + std::to_string(v + 1) + ";";
     if (v == 0) set += "PRAGMA application_id = " + std::to_string(kApplicationId) + ";";

@@ -62,7 +62,12 @@ class Store {
   int64_t start_run(const RunRecord& run);
   void add_generations(int64_t run_id, const std::vector<GenerationRecord>& generations);
   void add_head_stats(int64_t run_id, const std::vector<HeadStat>& stats);
-  void finish_run(int64_t run_id, const std::string& status);
+  // status: done | failed | cancelled | interrupted; `error` says what happened (failed, interrupted). "running"
+  // reopens a run for a resumed job, owned by this process.
+  void finish_run(int64_t run_id, const std::string& status, const std::string& error = "");
+  // Runs left 'running' by a process that no longer exists (killed, crashed) become 'interrupted' with the reason.
+  // ReadWrite opens call it. Returns how many were marked.
+  int64_t mark_interrupted_runs();
   std::optional<RunRecord> get_run(int64_t id) const;
   std::vector<RunSummary> list_runs(const RunFilter& filter = {}) const;
   std::vector<GenerationRecord> get_generations(int64_t run_id) const;

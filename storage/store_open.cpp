@@ -206,7 +206,9 @@ Store Store::open(const std::string& path, Access access) {
   } else {
     db.exec("PRAGMA foreign_keys = ON; PRAGMA query_only = ON;");
   }
-  return Store(std::move(db), !want_write);
+  Store store(std::move(db), !want_write);
+  if (want_write) store.mark_interrupted_runs();
+  return store;
 }
 
 int Store::user_version() const { return static_cast<int>(pragma_int(db_, "PRAGMA user_version")); }

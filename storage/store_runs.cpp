@@ -1,4 +1,8 @@
 // Models, prompts, steering specs, runs, generations and head statistics.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <limits>
 
@@ -10,9 +14,10 @@
 namespace hl::store {
 namespace {
 
+constexpr int kRunColumnCount = 17;  // columns of kRunColumns; list_runs reads its extra columns after them
 const char* const kRunColumns =
     "r.id, r.model_id, r.prompt_id, r.spec_id, r.kind, r.status, r.seed, r.temperature, r.top_p, r.top_k, "
-    "r.max_new_tokens, r.created_at, r.finished_at, r.note";
+    "r.max_new_tokens, r.created_at, r.finished_at, r.note, r.owner_pid, r.owner_host, r.error";
 
 RunRecord read_run(const Stmt& st) {
   RunRecord r;
@@ -30,12 +35,27 @@ RunRecord read_run(const Stmt& st) {
   r.created_at = st.col_text(11);
   r.finished_at = st.is_null(12) ? std::string() : st.col_text(12);
   r.note = st.col_text(13);
+  if (!st.is_null(14)) r.owner_pid = st.col_int(14);
+  r.owner_host = st.is_null(15) ? std::string() : st.col_text(15);
+  r.error = st.col_text(16);
   return r;
 }
 
+std::string this_host() {
+  char name[256] = {0};
+  if (::gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+
+// kill(pid, 0) sends nothing: it only says whether the process exists (EPERM: it exists, owned by another user).
+bool pid_alive(int64_t pid) {
+  if (pid <= 0) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
 void check_status(const std::string& status, const std::string& where) {
-  if (status != "running" && status != "done" && status != "failed" && status != "cancelled")
-    throw Error(where + ": status \"" + status + "\" is not one of running, done, failed, cancelled");
+  if (status != "running" && status != "done" && status != "failed" && status != "cancelled" && status != "interrupted")
+    throw Error(where + ": status \"" + status + "\" is not one of running, done, failed, cancelled, interrupted");
 }
 
 // NaN statistics (e.g. entropy of an empty span) are stored as NULL, SQLite's missing value.
@@ -48,9 +68,10 @@ int64_t insert_run(Db& db, const RunRecord& run) {
   check_status(run.status, db.path() + ": run");
   Stmt st(db,
           "INSERT INTO runs (model_id, prompt_id, spec_id, kind, status, seed, temperature, top_p, top_k, "
-          "max_new_tokens, created_at, finished_at, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-          "coalesce(?11, strftime('%Y-%m-%dT%H:%M:%fZ','now')), "
-          "CASE WHEN ?5 = 'running' THEN NULL ELSE coalesce(?12, strftime('%Y-%m-%dT%H:%M:%fZ','now')) END, ?13)");
+          "max_new_tokens, created_at, finished_at, note, owner_pid, owner_host, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+          "?7, ?8, ?9, ?10, coalesce(?11, strftime('%Y-%m-%dT%H:%M:%fZ','now')), "
+          "CASE WHEN ?5 = 'running' THEN NULL ELSE coalesce(?12, strftime('%Y-%m-%dT%H:%M:%fZ','now')) END, ?13, ?14, "
+          "?15, ?16)");
   st.bind(1, run.model_id);
   run.prompt_id ? st.bind(2, *run.prompt_id) : st.bind_null(2);
   run.spec_id ? st.bind(3, *run.spec_id) : st.bind_null(3);
@@ -60,6 +81,9 @@ int64_t insert_run(Db& db, const RunRecord& run) {
   run.created_at.empty() ? st.bind_null(11) : st.bind(11, run.created_at);
   run.finished_at.empty() ? st.bind_null(12) : st.bind(12, run.finished_at);
   st.bind(13, run.note);
+  run.owner_pid ? st.bind(14, *run.owner_pid) : st.bind_null(14);
+  run.owner_host.empty() ? st.bind_null(15) : st.bind(15, run.owner_host);
+  st.bind(16, run.error);
   st.run();
   return db.last_insert_id();
 }
@@ -204,6 +228,8 @@ int64_t Store::start_run(const RunRecord& run) {
   RunRecord r = run;
   r.status = "running";
   r.finished_at.clear();
+  if (!r.owner_pid) r.owner_pid = static_cast<int64_t>(::getpid());
+  if (r.owner_host.empty()) r.owner_host = this_host();
   Transaction tx(db_, Transaction::Write);
   const int64_t id = insert_run(db_, r);
   tx.commit();
@@ -224,17 +250,51 @@ void Store::add_head_stats(int64_t run_id, const std::vector<HeadStat>& stats) {
   tx.commit();
 }
 
-void Store::finish_run(int64_t run_id, const std::string& status) {
+void Store::finish_run(int64_t run_id, const std::string& status, const std::string& error) {
   require_writable("finish a run");
   check_status(status, db_.path() + ": run " + std::to_string(run_id));
   Transaction tx(db_, Transaction::Write);
   Stmt st(db_,
-          "UPDATE runs SET status = ?1, finished_at = CASE WHEN ?1 = 'running' THEN NULL "
-          "ELSE strftime('%Y-%m-%dT%H:%M:%fZ','now') END WHERE id = ?2");
-  st.bind(1, status).bind(2, run_id);
+          "UPDATE runs SET status = ?1, error = ?3, finished_at = CASE WHEN ?1 = 'running' THEN NULL "
+          "ELSE strftime('%Y-%m-%dT%H:%M:%fZ','now') END, "
+          "owner_pid = CASE WHEN ?1 = 'running' THEN ?4 ELSE owner_pid END, "
+          "owner_host = CASE WHEN ?1 = 'running' THEN ?5 ELSE owner_host END WHERE id = ?2");
+  // Back to running (a resumed job): this process owns it now.
+  st.bind(1, status).bind(2, run_id).bind(3, error).bind(4, static_cast<int64_t>(::getpid())).bind(5, this_host());
   st.run();
   if (db_.changes() == 0) throw Error(db_.path() + ": no run " + std::to_string(run_id));
   tx.commit();
+}
+
+int64_t Store::mark_interrupted_runs() {
+  require_writable("mark interrupted runs");
+  Transaction tx(db_, Transaction::Write);
+  std::vector<std::pair<int64_t, std::string>> gone;
+  {
+    Stmt st(db_, "SELECT id, owner_pid, owner_host FROM runs WHERE status = 'running'");
+    const std::string host = this_host();
+    while (st.step()) {
+      const int64_t id = st.col_int(0);
+      if (st.is_null(1)) {
+        gone.emplace_back(id, "started by a headlight without run owners (schema < 3) and never finished");
+        continue;
+      }
+      const int64_t pid = st.col_int(1);
+      const std::string owner_host = st.is_null(2) ? std::string() : st.col_text(2);
+      if (owner_host != host) continue;  // another machine's process: it cannot be checked from here
+      if (pid_alive(pid)) continue;
+      gone.emplace_back(id, "its process (pid " + std::to_string(pid) + ") ended before the run finished");
+    }
+  }
+  for (const auto& [id, why] : gone) {
+    Stmt up(db_,
+            "UPDATE runs SET status = 'interrupted', error = ?2, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+            "WHERE id = ?1 AND status = 'running'");
+    up.bind(1, id).bind(2, why);
+    up.run();
+  }
+  tx.commit();
+  return static_cast<int64_t>(gone.size());
 }
 
 std::optional<RunRecord> Store::get_run(int64_t id) const {
@@ -259,8 +319,8 @@ std::vector<RunSummary> Store::list_runs(const RunFilter& f) const {
   while (st.step()) {
     RunSummary s;
     s.run = read_run(st);
-    s.model_path = st.col_text(14);
-    s.n_generations = st.col_int(15);
+    s.model_path = st.col_text(kRunColumnCount);
+    s.n_generations = st.col_int(kRunColumnCount + 1);
     out.push_back(std::move(s));
   }
   return out;

@@ -30,7 +30,10 @@ bool valid_utf8(const std::string& s) {
 PromptSetup setup_prompt(const Model& m, const PromptRequest& req) {
   if (req.text.has_value() == req.ids.has_value()) throw Error("give exactly one prompt: text or token ids");
   PromptSetup ps;
-  SteeringSpec spec;  // method none: markers in a text prompt still give spans (e.g. <?-> <-?> for Influence)
+  // Without a spec the text is taken literally: markers (`**...**`, GUIDE tags) are parsed only when a spec asks for
+  // them (spec.markers, on by default in a spec), so a prompt that happens to contain "**" is never rewritten.
+  SteeringSpec spec;
+  spec.markers = false;
   if (req.spec) {
     spec = *req.spec;
     ps.spec_json = steering_spec_to_json(spec, -1);

@@ -21,7 +21,7 @@ namespace hl::wb {
 struct PromptRequest {
   std::optional<std::string> text;          // a text prompt (markers parsed when the spec asks: spec.markers)
   std::optional<std::vector<int64_t>> ids;  // or token ids (checked against the vocabulary)
-  std::optional<SteeringSpec> spec;         // none: no steering (markers in the text still give spans)
+  std::optional<SteeringSpec> spec;         // none: no steering, and the text is taken literally (no markers)
 };
 
 struct PromptSetup {

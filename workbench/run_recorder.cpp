@@ -1,13 +1,54 @@
 #include "workbench/run_recorder.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <mutex>
 #include <fstream>
 #include <sstream>
 
 #include "core/engine/model.h"
+#include "core/error.h"
 #include "storage/content_hash.h"
 
 namespace hl::wb {
+namespace {
+
+struct OpenRun {
+  std::string db_path;
+  int64_t run_id;
+};
+std::mutex open_runs_mu;
+std::vector<OpenRun>& open_runs() {
+  static std::vector<OpenRun> runs;
+  return runs;
+}
+
+void forget_open_run(const std::string& db, int64_t id) {
+  std::lock_guard<std::mutex> lk(open_runs_mu);
+  auto& v = open_runs();
+  v.erase(std::remove_if(v.begin(), v.end(), [&](const OpenRun& r) { return r.db_path == db && r.run_id == id; }),
+          v.end());
+}
+
+}  // namespace
+
+int settle_open_runs(const std::string& status, const std::string& error) {
+  std::vector<OpenRun> runs;
+  {
+    std::lock_guard<std::mutex> lk(open_runs_mu);
+    runs.swap(open_runs());
+  }
+  int n = 0;
+  for (const auto& r : runs) {
+    try {
+      store::Store s = store::Store::open(r.db_path);
+      s.finish_run(r.run_id, status, error);
+      ++n;
+    } catch (const std::exception&) {
+    }
+  }
+  return n;
+}
 
 RunRecorder::RunRecorder(const std::string& db_path) : store_(store::Store::open(db_path)) {}
 RunRecorder::RunRecorder(store::Store s) : store_(std::move(s)) {}
@@ -38,7 +79,7 @@ store::ModelRecord model_record(const Model& m) {
 }
 
 int64_t RunRecorder::start(const std::string& kind, const Model& m, const PromptSetup& ps,
-                           const store::SamplingSettings& s, int64_t seed) {
+                           const store::SamplingSettings& s, int64_t seed, const std::string& note) {
   store::RunRecord run;
   run.model_id = store_.record_model(model_record(m));
   store::PromptRecord pr;
@@ -50,12 +91,27 @@ int64_t RunRecorder::start(const std::string& kind, const Model& m, const Prompt
   run.kind = kind;
   run.seed = seed;
   run.sampling = s;
+  run.note = note;
   run_ = store_.start_run(run);
+  std::lock_guard<std::mutex> lk(open_runs_mu);
+  open_runs().push_back({store_.path(), run_});
   return run_;
 }
 
-void RunRecorder::finish(const std::string& status) {
-  if (run_) store_.finish_run(run_, status);
+void RunRecorder::resume(int64_t run_id) {
+  run_ = run_id;
+  auto r = store_.get_run(run_id);
+  if (!r) throw Error(store_.path() + ": no run " + std::to_string(run_id) + " to resume");
+  if (r->status == "done") return;
+  store_.finish_run(run_id, "running");
+  std::lock_guard<std::mutex> lk(open_runs_mu);
+  open_runs().push_back({store_.path(), run_});
+}
+
+void RunRecorder::finish(const std::string& status, const std::string& error) {
+  if (!run_) return;
+  store_.finish_run(run_, status, error);
+  forget_open_run(store_.path(), run_);
 }
 
 store::FloatMatrix to_matrix(int64_t rows, int64_t cols, std::vector<float> values) {

@@ -21,17 +21,23 @@ class RunRecorder {
 
   // Starts a run of `kind` for this model and prompt (and steering spec, if any). Returns the run id.
   int64_t start(const std::string& kind, const Model& m, const PromptSetup& ps, const store::SamplingSettings& s,
-                int64_t seed);
-  // Continues an existing run (a resumed job).
-  void resume(int64_t run_id) { run_ = run_id; }
+                int64_t seed, const std::string& note = "");
+  // Continues an existing run (a resumed job). A run that did not finish (interrupted, failed, cancelled) is running
+  // again, owned by this process; a finished one stays done (a rerun that finds everything computed).
+  void resume(int64_t run_id);
   store::Store& store() { return store_; }
-  void finish(const std::string& status = "done");
+  void finish(const std::string& status = "done", const std::string& error = "");
   int64_t run_id() const { return run_; }
 
  private:
   store::Store store_;
   int64_t run_ = 0;
 };
+
+// Runs started and not yet finished in this process, for a front end's last word: when a command dies of an error
+// or a signal, settle_open_runs marks them failed (with the error) or cancelled instead of leaving them running.
+// Returns how many were settled; errors while settling are swallowed (the store may be the thing that failed).
+int settle_open_runs(const std::string& status, const std::string& error);
 
 // The store's record of a model (path, config hash, shapes).
 store::ModelRecord model_record(const Model& m);

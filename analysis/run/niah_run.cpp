@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <cmath>
 
 #include "analysis/influence.h"
 #include "core/engine/generate.h"
@@ -21,7 +20,39 @@ EncodeFn model_encoder(const Model& model, bool add_bos) {
   };
 }
 
+SteeringSpec NiahRunOptions::default_niah_steering() {
+  SteeringSpec s;
+  s.method = SteeringMethod::Guide;
+  s.apply_at = ApplyAt::Prefill;
+  return s;
+}
+
+SteeringSpec with_strength(SteeringSpec spec, double strength) {
+  switch (spec.method) {
+    case SteeringMethod::Pasta:
+      if (!(strength > 0)) throw Error("NIAH: PASTA alpha must be > 0, got " + std::to_string(strength));
+      spec.alpha = strength;
+      break;
+    case SteeringMethod::Guide:
+      spec.delta = strength;
+      break;
+    case SteeringMethod::InstaBoost:
+      if (!(strength > 0)) throw Error("NIAH: InstABoost multiplier must be > 0, got " + std::to_string(strength));
+      spec.multiplier = strength;
+      break;
+    case SteeringMethod::None:
+      break;
+  }
+  spec.spans.clear();
+  spec.emphasis.clear();
+  return spec;
+}
+
 NiahCellRunner make_niah_runner(const Model& model, NiahBuilder& builder, const NiahRunOptions& opt) {
+  // Validated once, where it is resolved: every cell compiles the same spec with another strength.
+  validate_steering_spec(opt.steering, model.config().n_layers, model.config().n_heads);
+  if (opt.steering.head_index == HeadIndex::Kv)
+    throw Error("NIAH: map KV-head indices to query heads (with_query_heads) before running");
   return [&model, &builder, opt](const NiahCell& cell) {
     const ModelConfig& c = model.config();
     NiahPrompt p = builder.build(cell.length, cell.depth);
@@ -30,20 +61,8 @@ NiahCellRunner make_niah_runner(const Model& model, NiahBuilder& builder, const 
       throw Error("NIAH cell " + cell.key() + ": " + std::to_string(T) + " prompt tokens + " +
                   std::to_string(opt.max_new_tokens) + " answer tokens exceed the model's context of " +
                   std::to_string(c.max_positions));
-    AttentionBias bias(1, c.n_layers, c.n_heads, T);
-    bias.apply_at = opt.apply_at;
-    if (opt.method == NiahSteering::Guide && cell.delta != 0) {
-      for (int64_t l = 0; l < c.n_layers; ++l)
-        for (int64_t h = 0; h < c.n_heads; ++h)
-          bias.add(0, l, h, p.needle_begin, p.needle_end, static_cast<float>(cell.delta));
-    } else if (opt.method == NiahSteering::Pasta && cell.delta != 1) {
-      if (!(cell.delta > 0)) throw Error("NIAH cell " + cell.key() + ": PASTA alpha must be > 0");
-      const float c_log = std::log(static_cast<float>(cell.delta));  // as PASTA: log(alpha) in float32
-      for (auto [l, h] : opt.pasta_heads) {
-        bias.add(0, l, h, 0, p.needle_begin, c_log);
-        bias.add(0, l, h, p.needle_end, T, c_log);
-      }
-    }
+    const AttentionBias bias = compile(with_strength(opt.steering, cell.delta), c.n_layers, c.n_heads, T,
+                                       {SteeringSpan{p.needle_begin, p.needle_end, 1.0}});
 
     InfluenceConfig ic;
     ic.indicator.assign(static_cast<size_t>(T), 0.0f);

@@ -1,6 +1,7 @@
-// Runs needle-in-a-haystack cells on a model: build the prompt, steer the needle with GUIDE's Δ (all layers,
-// all heads), generate the answer greedily, score it, and trace the needle's Influence and rollout on the last
-// K prompt tokens during the same prefill.
+// Runs needle-in-a-haystack cells on a model: build the prompt, steer the needle through the steering compiler
+// (the spec's method, heads, layers, scale position and apply-at; the needle is the span; the cell's strength is
+// the spec's alpha, delta or multiplier), generate the answer greedily, score it, and trace the needle's Influence
+// and rollout on the last K prompt tokens during the same prefill.
 #pragma once
 #include <memory>
 #include <utility>
@@ -9,23 +10,26 @@
 #include "analysis/haystack.h"
 #include "analysis/niah.h"
 #include "core/engine/model.h"
+#include "core/steering_spec.h"
 
 namespace hl {
 
-enum class NiahSteering { Guide, Pasta };
-
 struct NiahRunOptions {
-  // A cell's `delta` is its steering strength: GUIDE's Δ on the needle's keys (all layers, all heads), or
-  // PASTA's α on the prompt keys outside the needle for `pasta_heads` (α = 1 or an empty head set: unsteered;
-  // GUIDE: Δ = 0).
-  NiahSteering method = NiahSteering::Guide;
-  std::vector<std::pair<int64_t, int64_t>> pasta_heads;  // (layer, head)
+  // The steering of every cell, in query-head indices (with_query_heads applied). A cell's `delta` is its strength:
+  // PASTA's alpha, GUIDE's delta or InstABoost's multiplier (alpha = 1, delta = 0, M = 1: unsteered). The spec's
+  // spans and emphasis are ignored: the needle is the span. Default: GUIDE on every layer, prefill only (the GUIDE
+  // paper's needle experiments steer the prompt pass only).
+  SteeringSpec steering = default_niah_steering();
   int64_t max_new_tokens = 30;
   int64_t last_k = 5;
   bool add_bos = true;
-  ApplyAt apply_at = ApplyAt::Prefill;  // the GUIDE paper's needle experiments steer the prompt pass only
   NiahScoring scoring = NiahScoring::Substring;
+
+  static SteeringSpec default_niah_steering();
 };
+
+// The spec with the cell's strength in the field its method reads. Throws hl::Error for alpha/multiplier <= 0.
+SteeringSpec with_strength(SteeringSpec spec, double strength);
 
 // The builder must outlive the runner. Throws hl::Error when a cell's prompt + answer exceed the context.
 NiahCellRunner make_niah_runner(const Model& model, NiahBuilder& builder, const NiahRunOptions& opt);

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <filesystem>
 #include <regex>
 
 #include "analysis/influence.h"
@@ -19,23 +20,12 @@
 namespace hl::cli {
 namespace {
 
+// --heads in any head-set form (L1H0,L2H3; L3 = every head of layer 3; a PASTA config file), through the one parser.
 std::vector<std::pair<int64_t, int64_t>> parse_heads(const std::string& s, const ModelConfig& c) {
+  HeadSet set = std::filesystem::exists(s) ? load_head_config(s) : parse_head_set_text(s, "--heads");
+  set.validate(c.n_layers, c.n_heads, "--heads");
   std::vector<std::pair<int64_t, int64_t>> out;
-  std::regex re(R"(\s*L(\d+)H(\d+)\s*)");
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    std::smatch m;
-    if (!std::regex_match(item, m, re)) throw Error("--heads: \"" + item + "\" is not of the form L{layer}H{head}");
-    int64_t l = std::stoll(m[1]), h = std::stoll(m[2]);
-    if (l >= c.n_layers || h >= c.n_heads)
-      throw Error("--heads: " + item + " is outside the model (" + std::to_string(c.n_layers) + " layers x " +
-                  std::to_string(c.n_heads) + " heads)");
-    out.emplace_back(l, h);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
+  for (const auto& r : set.expand(c.n_layers, c.n_heads)) out.emplace_back(r.layer, r.head);
   return out;
 }
 
@@ -62,14 +52,16 @@ int cmd_capture(const Args& a) {
   ForwardOptions fo;
   fo.bias = ps.bias.get();
   fo.observer = &fan;
+  fo.cancel = &interrupted();
   m->forward(at::tensor(ps.ids, at::kLong).unsqueeze(0), cache, fo);
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (auto [l, h] : heads)
     out.push_back({"probs." + head_name(l, h), maps.head(l, h)});
   at::Tensor st = stats.stats()[0];
   out.push_back({"head_stats", st});
+  int64_t run_id = 0;
   if (auto rec = open_recorder(a)) {
-    rec->start("capture", *m, ps, {}, 0);
+    run_id = rec->start("capture", *m, ps, {}, 0);
     std::vector<store::HeadStat> hs;
     for (int64_t l = 0; l < c.n_layers; ++l)
       for (int64_t h = 0; h < c.n_heads; ++h)
@@ -89,6 +81,9 @@ int cmd_capture(const Args& a) {
   save_tensors(a.get("out"), out,
                {{"stats_names", nlohmann::json(HeadStatsRecorder::names()).dump()}, {"spans", spans.dump()},
                 {"steering", ps.spec_json}});
+  nlohmann::json summary = {{"out", a.get("out")}, {"tokens", T}, {"maps", heads.size()}};
+  if (run_id) summary["run_id"] = run_id;
+  std::printf("%s\n", summary.dump().c_str());
   return 0;
 }
 
@@ -125,13 +120,16 @@ int cmd_influence(const Args& a) {
   ForwardOptions fo;
   fo.bias = ps.bias.get();
   fo.observer = &tracer;
+  fo.cancel = &interrupted();
   m->forward(at::tensor(ps.ids, at::kLong).unsqueeze(0), cache, fo);
   InfluenceTrace tr = tracer.trace(0);
   const int64_t L = m->config().n_layers;
   auto as_tensor = [&](std::vector<float>& v) { return at::from_blob(v.data(), {L + 1, T}, at::kFloat).clone(); };
   const int k = static_cast<int>(a.get_int("last-k", 5));
+  int64_t run_id = 0;
   if (auto rec = open_recorder(a)) {
-    rec->start("influence", *m, ps, {}, 0);
+    // Which norms weighted the Influence recursion: runs with another variant are not comparable.
+    run_id = rec->start("influence", *m, ps, {}, 0, "norms: " + norms);
     const std::string sp = std::to_string(span.first) + ":" + std::to_string(span.second);
     rec->store().add_trace(rec->run_id(), sp, "influence", std::nullopt, to_matrix(L + 1, T, tr.influence));
     rec->store().add_trace(rec->run_id(), sp, "rollout", std::nullopt, to_matrix(L + 1, T, tr.rollout));
@@ -140,7 +138,8 @@ int cmd_influence(const Args& a) {
   save_tensors(a.get("out"), {{"influence", as_tensor(tr.influence)}, {"rollout", as_tensor(tr.rollout)}},
                {{"span", nlohmann::json({span.first, span.second}).dump()}, {"norms", norms}, {"steering", ps.spec_json}});
   nlohmann::json j = {{"tokens", T}, {"span", {span.first, span.second}}, {"influence_lastk", tr.influence_last_k_mean(k)},
-                      {"rollout_lastk", tr.rollout_last_k_mean(k)}, {"last_k", k}};
+                      {"rollout_lastk", tr.rollout_last_k_mean(k)}, {"last_k", k}, {"norms", norms}};
+  if (run_id) j["run_id"] = run_id;
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

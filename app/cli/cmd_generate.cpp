@@ -23,6 +23,8 @@ int cmd_generate(const Args& a) {
   PromptSetup ps = setup_prompt(a, *m);
   GenerateOptions go;
   go.max_new_tokens = a.get_int("max-new", 64);
+  if (go.max_new_tokens < 1) throw Error("--max-new must be >= 1");
+  go.cancel = &interrupted();
   go.sampling.temperature = a.get_double("temperature", 0);
   go.sampling.top_k = a.get_int("top-k", 0);
   go.sampling.top_p = a.get_double("top-p", 1.0);
@@ -48,6 +50,7 @@ int cmd_generate(const Args& a) {
     }
     GenerateResult r = generate(*m, ps.ids, o);
     if (stream) std::printf("\n");
+    if (r.cancelled) throw Cancelled();
     return r;
   };
   auto rec = open_recorder(a);
@@ -79,6 +82,7 @@ int cmd_generate(const Args& a) {
   }
   if (json) {
     nlohmann::json j = {{"prompt_ids", ps.ids}, {"generated_ids", base}, {"text", decode(*m, base)}};
+    if (rec) j["run_id"] = rec->run_id();
     if (steered) {
       j["baseline_ids"] = base;
       j["steered_ids"] = steer;
@@ -88,9 +92,12 @@ int cmd_generate(const Args& a) {
     std::printf("%s\n", j.dump().c_str());
   } else if (!stream) {
     nlohmann::json j = {{"generated_ids", base}};
+    if (rec) j["run_id"] = rec->run_id();
     if (steered) j["steered_ids"] = steer;
     std::printf("%s\n", j.dump().c_str());
   }
+  if (rec && stream) std::fprintf(stderr, "recorded run %lld in %s\n", static_cast<long long>(rec->run_id()),
+                                  rec->store().path().c_str());
   return 0;
 }
 

@@ -59,7 +59,10 @@ int cmd_tokenize(const Args& a) {
   Encoding e = t.encode(a.get("text"), eo);
   nlohmann::json offs = nlohmann::json::array();
   for (auto [s, en] : e.offsets) offs.push_back({s, en});
-  nlohmann::json j = {{"ids", e.ids}, {"offsets", offs}};
+  // Each id's text (what token " ball" is), next to the ids.
+  nlohmann::json tokens = nlohmann::json::array();
+  for (int64_t id : e.ids) tokens.push_back(t.token_text(id));
+  nlohmann::json j = {{"ids", e.ids}, {"tokens", tokens}, {"offsets", offs}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

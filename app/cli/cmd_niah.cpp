@@ -1,5 +1,6 @@
 // niah: a needle-in-a-haystack sweep over context lengths x depths x GUIDE deltas, resumable (the CSV is the
 // journal: rerunning skips finished cells), with a progress line on stderr.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -8,14 +9,18 @@
 #include "app/cli/commands.h"
 #include "app/cli/prompt_setup.h"
 #include "app/cli/model_args.h"
+#include "analysis/fingerprint.h"
 #include "core/head_config.h"
+#include "core/steering_spec.h"
+#include "workbench/model_identity.h"
 
 namespace hl::cli {
 namespace {
 
 int cmd_niah(const Args& a) {
   a.allow_only(concat(kModelFlags, {"lengths", "depths", "deltas", "out", "haystack", "needle", "question", "answer",
-                                    "max-new", "last-k", "apply-at", "db", "method", "heads", "head-index", "alphas"}));
+                                    "max-new", "last-k", "apply-at", "db", "method", "heads", "head-index", "alphas",
+                                    "multipliers", "steering"}));
   auto m = load_model(a);
   NiahGrid grid;
   if (a.has("lengths")) {
@@ -30,30 +35,53 @@ int cmd_niah(const Args& a) {
     for (double d : grid.depths)
       if (d < 0 || d > 100) throw Error("--depths: depths are percentages in [0, 100]");
   }
-  const std::string method = a.get("method", "guide");
+  // The steering: a spec file (--steering), or the shorthand --method guide | pasta --heads ...; either way it goes
+  // through the steering compiler, with the needle as the span and each cell's strength as alpha / delta / M.
   NiahRunOptions ro;
-  if (method == "pasta") {
-    // PASTA: --heads (a head-config file or L{l}H{h} names) and --alphas (the strengths, in the delta column).
-    ro.method = NiahSteering::Pasta;
-    const std::string hs = a.get("heads");
-    HeadSet heads = std::filesystem::exists(hs) ? load_head_config(hs) : parse_head_set_text(hs, "--heads");
-    const ModelConfig& mc = m->config();
-    const std::string index = a.get("head-index", "query");
-    if (index == "kv") heads = kv_heads_to_query_heads(heads, mc.n_layers, mc.n_heads, mc.n_kv_heads, "--heads");
-    else if (index != "query") throw Error("--head-index: expected query or kv, got \"" + index + "\"");
-    heads.validate(mc.n_layers, mc.n_heads, "--heads");
-    for (const auto& r : heads.expand(mc.n_layers, mc.n_heads)) ro.pasta_heads.emplace_back(r.layer, r.head);
-    grid.deltas = a.has("alphas") ? a.get_double_list("alphas") : std::vector<double>{1.0, 0.01};
-    for (double al : grid.deltas)
-      if (!(al > 0)) throw Error("--alphas: alpha must be > 0");
-    if (a.has("deltas")) throw Error("--deltas is for --method guide; PASTA takes --alphas");
-  } else if (method == "guide") {
-    if (a.has("deltas")) grid.deltas = a.get_double_list("deltas");
-    if (a.has("heads") || a.has("head-index") || a.has("alphas"))
-      throw Error("--heads/--head-index/--alphas are for --method pasta");
+  const ModelConfig& mc = m->config();
+  if (a.has("steering")) {
+    if (a.has("method") || a.has("heads") || a.has("head-index"))
+      throw Error("--steering replaces --method/--heads/--head-index; give one or the other");
+    ro.steering = load_steering_spec(a.get("steering"));
+    if (ro.steering.method == SteeringMethod::None) throw Error("--steering: method none steers nothing to sweep");
   } else {
-    throw Error("--method: expected guide or pasta, got \"" + method + "\"");
+    const std::string method = a.get("method", "guide");
+    if (method == "pasta") {
+      ro.steering = SteeringSpec{};
+      ro.steering.method = SteeringMethod::Pasta;
+      const std::string hs = a.get("heads");
+      ro.steering.heads = std::filesystem::exists(hs) ? load_head_config(hs) : parse_head_set_text(hs, "--heads");
+      const std::string index = a.get("head-index", "query");
+      if (index == "kv") ro.steering.head_index = HeadIndex::Kv;
+      else if (index != "query") throw Error("--head-index: expected query or kv, got \"" + index + "\"");
+      if (index == "query") ro.steering.heads.validate(mc.n_layers, mc.n_heads, "--heads");
+    } else if (method == "guide") {
+      if (a.has("heads") || a.has("head-index")) throw Error("--heads/--head-index are for --method pasta");
+    } else {
+      throw Error("--method: expected guide or pasta, got \"" + method + "\"");
+    }
+    const std::string when = a.get("apply-at", "prefill");
+    if (when == "all") ro.steering.apply_at = ApplyAt::All;
+    else if (when == "prefill") ro.steering.apply_at = ApplyAt::Prefill;
+    else throw Error("--apply-at: expected prefill or all");
   }
+  if (a.has("steering") && a.has("apply-at")) throw Error("--apply-at: give apply_at in the --steering spec");
+  ro.steering = with_query_heads(ro.steering, mc.n_layers, mc.n_heads, mc.n_kv_heads);
+  validate_steering_spec(ro.steering, mc.n_layers, mc.n_heads);
+  const SteeringMethod method = ro.steering.method;
+  auto strengths = [&](const char* flag, std::vector<double> dflt, bool positive) {
+    for (const char* other : {"alphas", "deltas", "multipliers"})
+      if (std::string(other) != flag && a.has(other))
+        throw Error(std::string("--") + other + " does not apply to " + to_string(method) + "; it takes --" + flag);
+    std::vector<double> v = a.has(flag) ? a.get_double_list(flag) : dflt;
+    for (double x : v)
+      if (!std::isfinite(x) || (positive && !(x > 0)))
+        throw Error(std::string("--") + flag + ": " + (positive ? "values must be finite and > 0" : "values must be finite"));
+    return v;
+  };
+  if (method == SteeringMethod::Pasta) grid.deltas = strengths("alphas", {1.0, 0.01}, true);
+  else if (method == SteeringMethod::Guide) grid.deltas = strengths("deltas", {0.0}, false);
+  else grid.deltas = strengths("multipliers", {1.0}, true);
   NiahTexts texts;
   if (a.has("needle")) texts.needle = a.get("needle");
   if (a.has("question")) texts.question = a.get("question");
@@ -62,34 +90,50 @@ int cmd_niah(const Args& a) {
   ro.max_new_tokens = a.get_int("max-new", 30);
   ro.last_k = a.get_int("last-k", 5);
   ro.add_bos = default_add_bos(*m);
-  const std::string when = a.get("apply-at", "prefill");
-  if (when == "all") ro.apply_at = ApplyAt::All;
-  else if (when != "prefill") throw Error("--apply-at: expected prefill or all");
-  NiahBuilder builder(load_haystack(hay_dir), texts, NiahTemplate{}, model_encoder(*m, ro.add_bos));
-  NiahJournal journal(a.get("out"));
+  if (ro.max_new_tokens < 1) throw Error("--max-new: a NIAH answer needs at least 1 token");
+  if (ro.last_k < 1) throw Error("--last-k must be >= 1");
+  const std::string haystack = load_haystack(hay_dir);
+  // Everything that determines a cell's result except the cell itself (length, depth, strength): a journal written
+  // under another fingerprint is refused, never merged.
+  const nlohmann::json fingerprint = {
+      {"format", 2},
+      {"model", wb::model_identity(*m)},
+      {"steering", nlohmann::json::parse(steering_spec_to_json(with_strength(ro.steering, 1.0), -1))},
+      {"haystack", bytes_fingerprint(haystack)},
+      {"needle", texts.needle},
+      {"question", texts.question},
+      {"answer", texts.answer},
+      {"max_new", ro.max_new_tokens},
+      {"last_k", ro.last_k},
+      {"add_bos", ro.add_bos},
+      {"dtype", a.get("dtype", "f32")}};
+  NiahBuilder builder(haystack, texts, NiahTemplate{}, model_encoder(*m, ro.add_bos));
+  NiahJournal journal(a.get("out"), fingerprint.dump());
   NiahCellRunner runner = make_niah_runner(*m, builder, ro);
   auto rec = open_recorder(a);
+  bool finished = false;  // the store already holds this sweep, finished
   if (rec) {
     // One store run per sweep; cells are recorded as they finish (the store skips ones already there).
-    nlohmann::json cfg = {{"lengths", grid.lengths}, {"depths", grid.depths}, {"deltas", grid.deltas},
+    nlohmann::json cfg = {{"lengths", grid.lengths}, {"depths", grid.depths}, {"strengths", grid.deltas},
                           {"haystack", hay_dir}, {"csv", std::filesystem::absolute(a.get("out")).string()},
-                          {"max_new", ro.max_new_tokens}, {"last_k", ro.last_k}, {"method", method},
-                          {"heads", ro.pasta_heads}};
-    // A resumed sweep (same grid, same CSV) continues its unfinished store run.
+                          {"fingerprint", fingerprint}};
+    // The same sweep (same grid, same CSV, same fingerprint) continues its store run, finished or not: a rerun of
+    // a finished sweep adds no empty run. Another fingerprint is another experiment: a new run.
     int64_t sweep = 0;
     store::RunFilter f;
     f.kind = "niah";
     for (const auto& r : rec->store().list_runs(f)) {
-      if (r.run.status != "running") continue;
       for (const auto& sw : rec->store().list_niah_sweeps(r.run.id))
-        if (sw.config_json == cfg.dump()) sweep = sw.id, rec->resume(r.run.id);
+        if (nlohmann::json::parse(sw.config_json, nullptr, false) == cfg)
+          sweep = sw.id, finished = r.run.status == "done", rec->resume(r.run.id);
       if (sweep) break;
     }
     if (!sweep) {
       PromptSetup ps;
       ps.text = texts.needle;
+      ps.spec_json = steering_spec_to_json(ro.steering, -1);
       rec->start("niah", *m, ps, {0, 1, 0, ro.max_new_tokens}, 0);
-      sweep = rec->store().create_niah_sweep(rec->run_id(), method, cfg.dump());
+      sweep = rec->store().create_niah_sweep(rec->run_id(), to_string(method), cfg.dump());
     }
     runner = [inner = runner, &rec, sweep](const NiahCell& cell) {
       NiahResult r = inner(cell);
@@ -113,10 +157,11 @@ int cmd_niah(const Args& a) {
                  static_cast<long long>(p.total), p.elapsed_s, p.eta_s < 0 ? 0.0 : p.eta_s, p.what.c_str());
     std::fflush(stderr);
   };
-  NiahSweepSummary s = run_niah_sweep(grid, runner, &journal, progress);
+  NiahSweepSummary s = run_niah_sweep(grid, runner, &journal, progress, &interrupted());
   std::fprintf(stderr, "\n");
-  if (rec) rec->finish();
+  if (rec && !finished) rec->finish();
   nlohmann::json j = {{"cells", s.total}, {"skipped", s.skipped}, {"ran", s.ran}, {"out", a.get("out")}};
+  if (rec) j["run_id"] = rec->run_id();
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
@@ -124,6 +169,7 @@ int cmd_niah(const Args& a) {
 RegisterCommand reg("niah",
                     "--model DIR --lengths 250,500 --depths 0,50,100 --deltas 0,1 --out FILE.csv [--haystack DIR] "
                     "[--max-new N] [--last-k K] [--apply-at prefill|all] [--method guide|pasta --heads CONFIG|L1H0,.. [--head-index query|kv] --alphas 1,0.01] "
+                    "[--steering SPEC.json (its method, heads, layers, scale_position, apply_at; the needle is the span) --alphas|--deltas|--multipliers ..] "
                     "[--db FILE]",
                     cmd_niah);
 

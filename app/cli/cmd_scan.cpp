@@ -35,7 +35,7 @@ std::optional<int64_t> target_id(const Args& a, const Model& m, const std::strin
 
 int cmd_scan_heads(const Args& a) {
   a.allow_only(concat(kModelFlags, {"prompt", "ids", "steering", "target", "target-id", "versus", "versus-id", "rows",
-                                    "top", "no-prefix-reuse", "json"}));
+                                    "top", "no-prefix-reuse", "json", "db"}));
   if (!a.has("steering")) throw Error("scan-heads needs --steering SPEC.json (its heads are the candidates)");
   auto m = load_model(a);
   PromptSetup ps = setup_prompt(a, *m);
@@ -50,7 +50,9 @@ int cmd_scan_heads(const Args& a) {
   if (target) so.watch_tokens.push_back(*target);
   if (versus) so.watch_tokens.push_back(*versus);
   const auto t0 = std::chrono::steady_clock::now();
+  so.cancel = &interrupted();
   HeadScanResult r = scan_heads(*m, ps.ids, *ps.bias, so);
+  if (r.cancelled) throw Cancelled();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Score: log P(target) [- log P(versus)] with the head steered; without a target, KL(baseline || steered) of
@@ -81,6 +83,20 @@ int cmd_scan_heads(const Args& a) {
                    [&](int64_t x, int64_t y) { return score[static_cast<size_t>(x)] > score[static_cast<size_t>(y)]; });
   const int64_t shown = std::min(top, n);
   auto token_text = [&](int64_t id) { return m->tokenizer() ? m->tokenizer()->token_text(id) : std::to_string(id); };
+  // Recorded like every computing command: a "scan" run whose head statistics are the scores under the metric's name.
+  int64_t run_id = 0;
+  if (auto rec = open_recorder(a)) {
+    std::string note = "metric: " + metric;
+    if (target) note += "; target " + nlohmann::json(token_text(*target)).dump() + " (id " + std::to_string(*target) + ")";
+    if (versus) note += "; versus " + nlohmann::json(token_text(*versus)).dump() + " (id " + std::to_string(*versus) + ")";
+    run_id = rec->start("scan", *m, ps, {}, 0, note);
+    std::vector<store::HeadStat> hs;
+    for (int64_t i = 0; i < n; ++i)
+      hs.push_back({static_cast<int32_t>(r.heads[static_cast<size_t>(i)].first),
+                    static_cast<int32_t>(r.heads[static_cast<size_t>(i)].second), metric, score[static_cast<size_t>(i)]});
+    rec->store().add_head_stats(rec->run_id(), hs);
+    rec->finish();
+  }
 
   if (a.has("json")) {
     nlohmann::json heads = nlohmann::json::array();
@@ -96,15 +112,25 @@ int cmd_scan_heads(const Args& a) {
                         {"recomputed_token_layers", r.recomputed_tokens}};
     if (target) {
       j["target_id"] = *target;
+      j["target_token"] = token_text(*target);
       j["baseline_score"] = base_score[0];
     }
-    if (versus) j["versus_id"] = *versus;
+    if (versus) {
+      j["versus_id"] = *versus;
+      j["versus_token"] = token_text(*versus);
+    }
+    if (run_id) j["run_id"] = run_id;
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
   std::printf("%lld heads scanned in %.2f s (%lld batched forwards); metric %s", static_cast<long long>(n), secs,
               static_cast<long long>(r.forwards), metric.c_str());
-  if (target) std::printf(", baseline %.4f", base_score[0]);
+  if (target) {
+    std::printf("\ntarget %s (id %lld)", nlohmann::json(token_text(*target)).dump().c_str(), static_cast<long long>(*target));
+    if (versus)
+      std::printf(" versus %s (id %lld)", nlohmann::json(token_text(*versus)).dump().c_str(), static_cast<long long>(*versus));
+    std::printf(", baseline %.4f", base_score[0]);
+  }
   else std::printf(", baseline top token %s", nlohmann::json(token_text(r.base.argmax().item<int64_t>())).dump().c_str());
   std::printf("\n%-6s %-10s %12s %12s\n", "rank", "head", "score", target ? "vs baseline" : "top token");
   for (int64_t k = 0; k < shown; ++k) {
@@ -117,12 +143,13 @@ int cmd_scan_heads(const Args& a) {
       std::printf("%-6lld %-10s %12.4g %12s\n", static_cast<long long>(k + 1), name.c_str(), score[i],
                   nlohmann::json(token_text(argmax[i])).dump().c_str());
   }
+  if (run_id) std::printf("recorded run %lld\n", static_cast<long long>(run_id));
   return 0;
 }
 
 RegisterCommand reg("scan-heads",
                     "--model DIR (--prompt TEXT | --ids 1,2,3) --steering SPEC.json [--target TEXT | --target-id N] "
-                    "[--versus TEXT | --versus-id N] [--rows N] [--top K] [--no-prefix-reuse] [--json]",
+                    "[--versus TEXT | --versus-id N] [--rows N] [--top K] [--no-prefix-reuse] [--json] [--db FILE]",
                     cmd_scan_heads);
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "app/cli/args.h"
+#include "core/job.h"
 
 namespace hl::cli {
 
@@ -16,6 +17,10 @@ struct Command {
 };
 
 std::map<std::string, Command>& commands();
+
+// Set by SIGINT / SIGTERM: long commands pass it as their cancel token, stop at the next check and throw
+// hl::Cancelled; main then marks their store runs cancelled. A second signal ends the process at once.
+const CancelToken& interrupted();
 
 struct RegisterCommand {
   RegisterCommand(const std::string& name, const std::string& usage, CommandFn fn) {

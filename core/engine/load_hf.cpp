@@ -156,6 +156,29 @@ void load_gpt_neox(const Loader& L, ModelWeights& w) {
   w.lm_head_w = c.tie_word_embeddings ? w.embed : L.get("embed_out.weight", {c.vocab, D});
 }
 
+// Weights the config does not use (a 4-layer config over 5 layers of weights, a renamed projection) are an error, as
+// a missing tensor is: the model would run, wrongly. Buffers some checkpoints save and no forward reads are fine.
+void check_all_used(const WeightSource& src, const std::filesystem::path& dir, const ModelConfig& cfg) {
+  auto ignorable = [&](const std::string& n) {
+    auto ends = [&](const std::string& suffix) {
+      return n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    return ends("rotary_emb.inv_freq") || ends(".attn.bias") || ends(".attn.masked_bias") ||
+           ends("attention.bias") || ends("attention.masked_bias") ||
+           (cfg.tie_word_embeddings && (n == "lm_head.weight" || ends(".lm_head.weight")));
+  };
+  std::vector<std::string> extra;
+  for (const auto& n : src.unused())
+    if (!ignorable(n)) extra.push_back(n);
+  if (extra.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < extra.size() && i < 3; ++i) list += (i ? ", " : "") + std::string("\"") + extra[i] + "\"";
+  if (extra.size() > 3) list += ", ...";
+  throw Error(dir.string() + ": " + std::to_string(extra.size()) + " tensor(s) the config does not use (" + list +
+              "); config.json says " + std::to_string(cfg.n_layers) + " layers of model_type \"" + cfg.model_type +
+              "\": is it the config of these weights?");
+}
+
 }  // namespace
 
 ModelWeights load_hf_weights(const std::filesystem::path& dir, const ModelConfig& cfg, at::ScalarType dtype,
@@ -168,6 +191,7 @@ ModelWeights load_hf_weights(const std::filesystem::path& dir, const ModelConfig
   else if (cfg.model_type == "gptj") load_gptj(L, w);
   else if (cfg.model_type == "gpt_neox") load_gpt_neox(L, w);
   else throw Error("no weight loader for model_type \"" + cfg.model_type + "\"");
+  check_all_used(src, dir, cfg);
   return w;
 }
 

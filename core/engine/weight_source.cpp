@@ -89,6 +89,7 @@ at::Tensor WeightSource::get(const std::string& name, std::vector<int64_t> shape
     std::string file = files_.size() == 1 ? files_[0]->path().string() : "the model's safetensors shards";
     throw Error(file + ": missing tensor \"" + name + "\"");
   }
+  used_.insert(name);
   const auto& [fi, info] = it->second;
   if (!shape.empty() && info->shape != shape)
     throw Error(files_[fi]->path().string() + ": tensor \"" + name + "\" has shape " + shape_str(info->shape) +
@@ -97,6 +98,13 @@ at::Tensor WeightSource::get(const std::string& name, std::vector<int64_t> shape
     throw Error(files_[fi]->path().string() + ": tensor \"" + name + "\" has dtype " + dtype_name(info->dtype) +
                 "; weights must be F32, F16, BF16 or F64");
   return tensor_from_bytes(*info, files_[fi]->data(*info), dtype, dev);
+}
+
+std::vector<std::string> WeightSource::unused() const {
+  std::vector<std::string> out;
+  for (const auto& [name, w] : where_)
+    if (!used_.count(name)) out.push_back(name);
+  return out;
 }
 
 std::string WeightSource::detect_prefix(const std::vector<std::string>& candidates, const std::string& probe) const {

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,10 +25,13 @@ class WeightSource {
   // Prefix of the checkpoint's names among candidates ("model.", "transformer.", ""), found by probing `probe`.
   std::string detect_prefix(const std::vector<std::string>& candidates, const std::string& probe) const;
   std::vector<std::string> names() const;
+  // Tensors no get() has read (a loader checks them: weights the config does not use are an error).
+  std::vector<std::string> unused() const;
 
  private:
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, std::pair<size_t, const TensorInfo*>> where_;
+  mutable std::set<std::string> used_;
 };
 
 // Converts a tensor read from disk to an owned tensor of dtype on device.

@@ -112,6 +112,7 @@ TEST_CASE("niah: stories260K grid runs end to end; a killed sweep resumes") {
   CHECK(j["ran"] == 0);
   CHECK(j["skipped"] == 30);
   std::remove(out.c_str());
+  std::remove((out + ".fingerprint.json").c_str());
 }
 
 TEST_CASE("niah: PASTA sweeps over alphas for a head set; alpha 1 is the unsteered run") {
@@ -126,11 +127,16 @@ TEST_CASE("niah: PASTA sweeps over alphas for a head set; alpha 1 is the unsteer
   r = run_cli({"niah", "--model", model, "--lengths", "256", "--depths", "50", "--deltas", "0", "--max-new", "12",
                "--out", out_guide});
   REQUIRE(r.status == 0);
-  hl::NiahJournal pasta(out), guide(out_guide);
-  REQUIRE(pasta.results().size() == 2);
-  REQUIRE(guide.results().size() == 1);
-  const hl::NiahResult& unsteered = guide.results()[0];
-  for (const auto& res : pasta.results()) {
+  std::vector<hl::NiahResult> pasta_results, guide_results;
+  {
+    hl::NiahJournal pasta(out), guide(out_guide);  // read, then closed: an open journal locks its file
+    pasta_results = pasta.results();
+    guide_results = guide.results();
+  }
+  REQUIRE(pasta_results.size() == 2);
+  REQUIRE(guide_results.size() == 1);
+  const hl::NiahResult& unsteered = guide_results[0];
+  for (const auto& res : pasta_results) {
     if (res.delta == 1.0) {
       // PASTA with alpha = 1 and GUIDE with delta = 0 are both the plain model.
       CHECK(res.answer == unsteered.answer);
@@ -144,8 +150,43 @@ TEST_CASE("niah: PASTA sweeps over alphas for a head set; alpha 1 is the unsteer
   CHECK(r.status != 0);
   CHECK(r.err.find("--heads") != std::string::npos);
   CHECK(r.err.find("layer 9") != std::string::npos);
+
+  // The PASTA journal holds another experiment than a GUIDE sweep or another head set: refused, naming what differs.
+  r = run_cli({"niah", "--model", model, "--lengths", "256", "--depths", "50", "--deltas", "0,1", "--max-new", "12",
+               "--out", out});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("another experiment") != std::string::npos);
+  CHECK(r.err.find("steering.method") != std::string::npos);
+  r = run_cli({"niah", "--model", model, "--lengths", "256", "--depths", "50", "--method", "pasta", "--heads", "L1H0",
+               "--alphas", "1,0.01", "--max-new", "12", "--out", out});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("steering.heads") != std::string::npos);
+  r = run_cli({"niah", "--model", model, "--lengths", "256", "--depths", "50", "--method", "pasta", "--heads",
+               "L1H0,L2H3,L4", "--alphas", "1,0.01", "--max-new", "13", "--out", out});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("max_new") != std::string::npos);
+  CHECK(hl::NiahJournal(out).results().size() == 2);  // nothing was merged into it
+  for (const auto& f : {out, out_guide}) {
+    std::remove(f.c_str());
+    std::remove((f + ".fingerprint.json").c_str());
+  }
+}
+
+TEST_CASE("niah: two processes never share one journal") {
+  const std::string model = (shared_dir() / "models/stories260K/stories260K.bin").string();
+  const std::string out = "/tmp/hl-niah-lock-" + std::to_string(getpid()) + ".csv";
   std::remove(out.c_str());
-  std::remove(out_guide.c_str());
+  {
+    hl::NiahJournal held(out);  // this process holds the lock, as a running sweep would
+    CliResult r = run_cli({"niah", "--model", model, "--lengths", "256", "--depths", "50", "--max-new", "4",
+                           "--out", out});
+    CHECK(r.status != 0);
+    CHECK(r.err.find("in use by another headlight process") != std::string::npos);
+  }
+  CliResult r = run_cli({"niah", "--model", model, "--lengths", "256", "--depths", "50", "--max-new", "4", "--out", out});
+  CHECK(r.status == 0);
+  std::remove(out.c_str());
+  std::remove((out + ".fingerprint.json").c_str());
 }
 
 TEST_CASE("niah: --head-index kv steers each listed KV head's whole GQA group") {
@@ -165,11 +206,13 @@ TEST_CASE("niah: --head-index kv steers each listed KV head's whole GQA group") 
   };
   REQUIRE(with({"--heads", "L2H1", "--head-index", "kv", "--out", kv}).status == 0);
   REQUIRE(with({"--heads", "L2H2,L2H3", "--out", q}).status == 0);
-  hl::NiahJournal a(kv), b(q);
-  REQUIRE(a.results().size() == 1);
-  REQUIRE(b.results().size() == 1);
-  CHECK(a.results()[0].answer == b.results()[0].answer);
-  CHECK(a.results()[0].influence_lastk == b.results()[0].influence_lastk);
+  {
+    hl::NiahJournal a(kv), b(q);  // closed before the next run: an open journal locks its file
+    REQUIRE(a.results().size() == 1);
+    REQUIRE(b.results().size() == 1);
+    CHECK(a.results()[0].answer == b.results()[0].answer);
+    CHECK(a.results()[0].influence_lastk == b.results()[0].influence_lastk);
+  }
   CliResult r = with({"--heads", "L2H4", "--head-index", "kv", "--out", kv});  // only 4 KV heads
   CHECK(r.status != 0);
   CHECK(r.err.find("KV-head indices") != std::string::npos);
