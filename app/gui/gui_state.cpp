@@ -1,5 +1,6 @@
 #include "app/gui/gui_state.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace hl::gui {
@@ -58,6 +59,59 @@ void GuiState::clear_marks() {
   doc_.spec.spans.clear();
   doc_.spec.emphasis.clear();
   commit();
+}
+
+namespace {
+const char* const kOpenTags[] = {"<!->", "<!!->", "<!!!->"};
+const char* const kCloseTags[] = {"<-!>", "<-!!>", "<-!!!>"};
+}  // namespace
+
+bool GuiState::emphasize_selection() {
+  const int n = static_cast<int>(prompt_edit.size());
+  const int b = std::clamp(selection_begin, 0, n), e = std::clamp(selection_end, 0, n);
+  if (e <= b) return false;
+  emphasize(prompt_edit.substr(static_cast<size_t>(b), static_cast<size_t>(e - b)));
+  return true;
+}
+
+bool GuiState::mark_selection_as_instruction() {
+  const int n = static_cast<int>(prompt_edit.size());
+  const int b = std::clamp(selection_begin, 0, n), e = std::clamp(selection_end, 0, n);
+  if (e <= b) return false;
+  const int lv = std::clamp(guide_level, 0, 2);
+  std::string t = prompt_edit;
+  t.insert(static_cast<size_t>(e), kCloseTags[lv]);
+  t.insert(static_cast<size_t>(b), kOpenTags[lv]);
+  selection_begin = selection_end = 0;
+  set_prompt(t);
+  return true;
+}
+
+bool GuiState::reopen_run(int64_t run_id) {
+  std::string err;
+  bool ok = false;
+  try {
+    ok = wb_.reopen_run(run_id, &err);
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  if (ok) {
+    sync_from_workbench();
+    runs_message = "reopened run " + std::to_string(run_id);
+  } else {
+    runs_message = "run " + std::to_string(run_id) + ": " + err;
+  }
+  return ok;
+}
+
+void GuiState::delete_run(int64_t run_id) {
+  runs_pending_job = wb_.delete_run(run_id);
+  runs_message = "deleting run " + std::to_string(run_id);
+}
+
+void GuiState::export_run(int64_t run_id, const std::string& format, const std::string& path) {
+  runs_pending_job = wb_.export_run(run_id, format, path);
+  runs_message = "exporting run " + std::to_string(run_id) + " to " + path;
 }
 
 void GuiState::set_method(SteeringMethod m) {

@@ -60,6 +60,10 @@ class GuiState {
   void emphasize(const std::string& substring);       // spec.emphasis = {substring}; token spans cleared
   void set_token_span(int64_t begin, int64_t end);    // spec.spans = {[begin, end)}; emphasis cleared
   void clear_marks();
+  // The Prompt panel's buttons: the text box's selection becomes the emphasis, or is wrapped in a GUIDE tag of
+  // guide_level (0: <!-> x0.5, 1: <!!-> x1, 2: <!!!-> x2). False when nothing is selected.
+  bool emphasize_selection();
+  bool mark_selection_as_instruction();
   void set_method(SteeringMethod m);
   void set_alpha(double alpha);
   void set_delta(double delta);
@@ -76,6 +80,11 @@ class GuiState {
   void set_document(const wb::Document& d);           // whole-document edits (tests, reopen)
   // After the workbench changed the document itself (reopen_run), take its copy.
   void sync_from_workbench();
+  // The Runs panel's buttons. Reopening loads the run's document into the panels; delete and export run as jobs
+  // whose outcome the panel reports (runs_message) once they end.
+  bool reopen_run(int64_t run_id);
+  void delete_run(int64_t run_id);
+  void export_run(int64_t run_id, const std::string& format, const std::string& path);
 
   // Panels ask for focus by name ("model", "prompt", ...); the frame loop brings that window to the front.
   void request_panel(const std::string& name) { panel_request_ = name; }
@@ -114,6 +123,7 @@ class GuiState {
   // Heatmap and Influence panels
   HeatmapViewState heatmap;
   InfluenceViewState influence;
+  float heatmap_x = 0, heatmap_y = 0, heatmap_side = 0;  // where the map was drawn last frame (screen pixels)
   std::shared_ptr<const wb::AttentionMap> bench_map;
   struct HeatmapRange {
     const void* a = nullptr;

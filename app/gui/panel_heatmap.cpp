@@ -128,6 +128,7 @@ void draw_heatmap_panel(GuiState& s) {
   if (v.span >= n) v.span = 0;
   if (v.span <= 0) v.x0 = v.y0 = 0;
   double span = v.span > 0 ? v.span : n;
+  s.heatmap_x = img0.x, s.heatmap_y = img0.y, s.heatmap_side = side;
   ImGui::SetCursorScreenPos(img0);
   ImGui::InvisibleButton("##heatmap", ImVec2(side, side));
   const bool hovered = ImGui::IsItemHovered();

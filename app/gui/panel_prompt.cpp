@@ -22,8 +22,6 @@ int capture_selection(ImGuiInputTextCallbackData* data) {
 }
 
 const char* kLevelNames[] = {"level 0.5  <!-> <-!>", "level 1  <!!-> <-!!>", "level 2  <!!!-> <-!!!>"};
-const char* kOpenTags[] = {"<!->", "<!!->", "<!!!->"};
-const char* kCloseTags[] = {"<-!>", "<-!!>", "<-!!!>"};
 
 // Which steered span (if any) covers token i, and its level.
 const SteeringSpan* span_of(const wb::PreparedPrompt& p, int64_t i) {
@@ -43,21 +41,14 @@ void draw_prompt_panel(GuiState& s) {
   draw_field_issue(s, "prompt");
 
   const int n = static_cast<int>(s.prompt_edit.size());
-  const int b = std::clamp(s.selection_begin, 0, n), e = std::clamp(s.selection_end, 0, n);
-  const bool has_selection = e > b;
+  const bool has_selection = std::clamp(s.selection_end, 0, n) > std::clamp(s.selection_begin, 0, n);
   if (!has_selection) ImGui::BeginDisabled();
-  if (ImGui::Button("Emphasise selection")) s.emphasize(s.prompt_edit.substr(b, e - b));
+  if (ImGui::Button("Emphasise selection")) s.emphasize_selection();
   if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
     ImGui::SetTooltip("Steer towards the selected text (spec.emphasis): PASTA keeps attention on it,\n"
                       "GUIDE and InstABoost add their bias to its tokens.");
   ImGui::SameLine();
-  if (ImGui::Button("Mark as instruction")) {
-    const int lv = std::clamp(s.guide_level, 0, 2);
-    std::string t = s.prompt_edit;
-    t.insert(static_cast<size_t>(e), kCloseTags[lv]);
-    t.insert(static_cast<size_t>(b), kOpenTags[lv]);
-    s.set_prompt(t);
-  }
+  if (ImGui::Button("Mark as instruction")) s.mark_selection_as_instruction();
   if (!has_selection) ImGui::EndDisabled();
   ImGui::SameLine();
   ImGui::SetNextItemWidth(170);

@@ -94,33 +94,14 @@ void draw_runs_panel(GuiState& s) {
       ImGui::SetTooltip("%s\n%s\nmodel %s\n%lld generations", r.prompt_text.c_str(), r.created_at.c_str(), r.model_path.c_str(),
                         static_cast<long long>(r.n_generations));
     ImGui::TableNextColumn();
-    if (ImGui::SmallButton("open")) {
-      std::string err;
-      bool ok = false;
-      try {
-        ok = wb.reopen_run(r.id, &err);
-      } catch (const std::exception& e) {
-        err = e.what();
-      }
-      if (ok) {
-        s.sync_from_workbench();
-        s.runs_message = "reopened run " + std::to_string(r.id);
-      } else {
-        s.runs_message = "run " + std::to_string(r.id) + ": " + err;
-      }
-    }
+    if (ImGui::SmallButton("open")) s.reopen_run(r.id);
     ImGui::SameLine();
     if (ImGui::SmallButton("export")) {
       const std::string dir = s.export_dir.empty() ? "." : s.export_dir;
-      const std::string out = dir + "/run-" + std::to_string(r.id) + "." + kFormats[s.export_format];
-      s.runs_pending_job = wb.export_run(r.id, kFormats[s.export_format], out);
-      s.runs_message = "exporting to " + out;
+      s.export_run(r.id, kFormats[s.export_format], dir + "/run-" + std::to_string(r.id) + "." + kFormats[s.export_format]);
     }
     ImGui::SameLine();
-    if (ImGui::SmallButton("delete")) {
-      s.runs_pending_job = wb.delete_run(r.id);
-      s.runs_message = "deleting run " + std::to_string(r.id);
-    }
+    if (ImGui::SmallButton("delete")) s.delete_run(r.id);
     ImGui::PopID();
   }
   ImGui::EndTable();

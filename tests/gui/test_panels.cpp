@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -188,9 +189,7 @@ TEST_CASE("runs: the store's runs are listed, one reopens into the document; the
   const int64_t id = w.state.runs.front().id;
   w.state.set_prompt("A different prompt about a cat.");
   REQUIRE(w.ui.frames_until_idle(w.state));
-  std::string err;
-  REQUIRE(w.bench.reopen_run(id, &err));
-  w.state.sync_from_workbench();
+  REQUIRE(w.state.reopen_run(id));  // the panel's "open" button
   CHECK(w.state.doc().prompt.find("Lily") != std::string::npos);
 
   const nlohmann::json j = state_json(w.state);
@@ -198,6 +197,88 @@ TEST_CASE("runs: the store's runs are listed, one reopens into the document; the
   CHECK(j["selected_head"] == "L0H0");
   CHECK(j["frames"].is_number());
   CHECK(j.contains("frame_ms_busy"));
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("panels") {
+
+TEST_CASE("prompt buttons: the text box's selection becomes the emphasis, or a GUIDE tag of the chosen level") {
+  Window w("gui_selection");
+  const std::string sentence = "She loved her red ball.";
+  w.state.selection_begin = static_cast<int>(w.state.prompt_edit.find(sentence));
+  w.state.selection_end = w.state.selection_begin + static_cast<int>(sentence.size());
+  w.state.clear_marks();
+  REQUIRE(w.state.emphasize_selection());
+  CHECK(w.state.doc().spec.emphasis == std::vector<std::string>{sentence});
+
+  const std::string girl = "a little girl";
+  w.state.clear_marks();
+  w.state.selection_begin = static_cast<int>(w.state.prompt_edit.find(girl));
+  w.state.selection_end = w.state.selection_begin + static_cast<int>(girl.size());
+  w.state.guide_level = 2;
+  REQUIRE(w.state.mark_selection_as_instruction());
+  CHECK(w.state.doc().prompt.find("<!!!->a little girl<-!!!>") != std::string::npos);
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  const auto& p = *w.state.snap().prompt;
+  REQUIRE(p.spans.size() == 1);
+  CHECK(p.spans[0].level == 2.0);
+  CHECK(p.clean_text.find("<!") == std::string::npos);
+  CHECK_FALSE(w.state.emphasize_selection());  // the selection was used up
+}
+
+TEST_CASE("heatmap: the wheel zooms and a drag pans without uploading the map again") {
+  Window w("gui_zoom");
+  const int64_t uploads = w.state.renderer().uploads();
+  REQUIRE(w.state.heatmap_side > 0);
+  ImGuiIO& io = ImGui::GetIO();
+  const ImVec2 centre(w.state.heatmap_x + w.state.heatmap_side * 0.5f, w.state.heatmap_y + w.state.heatmap_side * 0.5f);
+  io.MousePos = centre;
+  w.ui.frame(w.state);
+  io.MouseWheel = 3;
+  w.ui.frame(w.state);
+  io.MouseWheel = 0;
+  const double n = 25 + 48;
+  CHECK(w.state.heatmap.span > 0);
+  CHECK(w.state.heatmap.span < n);
+  CHECK(w.state.heatmap.x0 > 0);  // zoomed around the mouse, not the corner
+  const double x0 = w.state.heatmap.x0, y0 = w.state.heatmap.y0;
+  io.MouseDown[0] = true;
+  w.ui.frame(w.state);
+  io.MousePos = ImVec2(centre.x + 40, centre.y + 40);
+  w.ui.frame(w.state);
+  io.MouseDown[0] = false;
+  w.ui.frame(w.state);
+  CHECK(w.state.heatmap.x0 < x0);  // dragging right shows what is to the left
+  CHECK(w.state.heatmap.y0 < y0);
+  CHECK(w.state.renderer().uploads() == uploads);
+  io.MousePos = ImVec2(-1, -1);
+}
+
+TEST_CASE("runs: export as PNG, CSV and JSON, then delete") {
+  Window w("gui_export");
+  for (int i = 0; i < 500 && w.state.runs.empty(); ++i) {
+    w.ui.frame(w.state);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  REQUIRE_FALSE(w.state.runs.empty());
+  const int64_t id = w.state.runs.front().id;
+  for (const char* fmt : {"png", "csv", "json"}) {
+    const std::string out = w.dir.file(std::string("run.") + fmt);
+    w.state.export_run(id, fmt, out);
+    REQUIRE(w.ui.frames_until_idle(w.state));
+    INFO(w.state.runs_message);
+    CHECK(std::filesystem::file_size(out) > 0);
+    CHECK(w.state.runs_message.find("done") != std::string::npos);
+  }
+  const size_t before = w.state.runs.size();
+  w.state.delete_run(id);
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  for (int i = 0; i < 500 && w.state.runs.size() == before; ++i) {
+    w.ui.frame(w.state);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  CHECK(w.state.runs.size() == before - 1);
 }
 
 }  // TEST_SUITE
