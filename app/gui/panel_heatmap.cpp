@@ -81,6 +81,7 @@ void draw_heatmap_panel(GuiState& s) {
   ImGui::SameLine();
   if (ImGui::Button("fit")) v.span = 0;
   focus_controls(s);
+  if (!s.bench_map) draw_stale_note(s);
 
   // Which arrays to show.
   const wb::AttentionMap* a = nullptr;  // the map (or the baseline of a difference)
@@ -97,7 +98,11 @@ void draw_heatmap_panel(GuiState& s) {
     }
   }
   if (!a || a->rows == 0) {
-    ImGui::TextDisabled(s.n_layers() ? "(the attention map is being computed)" : "No model loaded.");
+    const bool has_issue = snap.prompt && !snap.prompt->issues.empty();
+    ImGui::TextDisabled("%s", !s.n_layers() ? "No model loaded."
+                              : has_issue   ? "(no map: the document has an issue)"
+                              : s.workbench().idle() ? "(no map for this view)"
+                                                     : "(the attention map is being computed)");
     return;
   }
   const int64_t rows = b ? std::min(a->rows, b->rows) : a->rows;

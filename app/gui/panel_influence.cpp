@@ -30,13 +30,17 @@ void draw_influence_panel(GuiState& s) {
   const wb::InfluenceCurves* steer = curves_of(snap.steered);
   const wb::InfluenceCurves* any = steer ? steer : base;
   auto& v = s.influence;
+  draw_stale_note(s);
   ImGui::Checkbox("log scale", &v.log_scale);
   ImGui::SameLine();
   ImGui::Checkbox("rollout (dashed)", &v.show_rollout);
   if (!any) {
-    ImGui::TextDisabled(snap.prompt && snap.prompt->spans.empty() && !snap.prompt->influence_span
-                            ? "(no span: mark one in the Prompt panel)"
-                            : "(Influence is being computed)");
+    const bool has_issue = snap.prompt && !snap.prompt->issues.empty();
+    ImGui::TextDisabled("%s", has_issue ? "(no Influence: the document has an issue)"
+                              : snap.prompt && snap.prompt->spans.empty() && !snap.prompt->influence_span
+                                  ? "(no span: mark one in the Prompt panel)"
+                              : s.workbench().idle() ? "(no Influence for this document)"
+                                                     : "(Influence is being computed)");
     return;
   }
   const int layers = static_cast<int>(any->layers);

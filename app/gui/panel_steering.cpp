@@ -173,6 +173,7 @@ void draw_steering_panel(GuiState& s) {
   help_marker("Tokens outside the longest common subsequence of the two continuations.\nHover a token for both runs' token and probability at that position.");
 
   ImGui::Separator();
+  draw_stale_note(s);
   const auto& snap = s.snap();
   // The diff is recomputed when either continuation changes (a new token streamed in), not every frame.
   auto& dc = s.token_diff_cache;

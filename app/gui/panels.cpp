@@ -76,6 +76,13 @@ void draw_field_issue(const GuiState& s, const char* field) {
   ImGui::PopStyleColor();
 }
 
+void draw_stale_note(const GuiState& s) {
+  const auto& snap = s.snap();
+  if (!snap.prompt || snap.prompt->issues.empty()) return;
+  if (!snap.baseline && !snap.steered) return;
+  ImGui::TextColored(ImVec4(1.f, 0.7f, 0.3f, 1.f), "Not re-run: the document has an issue (in red). Shown: the last run.");
+}
+
 void help_marker(const char* text) {
   ImGui::TextDisabled("(?)");
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", text);

@@ -29,5 +29,7 @@ std::string panel_title(const std::string& name);
 // Shared small widgets.
 void draw_field_issue(const GuiState& s, const char* field);   // red text under a field when the prompt has an issue
 void help_marker(const char* text);                            // "(?)" with a tooltip
+// When the document has issues nothing runs, and results on screen are from the last document that did: say so.
+void draw_stale_note(const GuiState& s);
 
 }  // namespace hl::gui

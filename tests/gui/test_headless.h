@@ -50,10 +50,14 @@ class HeadlessImGui {
   }
 
   // Frames until the workbench is idle and the last snapshot has been taken (as a user watching would see).
+  // A frame may start work itself (the panels re-run a document after a failed load), hence the rounds.
   bool frames_until_idle(hl::gui::GuiState& s, double timeout_s = 300) {
-    s.workbench().wait_idle(timeout_s);
-    for (int i = 0; i < 3; ++i) frame(s);
-    return s.workbench().idle();
+    for (int round = 0; round < 5; ++round) {
+      s.workbench().wait_idle(timeout_s);
+      for (int i = 0; i < 3; ++i) frame(s);
+      if (s.workbench().idle()) return true;
+    }
+    return false;
   }
 
  private:

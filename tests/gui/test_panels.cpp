@@ -153,6 +153,23 @@ TEST_CASE("a bad model directory shows the loader's message; the loaded model st
   REQUIRE(w.state.snap().model);
   CHECK(w.state.snap().model->n_layers == 5);
   for (int i = 0; i < 3; ++i) w.ui.frame(w.state);  // the Model panel draws the message without trouble
+  // The document runs again on the model that stayed: its results are whole, not the ones the load cut short.
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  REQUIRE(w.state.snap().prompt);
+  REQUIRE(w.state.snap().steered);
+  CHECK(w.state.snap().steered->continuation.finished);
+  CHECK(w.steered_ids().size() == 48);
+}
+
+TEST_CASE("a prompt changed while a bad load runs is the prompt the panels end up showing") {
+  Window w("gui_badload_prompt");
+  w.state.set_prompt("Once upon a time there was a dog named Max.");
+  w.state.load_model("/nonexistent/model/dir");
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  REQUIRE(w.ui.frames_until_idle(w.state));  // the document's run after the failed load
+  REQUIRE(w.state.snap().prompt);
+  // The new prompt was prepared on the model that stayed: the emphasis it lacks is named next to its field.
+  CHECK(field_issue(w.state.snap(), "emphasis").find("She loved her red ball.") != std::string::npos);
 }
 
 TEST_CASE("a script drives the same state as the mouse, and a head the model lacks is named with its line") {
