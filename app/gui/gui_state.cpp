@@ -156,12 +156,47 @@ void GuiState::set_heads(const HeadSet& heads) {
   doc_.spec.heads = heads;
   commit();
 }
+// wb::toggle_head / set_head expand the set against the model and throw for entries outside it (a config for a
+// bigger model): the click is refused with the reason instead.
 void GuiState::toggle_head(int64_t layer, int64_t head) {
-  wb::toggle_head(doc_.spec.heads, layer, head, n_layers(), n_heads());
+  try {
+    wb::toggle_head(doc_.spec.heads, layer, head, n_layers(), n_heads());
+  } catch (const std::exception& e) {
+    heads_message = e.what();
+    return;
+  }
   commit();
 }
+bool GuiState::load_heads_file() {
+  try {
+    set_heads(wb::Workbench::load_heads(heads_file));
+    const std::string names = head_set_to_names(doc_.spec.heads);
+    heads_message = "loaded " + (names.size() > 120 ? names.substr(0, 117) + "..." : names);
+    return true;
+  } catch (const std::exception& e) {
+    heads_message = e.what();
+    return false;
+  }
+}
+
+bool GuiState::save_heads_file() {
+  try {
+    wb_.save_heads(doc_.spec.heads, heads_file);
+    heads_message = "saved to " + heads_file;
+    return true;
+  } catch (const std::exception& e) {
+    heads_message = e.what();
+    return false;
+  }
+}
+
 void GuiState::set_head(int64_t layer, int64_t head, bool on) {
-  wb::set_head(doc_.spec.heads, layer, head, on, n_layers(), n_heads());
+  try {
+    wb::set_head(doc_.spec.heads, layer, head, on, n_layers(), n_heads());
+  } catch (const std::exception& e) {
+    heads_message = e.what();
+    return;
+  }
   commit();
 }
 void GuiState::select_head(int64_t layer, int64_t head) {

@@ -73,6 +73,10 @@ class GuiState {
   void set_layers(const LayerSelection& layers);
   void set_heads(const HeadSet& heads);
   void toggle_head(int64_t layer, int64_t head);
+  // The Heads panel's Load / Save of heads_file (PASTA's JSON); the outcome, or the error naming the file, goes to
+  // heads_message. A set that does not fit the model loads anyway and is named as a "heads" issue.
+  bool load_heads_file();
+  bool save_heads_file();
   void set_head(int64_t layer, int64_t head, bool on);
   void select_head(int64_t layer, int64_t head);      // the heatmap's focus; head -1 = the layer's mean
   void set_max_new_tokens(int64_t n);

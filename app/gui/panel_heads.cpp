@@ -59,16 +59,6 @@ float cell_value(const GuiState& s, int metric, int scan_index, int64_t l, int64
   return NAN;
 }
 
-void load_heads_file(GuiState& s) {
-  try {
-    s.set_heads(wb::Workbench::load_heads(s.heads_file));
-    const std::string names = head_set_to_names(s.doc().spec.heads);
-    s.heads_message = "loaded " + (names.size() > 120 ? names.substr(0, 117) + "..." : names);
-  } catch (const std::exception& e) {
-    s.heads_message = e.what();
-  }
-}
-
 // The published configs under head_config_dir, listed once (a directory walk is not for every frame).
 void browse_configs(GuiState& s) {
   if (s.head_config_dir.empty()) return;
@@ -90,7 +80,7 @@ void browse_configs(GuiState& s) {
     }
     if (ImGui::Selectable(f.c_str())) {
       s.heads_file = (std::filesystem::path(s.head_config_dir) / f).string();
-      load_heads_file(s);
+      s.load_heads_file();
     }
   }
   ImGui::EndCombo();
@@ -101,16 +91,9 @@ void heads_file_row(GuiState& s) {
   ImGui::SetNextItemWidth(-110);
   ImGui::InputTextWithHint("##heads_file", "head set file (PASTA JSON)", &s.heads_file);
   ImGui::SameLine();
-  if (ImGui::Button("Load")) load_heads_file(s);
+  if (ImGui::Button("Load")) s.load_heads_file();
   ImGui::SameLine();
-  if (ImGui::Button("Save")) {
-    try {
-      s.workbench().save_heads(s.doc().spec.heads, s.heads_file);
-      s.heads_message = "saved to " + s.heads_file;
-    } catch (const std::exception& e) {
-      s.heads_message = e.what();
-    }
-  }
+  if (ImGui::Button("Save")) s.save_heads_file();
 }
 
 }  // namespace
@@ -240,9 +223,13 @@ void draw_heads_panel(GuiState& s) {
       } else {
         // One document change for the whole rectangle, so the workbench re-runs once.
         wb::Document d = s.doc();
-        for (int64_t l = l0; l <= l1; ++l)
-          for (int64_t h = h0; h <= h1; ++h) wb::set_head(d.spec.heads, l, h, s.grid_drag_on, L, H);
-        s.set_document(d);
+        try {
+          for (int64_t l = l0; l <= l1; ++l)
+            for (int64_t h = h0; h <= h1; ++h) wb::set_head(d.spec.heads, l, h, s.grid_drag_on, L, H);
+          s.set_document(d);
+        } catch (const std::exception& e) {
+          s.heads_message = e.what();  // a set with entries outside this model cannot be edited cell by cell
+        }
       }
       s.grid_drag_l0 = -1;
     }
@@ -278,8 +265,20 @@ void draw_heads_panel(GuiState& s) {
   std::snprintf(title, sizeof title, "%s%s%s", ms.names[static_cast<size_t>(metric)].c_str(), scan ? "" : ", ",
                 scan ? "" : to_string(s.head_variant));
   draw_colorbar(cmap, lo, hi, false, ImVec2(std::min(avail.x, 360.f), fh * 3.2f), false, have_values ? title : "(not computed yet)");
-  const int64_t count = set.empty() ? 0 : set.count(L, H);
-  ImGui::TextWrapped("Steered set: %lld head%s%s", static_cast<long long>(count), count == 1 ? "" : "s",
+  // Counted by hand: HeadSet::count throws for a set that does not fit this model (a 32-layer config here), and such
+  // a set is shown (as a heads issue), not refused.
+  int64_t count = 0, outside = 0;
+  if (set.is_all()) count = L * H;
+  for (const auto& e : set.entries()) {
+    if (e.layer >= L) {
+      outside += e.all_heads ? 1 : static_cast<int64_t>(e.heads.size());
+      continue;
+    }
+    if (e.all_heads) count += H;
+    for (int64_t h : e.heads) (h < H ? count : outside) += 1;
+  }
+  ImGui::TextWrapped("Steered set: %lld head%s%s%s", static_cast<long long>(count), count == 1 ? "" : "s",
+                     outside ? " (+ entries outside this model)" : "",
                      pasta ? " (white frames)" : " (PASTA only; GUIDE and InstABoost steer whole layers)");
   draw_field_issue(s, "heads");
   heads_file_row(s);

@@ -299,3 +299,43 @@ TEST_CASE("runs: export as PNG, CSV and JSON, then delete") {
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("panels") {
+
+TEST_CASE("head sets: save and load PASTA files; every published config opens; one that does not fit is named") {
+  Window w("gui_headfiles");
+  w.state.set_method(hl::SteeringMethod::Pasta);
+  w.state.set_heads(hl::parse_head_set_text("L3H1,L0H7,L3H0", "test"));
+  w.state.heads_file = w.dir.file("heads.json");
+  REQUIRE(w.state.save_heads_file());
+  w.state.set_heads({});
+  REQUIRE(w.state.load_heads_file());
+  CHECK(w.state.doc().spec.heads == hl::parse_head_set_text("L3H1,L0H7,L3H0", "test"));
+  CHECK(w.state.heads_message.find("loaded") == 0);
+
+  w.state.heads_file = w.dir.file("missing.json");
+  CHECK_FALSE(w.state.load_heads_file());
+  CHECK(w.state.heads_message.find("missing.json") != std::string::npos);
+
+  // The 201 published PASTA configs (LLaMA-7B, GPT-J) open unchanged through the panel's loader ...
+  const std::filesystem::path published = std::filesystem::path(HEADLIGHT_SHARED_DIR) / "data" / "pasta_head_configs";
+  int opened = 0;
+  std::string big;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(published)) {
+    if (!e.is_regular_file() || e.path().extension() != ".json") continue;
+    w.state.heads_file = e.path().string();
+    INFO(e.path());
+    CHECK(w.state.load_heads_file());
+    if (big.empty() && w.state.doc().spec.heads.count(32, 32) > 0) big = e.path().string();
+    ++opened;
+  }
+  CHECK(opened == 201);
+  // ... and one for a 32-layer model, on stories260K, is named next to the heads field instead of being run.
+  REQUIRE_FALSE(big.empty());
+  w.state.heads_file = big;
+  REQUIRE(w.state.load_heads_file());
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  CHECK_FALSE(field_issue(w.state.snap(), "heads").empty());
+}
+
+}  // TEST_SUITE
