@@ -71,9 +71,14 @@ int main(int argc, char** argv) {
       std::fputs(app_usage(), stdout);
       return 0;
     }
-    if (!args.script.empty()) script = load_script(args.script);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "headlight: %s\n%s", e.what(), app_usage());
+    return 2;
+  }
+  try {
+    if (!args.script.empty()) script = load_script(args.script);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "headlight: %s\n", e.what());
     return 2;
   }
   const std::string model = args.model.empty() ? HEADLIGHT_DEFAULT_MODEL : args.model;
