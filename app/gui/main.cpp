@@ -152,10 +152,10 @@ int main(int argc, char** argv) {
     // installs no refresh callback, so this one is ours alone.
     static bool refresh_requested = false;
     glfwSetWindowRefreshCallback(window, [](GLFWwindow*) { refresh_requested = true; });
-    bool wait_for_events = false;
+    double wait_timeout = 0;
     nlohmann::json extra = nlohmann::json::object();
     while (!glfwWindowShouldClose(window)) {
-      if (wait_for_events) glfwWaitEventsTimeout(0.05);
+      if (wait_timeout > 0) glfwWaitEventsTimeout(wait_timeout);
       else glfwPollEvents();
       const auto t0 = Clock::now();  // after the wait: a frame's time is the work it does
       const bool busy = !wb.idle();
@@ -224,8 +224,9 @@ int main(int argc, char** argv) {
         state.frames.add(ms, busy);
         if (present) state.presented_frames.add(ms, busy);
       }
-      // Interactive and nothing changed: sleep until input arrives (or the worker may have news) instead of spinning.
-      wait_for_events = !scripted && !present && !busy;
+      // Nothing changed on screen: wait for input (or the worker's news) instead of spinning, which would take a core
+      // from the model. Briefly while a job runs (tokens stream in), longer when idle; scripts keep a quick pace.
+      wait_timeout = present ? 0.0 : scripted ? 0.004 : busy ? 0.008 : 0.05;
       ++frame;
       if (state.bench_map && state.renderer().uploads() > uploads_before) bench_first_ms = ms;
       if (bench_step) {
