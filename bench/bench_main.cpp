@@ -310,6 +310,18 @@ int main(int argc, char** argv) {
   try {
     if (argc > 1 && std::string(argv[1]) == "influence-rss") return influence_rss_child(cli::Args(argc, argv, 2));
     cli::Args a(argc, argv, 1);
+    if (a.has("help") || a.has("h") || (argc > 1 && std::string(argv[1]) == "-h")) {
+      std::printf(
+          "usage: headlight-bench [--sections LIST] [--model DIR] [--threads N] [--quick]\n\n"
+          "Measures headlight against its rooflines and the Python reference stack's published figures, every ratio\n"
+          "in one run (bench/README.md explains each section).\n\n"
+          "  --sections LIST  comma-separated, default roofline,forward,steer,interactive,profiling,store,memory\n"
+          "  --model DIR      an HF model (default: a SmolLM2-135M-shape synth model in the temp folder)\n"
+          "  --threads N      compute threads (default 0 = one per core)\n"
+          "  --quick          fewer repetitions\n");
+      return 0;
+    }
+    for (const auto& p : a.positional()) throw Error("unexpected argument \"" + p + "\" (headlight-bench --help)");
     const int threads = static_cast<int>(a.get_int("threads", 0));
     set_compute_threads(threads);
     const bool quick = a.has("quick");

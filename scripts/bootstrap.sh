@@ -16,7 +16,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git
   libtorch-dev libopenblas0-openmp
   libsqlite3-dev sqlite3 libeigen3-dev doctest-dev nlohmann-json3-dev libsentencepiece-dev libstb-dev libicu-dev
-  libimgui-dev libglfw3-dev xvfb xauth libgl1-mesa-dri
+  libcli11-dev libimgui-dev libglfw3-dev xvfb xauth libgl1-mesa-dri
   clang libclang-rt-14-dev llvm-14 libomp-dev
 )
 missing=()

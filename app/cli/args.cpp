@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -55,7 +56,7 @@ double Args::get_double(const std::string& flag, double dflt) const {
   char* end = nullptr;
   errno = 0;
   double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end || errno) throw Error("--" + flag + ": \"" + s + "\" is not a number");
+  if (s.empty() || *end || errno || !std::isfinite(v)) throw Error("--" + flag + ": \"" + s + "\" is not a finite number");
   return v;
 }
 
@@ -82,7 +83,8 @@ std::vector<double> Args::get_double_list(const std::string& flag) const {
     char* end = nullptr;
     errno = 0;
     double v = std::strtod(item.c_str(), &end);
-    if (item.empty() || *end || errno) throw Error("--" + flag + ": \"" + item + "\" is not a number");
+    if (item.empty() || *end || errno || !std::isfinite(v))
+      throw Error("--" + flag + ": \"" + item + "\" is not a finite number");
     out.push_back(v);
   }
   if (out.empty()) throw Error("--" + flag + ": empty list");

@@ -1,4 +1,5 @@
-// Command-line parsing for headlight-cli: `headlight-cli COMMAND [--flag value | --switch]...`.
+// The values of one headlight-cli command line, after the parser (main.cpp, CLI11) has checked them against the
+// command's declared options: what was given, as text, with typed accessors.
 #pragma once
 #include <map>
 #include <string>
@@ -10,7 +11,11 @@ namespace hl::cli {
 
 class Args {
  public:
-  Args(int argc, char** argv, int first);  // parses argv[first..]
+  Args() = default;
+  Args(std::map<std::string, std::string> values, std::vector<std::string> positional)
+      : values_(std::move(values)), positional_(std::move(positional)) {}
+  // Parses `--flag value | --flag=value | --switch` from argv[first..] (for headlight-bench's few flags).
+  Args(int argc, char** argv, int first);
   bool has(const std::string& flag) const { return values_.count(flag) != 0; }
   // Value of --flag; throws hl::Error("missing --flag") when absent.
   const std::string& get(const std::string& flag) const;
@@ -21,7 +26,7 @@ class Args {
   std::vector<long long> get_int_list(const std::string& flag) const;
   std::vector<double> get_double_list(const std::string& flag) const;
   const std::vector<std::string>& positional() const { return positional_; }
-  // Throws for any flag not in `known` (catches typos).
+  // Throws for any flag not in `known` (the parser already refuses undeclared options; kept as a check).
   void allow_only(const std::vector<std::string>& known) const;
 
  private:

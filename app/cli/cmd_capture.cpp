@@ -30,7 +30,6 @@ std::vector<std::pair<int64_t, int64_t>> parse_heads(const std::string& s, const
 }
 
 int cmd_capture(const Args& a) {
-  a.allow_only(concat(kModelFlags, {"prompt", "ids", "steering", "heads", "out", "db"}));
   auto m = load_model(a);
   PromptSetup ps = setup_prompt(a, *m);
   const ModelConfig& c = m->config();
@@ -88,7 +87,6 @@ int cmd_capture(const Args& a) {
 }
 
 int cmd_influence(const Args& a) {
-  a.allow_only(concat(kModelFlags, {"prompt", "ids", "steering", "span", "norms", "out", "last-k", "db"}));
   auto m = load_model(a);
   PromptSetup ps = setup_prompt(a, *m);
   const auto T = static_cast<int64_t>(ps.ids.size());
@@ -144,13 +142,22 @@ int cmd_influence(const Args& a) {
   return 0;
 }
 
-RegisterCommand reg_capture("capture",
-                            "--model DIR (--prompt TEXT | --ids ..) [--steering SPEC.json] [--heads L1H0,L2H3] --out FILE.safetensors",
-                            cmd_capture);
-RegisterCommand reg_influence("influence",
-                              "--model DIR (--prompt TEXT | --ids ..) --span A:B [--steering SPEC.json] [--norms guide|residual] "
-                              "--out FILE.safetensors [--db FILE]",
-                              cmd_influence);
+RegisterCommand reg_capture(
+    "capture", "attention maps of chosen heads and statistics of every head for one prompt",
+    model_options() + prompt_options() +
+        std::vector<OptionSpec>{text("heads", "L1H0,L2H3", "heads whose full maps are kept (any head-set form, or a PASTA config file)"),
+                                text("out", "FILE.safetensors", "output file (required)"),
+                                text("db", "FILE", "record the run in this store")},
+    cmd_capture);
+RegisterCommand reg_influence(
+    "influence", "Influence and rollout of a span over the layers (GUIDE's metric)",
+    model_options() + prompt_options() +
+        std::vector<OptionSpec>{text("span", "A:B", "token range to trace, end exclusive (default: the spec's span)"),
+                                text("norms", "guide|residual", "norms of the recursion (default residual)"),
+                                integer("last-k", "K", "mean over the last K prompt tokens (default 5)", 1),
+                                text("out", "FILE.safetensors", "output file (required)"),
+                                text("db", "FILE", "record the run in this store")},
+    cmd_influence);
 
 }  // namespace
 }  // namespace hl::cli

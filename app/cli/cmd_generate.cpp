@@ -17,8 +17,6 @@ std::string decode(const Model& m, const std::vector<int64_t>& ids) {
 }
 
 int cmd_generate(const Args& a) {
-  a.allow_only(concat(kModelFlags, {"prompt", "ids", "max-new", "temperature", "top-k", "top-p", "seed", "json",
-                                    "ignore-eos", "steering", "db"}));
   auto m = load_model(a);
   PromptSetup ps = setup_prompt(a, *m);
   GenerateOptions go;
@@ -101,10 +99,18 @@ int cmd_generate(const Args& a) {
   return 0;
 }
 
-RegisterCommand reg("generate",
-                    "--model DIR (--prompt TEXT | --ids 1,2,3) --max-new N [--temperature T] [--top-k K] [--top-p P] "
-                    "[--seed S] [--ignore-eos] [--steering SPEC.json] [--json] [--db FILE]",
-                    cmd_generate);
+RegisterCommand reg(
+    "generate", "the baseline continuation of a prompt and, with --steering, the steered one",
+    model_options() + prompt_options() +
+        std::vector<OptionSpec>{integer("max-new", "N", "new tokens (default 64)", 1, 1 << 20),
+                                real("temperature", "T", "0 = greedy (default 0)", 0),
+                                integer("top-k", "K", "sample from the K most likely (default 0 = off)", 0),
+                                real("top-p", "P", "nucleus sampling, in (0, 1] (default 1 = off)", 1e-12, 1),
+                                integer("seed", "S", "sampling seed (default 0)", 0),
+                                flag("ignore-eos", "keep going past the end-of-sequence token"),
+                                flag("json", "print ids and texts as JSON instead of streaming text"),
+                                text("db", "FILE", "record the run in this store")},
+    cmd_generate);
 
 }  // namespace
 }  // namespace hl::cli

@@ -16,7 +16,6 @@ namespace hl::cli {
 namespace {
 
 int cmd_info(const Args& a) {
-  a.allow_only(kModelFlags);
   nlohmann::json j;
   if (a.has("model")) {
     auto m = load_model(a);
@@ -28,7 +27,7 @@ int cmd_info(const Args& a) {
          {"projections", m->weights_packed() ? std::string("packed, ") + engine::packed_kernels() + " kernels"
                                              : std::string("row-major, ") + blas_backend()}};
   } else {
-    set_compute_threads(static_cast<int>(a.get_int("threads", 0)));
+    set_threads(a);
   }
   const std::string blas = blas_backend();
   j["blas"] = blas;
@@ -42,7 +41,6 @@ int cmd_info(const Args& a) {
 }
 
 int cmd_tokenize(const Args& a) {
-  a.allow_only(concat(kModelFlags, {"text", "bos"}));
   LoadOptions lo;
   auto tok_path = a.get("model");
   std::unique_ptr<Tokenizer> owned;
@@ -68,7 +66,6 @@ int cmd_tokenize(const Args& a) {
 }
 
 int cmd_logits(const Args& a) {
-  a.allow_only(concat(kModelFlags, {"ids", "prompt", "attentions", "out", "steering", "db"}));
   auto m = load_model(a);
   PromptSetup ps = setup_prompt(a, *m);
   const auto& ids = ps.ids;
@@ -91,10 +88,18 @@ int cmd_logits(const Args& a) {
   return 0;
 }
 
-RegisterCommand reg_info("info", "[--model DIR] [--device cpu|cuda] [--threads N]: model shape and runtime (JSON)", cmd_info);
-RegisterCommand reg_tok("tokenize", "--model DIR --text TEXT [--bos]: ids and char offsets (JSON)", cmd_tokenize);
-RegisterCommand reg_logits("logits", "--model DIR (--ids 1,2,3 | --prompt TEXT) [--steering SPEC.json] [--attentions] --out FILE.safetensors",
-                           cmd_logits);
+RegisterCommand reg_info("info", "model shape and runtime (BLAS, threads, kernels) as JSON", model_options(), cmd_info);
+RegisterCommand reg_tok("tokenize", "ids, token strings and character offsets of a text (JSON)",
+                        model_options() + std::vector<OptionSpec>{text("text", "TEXT", "the text (required)"),
+                                                                  flag("bos", "prepend the BOS token")},
+                        cmd_tokenize);
+RegisterCommand reg_logits(
+    "logits", "next-token logits of every position (and with --attentions every head's map) to safetensors",
+    model_options() + prompt_options() +
+        std::vector<OptionSpec>{flag("attentions", "also write every head's attention [L, H, T, T]"),
+                                text("out", "FILE.safetensors", "output file (required)"),
+                                text("db", "FILE", "record the run in this store")},
+    cmd_logits);
 
 }  // namespace
 }  // namespace hl::cli

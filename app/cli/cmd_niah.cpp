@@ -18,9 +18,6 @@ namespace hl::cli {
 namespace {
 
 int cmd_niah(const Args& a) {
-  a.allow_only(concat(kModelFlags, {"lengths", "depths", "deltas", "out", "haystack", "needle", "question", "answer",
-                                    "max-new", "last-k", "apply-at", "db", "method", "heads", "head-index", "alphas",
-                                    "multipliers", "steering"}));
   auto m = load_model(a);
   NiahGrid grid;
   if (a.has("lengths")) {
@@ -166,12 +163,28 @@ int cmd_niah(const Args& a) {
   return 0;
 }
 
-RegisterCommand reg("niah",
-                    "--model DIR --lengths 250,500 --depths 0,50,100 --deltas 0,1 --out FILE.csv [--haystack DIR] "
-                    "[--max-new N] [--last-k K] [--apply-at prefill|all] [--method guide|pasta --heads CONFIG|L1H0,.. [--head-index query|kv] --alphas 1,0.01] "
-                    "[--steering SPEC.json (its method, heads, layers, scale_position, apply_at; the needle is the span) --alphas|--deltas|--multipliers ..] "
-                    "[--db FILE]",
-                    cmd_niah);
+RegisterCommand reg(
+    "niah", "needle-in-a-haystack sweep over lengths x depths x steering strengths (resumable CSV journal)",
+    model_options() +
+        std::vector<OptionSpec>{
+            int_list("lengths", "250,500", "context lengths in tokens (default 500..4000 by 500)", 1),
+            real_list("depths", "0,50,100", "needle depths in percent (default 0..100 by 10)", 0, 100),
+            real_list("deltas", "0,1", "GUIDE strengths (default 0)"),
+            real_list("alphas", "1,0.01", "PASTA strengths (default 1,0.01)"),
+            real_list("multipliers", "1,2", "InstABoost strengths (default 1)"),
+            text("method", "guide|pasta", "steering shorthand (default guide); or --steering"),
+            text("heads", "CONFIG|L1H0,..", "PASTA heads: names or a head-config file"),
+            text("head-index", "query|kv", "--heads are query heads (default) or KV heads"),
+            text("steering", "SPEC.json", "a spec: its method, heads, layers, scale position, apply-at (the needle is the span)"),
+            text("apply-at", "prefill|all", "steer the prompt pass only (default) or every decode step too"),
+            text("haystack", "DIR", "folder of .txt filler (default: the shared Paul Graham essays)"),
+            text("needle", "TEXT", "the needle sentence"), text("question", "TEXT", "the question"),
+            text("answer", "TEXT", "the expected answer (substring scoring)"),
+            integer("max-new", "N", "answer tokens (default 30)", 1, 1 << 16),
+            integer("last-k", "K", "Influence over the last K prompt tokens (default 5)", 1),
+            text("out", "FILE.csv", "the results CSV, also the resume journal (required)"),
+            text("db", "FILE", "record the sweep and its cells in this store")},
+    cmd_niah);
 
 }  // namespace
 }  // namespace hl::cli

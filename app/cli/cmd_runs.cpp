@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <regex>
+
 #include "app/cli/commands.h"
 #include "core/error.h"
 #include "storage/run_export.h"
@@ -33,6 +35,11 @@ int64_t run_id_arg(const std::vector<std::string>& pos, const std::string& sub) 
 void print(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
 int list(const Args& args, const std::string& db_path, bool explicit_db) {
+  // Dates compare as ISO-8601 text prefixes: anything else ("yesterday") would silently match nothing or everything.
+  static const std::regex iso(R"(\d{4}(-\d{2}(-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?Z?)?)?)");
+  for (const char* flag : {"since", "until"})
+    if (args.has(flag) && !std::regex_match(args.get(flag), iso))
+      throw Error(std::string("--") + flag + ": \"" + args.get(flag) + "\" is not an ISO-8601 date (e.g. 2026-12-01 or 2026-12-01T10:00)");
   struct stat st {};
   if (!explicit_db && ::stat(db_path.c_str(), &st) != 0) {
     print(nlohmann::json::array());  // nothing recorded yet on this machine
@@ -77,8 +84,6 @@ int export_run(const Args& args, int64_t id, const std::string& db_path) {
 }
 
 int runs(const Args& args) {
-  args.allow_only({"db", "model", "kind", "since", "until", "limit", "format", "out", "table", "map", "strength",
-                   "influence", "log"});
   const auto& pos = args.positional();
   if (pos.empty()) throw Error("runs: missing subcommand (list, show ID, export ID, delete ID)");
   const bool explicit_db = args.has("db");
@@ -107,6 +112,16 @@ int runs(const Args& args) {
 
 }  // namespace
 
-static RegisterCommand reg("runs", "list|show ID|export ID --format csv|json|png --out PATH|delete ID [--db FILE]", runs);
+static RegisterCommand reg(
+    "runs", "browse the store: list, show ID, export ID, delete ID",
+    {text("db", "FILE", "the store (default ~/.local/share/headlight/headlight.db)"),
+     text("model", "ID", "list: runs of this model id"), text("kind", "KIND", "list: runs of this kind"),
+     text("since", "DATE", "list: created at or after (ISO-8601, e.g. 2026-12-01 or 2026-12-01T10:00)"),
+     text("until", "DATE", "list: created before (ISO-8601)"), integer("limit", "N", "list: at most N runs", 0),
+     text("format", "csv|json|png", "export: the format"), text("out", "PATH", "export: output file"),
+     text("table", "NAME", "export csv: head_stats, generations, head_scores, niah_cells"),
+     integer("map", "ID", "export png: which attention map", 0), real("strength", "X", "export png: NIAH panel"),
+     flag("influence", "export png: NIAH mean Influence instead of score"), flag("log", "export png: log colour scale")},
+    runs, {"ACTION", "ID"});
 
 }  // namespace hl::cli

@@ -34,8 +34,6 @@ std::optional<int64_t> target_id(const Args& a, const Model& m, const std::strin
 }
 
 int cmd_scan_heads(const Args& a) {
-  a.allow_only(concat(kModelFlags, {"prompt", "ids", "steering", "target", "target-id", "versus", "versus-id", "rows",
-                                    "top", "no-prefix-reuse", "json", "db"}));
   if (!a.has("steering")) throw Error("scan-heads needs --steering SPEC.json (its heads are the candidates)");
   auto m = load_model(a);
   PromptSetup ps = setup_prompt(a, *m);
@@ -147,10 +145,19 @@ int cmd_scan_heads(const Args& a) {
   return 0;
 }
 
-RegisterCommand reg("scan-heads",
-                    "--model DIR (--prompt TEXT | --ids 1,2,3) --steering SPEC.json [--target TEXT | --target-id N] "
-                    "[--versus TEXT | --versus-id N] [--rows N] [--top K] [--no-prefix-reuse] [--json] [--db FILE]",
-                    cmd_scan_heads);
+RegisterCommand reg(
+    "scan-heads", "every head of a spec steered alone, ranked by its effect on the next token",
+    model_options() + prompt_options() +
+        std::vector<OptionSpec>{text("target", "TEXT", "score log P(first token of TEXT)"),
+                                integer("target-id", "N", "score log P(token N)", 0),
+                                text("versus", "TEXT", "subtract log P(first token of TEXT)"),
+                                integer("versus-id", "N", "subtract log P(token N)", 0),
+                                integer("rows", "N", "heads per batched forward (default: one layer's)", 1, 4096),
+                                integer("top", "K", "rows of the table (default 20)", 1),
+                                flag("no-prefix-reuse", "recompute every prompt position (for checking)"),
+                                flag("json", "every head's score as JSON"),
+                                text("db", "FILE", "record the scan in this store")},
+    cmd_scan_heads);
 
 }  // namespace
 }  // namespace hl::cli

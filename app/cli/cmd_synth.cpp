@@ -9,7 +9,6 @@ namespace hl::cli {
 namespace {
 
 int cmd_synth(const Args& a) {
-  a.allow_only({"like", "seed", "dtype", "out", "layers"});
   SynthOptions o;
   o.like = a.get("like", "smollm2-135m");
   o.seed = static_cast<uint64_t>(a.get_int("seed", 0));
@@ -21,8 +20,12 @@ int cmd_synth(const Args& a) {
   return 0;
 }
 
-RegisterCommand reg("synth",
-                    "--like smollm2-135m|qwen2.5-0.5b|llama-3.2-1b|gpt2 [--seed S] [--dtype f32|bf16|f16] [--layers N] --out DIR",
+RegisterCommand reg("synth", "a random-weight HF model of a real model's exact shape",
+                    {text("like", "NAME", "smollm2-135m (default), qwen2.5-0.5b, llama-3.2-1b, gpt2"),
+                     integer("seed", "S", "weights seed (default 0)", 0),
+                     text("dtype", "TYPE", "stored dtype: f32 (default), bf16, f16"),
+                     integer("layers", "N", "keep only the first N layers (default: all)", 0, 4096),
+                     text("out", "DIR", "output folder (required)")},
                     cmd_synth);
 
 }  // namespace

@@ -10,7 +10,6 @@ namespace hl::cli {
 namespace {
 
 int cmd_tasks(const Args& a) {
-  a.allow_only({"file", "kind", "show"});
   const TaskFile t = load_task_file(a.get("file"), parse_task_kind(a.get("kind", "auto")));
   const int64_t show = std::min<int64_t>(a.get_int("show", 0), t.size());
   nlohmann::json items = nlohmann::json::array();
@@ -31,7 +30,11 @@ int cmd_tasks(const Args& a) {
   return 0;
 }
 
-RegisterCommand reg("tasks", "--file F.jsonl [--kind auto|counterfact|pair-qa] [--show N]", cmd_tasks);
+RegisterCommand reg("tasks", "validate a profiling task file and show its records",
+                    {text("file", "F.jsonl", "the task file (required)"),
+                     text("kind", "KIND", "auto (default), counterfact, pair-qa"),
+                     integer("show", "N", "print the first N records", 0)},
+                    cmd_tasks);
 
 }  // namespace
 }  // namespace hl::cli
