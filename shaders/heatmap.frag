@@ -27,10 +27,8 @@ const vec4 kSink = vec4(0.35, 0.35, 0.38, 1.0);     // the masked sink column
 
 float to_unit(float v) {
   if (u_difference == 1) {
-    // Symmetric: 0.5 is zero; the log option compresses magnitudes symmetrically.
-    float m = max(u_vmax, 1e-12);
-    float t = u_log == 1 ? sign(v) * log(1.0 + abs(v) / u_log_floor) / log(1.0 + m / u_log_floor) : v / m;
-    return clamp(0.5 + 0.5 * t, 0.0, 1.0);
+    // Signed and linear: 0.5 (white) is no change, the ends are -vmax and +vmax.
+    return clamp(0.5 + 0.5 * v / max(u_vmax, 1e-12), 0.0, 1.0);
   }
   if (u_log == 1) {
     float lo = log(u_log_floor), hi = log(max(u_vmax, u_log_floor * 1.0001));

@@ -75,7 +75,9 @@ void draw_heatmap_panel(GuiState& s) {
   if (ImGui::Combo("##cmap", &cmap, cmaps, 2)) v.colormap = cmap ? Colormap::Magma : Colormap::Viridis;
   ImGui::EndDisabled();
   ImGui::SameLine();
+  ImGui::BeginDisabled(difference);  // differences are signed: a linear diverging scale
   ImGui::Checkbox("log", &v.log_scale);
+  ImGui::EndDisabled();
   ImGui::SameLine();
   ImGui::Checkbox("mask sink (key 0)", &v.mask_sink);
   ImGui::SameLine();
@@ -157,7 +159,7 @@ void draw_heatmap_panel(GuiState& s) {
   HeatmapParams p;
   p.difference = b != nullptr;
   p.colormap = b ? Colormap::Diverging : v.colormap;
-  p.log_scale = v.log_scale;
+  p.log_scale = v.log_scale && !b;
   p.vmax = rc.vmax;
   p.vmin = b ? -rc.vmax : (v.log_scale ? p.log_floor : 0.f);
   p.mask_sink = v.mask_sink;
