@@ -13,6 +13,7 @@
 #include "app/gui/frame_stats.h"
 #include "app/gui/heatmap_renderer.h"
 #include "app/gui/token_diff.h"
+#include "imgui.h"
 #include "workbench/workbench.h"
 
 namespace hl::gui {
@@ -105,6 +106,7 @@ class GuiState {
   int selection_begin = 0, selection_end = 0;  // byte offsets of the text box's selection
   int guide_level = 1;  // 0: <!-> (0.5), 1: <!!-> (1), 2: <!!!-> (2)
   int64_t chip_drag_begin = -1, chip_drag_end = -1;
+  std::vector<ImVec2> prompt_chip_centres;  // where the prompt's token chips were drawn last frame
   // Heads panel
   int head_metric = 1;  // span_mass_last: where the last position looks, the number steering moves most
   Variant head_variant = Variant::Steered;

@@ -85,6 +85,7 @@ void draw_prompt_panel(GuiState& s) {
     if (s.chip_drag_begin >= 0 && k >= d0 && k <= d1) st.border = IM_COL32(120, 200, 255, 255);
     return st;
   });
+  s.prompt_chip_centres = r.centres;
   if (r.clicked >= 0) s.chip_drag_begin = s.chip_drag_end = r.clicked;
   if (s.chip_drag_begin >= 0) {
     if (r.hovered >= 0 && ImGui::IsMouseDown(ImGuiMouseButton_Left)) s.chip_drag_end = r.hovered;

@@ -36,6 +36,7 @@ ChipsResult draw_token_chips(const std::vector<std::string>& texts, const std::f
       pos.y += line_h + spacing;
     }
     const ImVec2 a = pos, b(pos.x + w, pos.y + line_h);
+    r.centres.push_back(ImVec2((a.x + b.x) * 0.5f, (a.y + b.y) * 0.5f));
     const ChipStyle st = style(i);
     dl->AddRectFilled(a, b, st.background ? st.background : frame, 3);
     if (st.border) dl->AddRect(a, b, st.border, 3, 0, 1.5f);

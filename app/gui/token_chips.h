@@ -18,6 +18,7 @@ struct ChipStyle {
 struct ChipsResult {
   int hovered = -1;   // the chip under the mouse (by rectangle, so it works while another item holds the mouse)
   int clicked = -1;   // the chip the left button went down on this frame
+  std::vector<ImVec2> centres;  // where each chip was drawn (screen pixels), for tests that drag over them
 };
 
 ChipsResult draw_token_chips(const std::vector<std::string>& texts, const std::function<ChipStyle(size_t)>& style);

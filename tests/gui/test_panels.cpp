@@ -339,3 +339,32 @@ TEST_CASE("head sets: save and load PASTA files; every published config opens; o
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("panels") {
+
+TEST_CASE("prompt: a drag over token chips marks that token range as the span") {
+  Window w("gui_chips");
+  REQUIRE(w.state.prompt_chip_centres.size() == 25);
+  ImGuiIO& io = ImGui::GetIO();
+  io.MousePos = w.state.prompt_chip_centres[5];
+  w.ui.frame(w.state);
+  io.MouseDown[0] = true;
+  w.ui.frame(w.state);
+  io.MousePos = w.state.prompt_chip_centres[7];
+  w.ui.frame(w.state);
+  io.MousePos = w.state.prompt_chip_centres[3];  // dragging back past the start: the range is [3, 5]
+  w.ui.frame(w.state);
+  io.MouseDown[0] = false;
+  w.ui.frame(w.state);
+  io.MousePos = ImVec2(-1, -1);
+  REQUIRE(w.state.doc().spec.spans.size() == 1);
+  CHECK(w.state.doc().spec.spans[0].begin == 3);
+  CHECK(w.state.doc().spec.spans[0].end == 6);
+  CHECK(w.state.doc().spec.emphasis.empty());
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  REQUIRE(w.state.snap().prompt->spans.size() == 1);
+  CHECK(w.state.snap().prompt->spans[0].begin == 3);
+  CHECK(w.state.snap().prompt->spans[0].end == 6);
+}
+
+}  // TEST_SUITE
