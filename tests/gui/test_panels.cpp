@@ -32,6 +32,7 @@ struct Window {
   static wb::WorkbenchOptions options(const hl_test::ScratchDir& d) {
     wb::WorkbenchOptions o;
     o.db_path = d.file("runs.db");
+    o.threads = 1;  // as the window runs on a 2-core machine: one core for the model, one for the frames
     return o;
   }
   std::vector<int64_t> baseline_ids() const { return state.snap().baseline ? state.snap().baseline->continuation.ids : std::vector<int64_t>{}; }
