@@ -112,10 +112,13 @@ TEST_CASE("scan_heads: watched tokens, a subset of heads, GUIDE-style biases, le
     KVCache cache = m.new_cache(1, T);
     at::Tensor base = m.forward(at::tensor(ids, at::kLong).unsqueeze(0), cache).logits[0][0];
     CHECK(max_abs_diff(r.base, at::log_softmax(base, -1).index_select(0, watch)) <= 1e-6);
+    double largest_effect = 0;
     for (size_t i = 0; i < r.heads.size(); ++i) {
       at::Tensor ref = at::log_softmax(one_head_reference(m, ids, cand, r.heads[i].first, r.heads[i].second), -1);
       CHECK(max_abs_diff(r.steered[static_cast<int64_t>(i)], ref.index_select(0, watch)) <= 1e-5);
+      largest_effect = std::max(largest_effect, max_abs_diff(r.steered[static_cast<int64_t>(i)], r.base));
     }
+    CHECK(largest_effect > 1e-3);  // the watched log-probabilities move: the comparison is not vacuous
   }
   SUBCASE("learned position embeddings, resumed at layer 0 past the first position (gpt2)") {
     const Model& m = fixture_model("gpt2");
@@ -124,11 +127,14 @@ TEST_CASE("scan_heads: watched tokens, a subset of heads, GUIDE-style biases, le
     const auto T = static_cast<int64_t>(ids.size());
     AttentionBias cand = pasta_all_heads(m, T, 4, 7);
     HeadScanResult r = scan_heads(m, ids, cand);
+    double largest_effect = 0;
     for (size_t i = 0; i < r.heads.size(); ++i) {
       INFO("layer ", r.heads[i].first, " head ", r.heads[i].second);
       at::Tensor ref = one_head_reference(m, ids, cand, r.heads[i].first, r.heads[i].second);
       CHECK(max_abs_diff(r.steered[static_cast<int64_t>(i)], ref) <= 1e-4);
+      largest_effect = std::max(largest_effect, max_abs_diff(ref, r.base));
     }
+    CHECK(largest_effect > 1e-3);  // the steering moves the logits: the comparison is not vacuous
   }
 }
 

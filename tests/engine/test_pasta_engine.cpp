@@ -13,7 +13,7 @@ using namespace hl;
 using namespace hl::test;
 
 TEST_CASE("PASTA steering matches the official code on every fixture case") {
-  int cases = 0;
+  int cases = 0, generation_cases = 0;
   for (std::string name : {"llama-gqa", "mistral", "gptj"}) {
     const Model& m = fixture_model(name);
     const ModelConfig& c = m.config();
@@ -49,10 +49,21 @@ TEST_CASE("PASTA steering matches the official code on every fixture case") {
       GenerateResult gr = greedy16(m, ids, &bias);
       CHECK(gr.tokens[0] == to_ids(g.at(key + ".gen_ids")));
       CHECK(max_abs_diff(gr.step_logits[0], g.at(key + ".gen_step_logits")) <= 1e-4);
+      if (cs["scale_position"] == "generation") {
+        // "generation" adds log alpha to every prompt key: a constant over the prompt, which softmax cancels, so the
+        // prefill logits equal the baseline's to ~3e-6 and the logits check above cannot fail. What the mode does
+        // shows from the first decode step on (the prompt keys get log alpha, the generated ones 0): the ids and
+        // step logits checked above are the assertions that can fail, and here is proof that they would.
+        GenerateResult plain = greedy16(m, ids, nullptr);
+        CHECK(max_abs_diff(r.logits[0].select(0, T - 1), plain.step_logits[0][0]) <= 1e-5);
+        CHECK(max_abs_diff(gr.step_logits[0], plain.step_logits[0]) > 1e-2);
+        ++generation_cases;
+      }
       ++cases;
     }
   }
   CHECK(cases == 24);
+  CHECK(generation_cases == 6);
 }
 
 TEST_CASE("no-op steering is bit-identical to no steering") {

@@ -24,6 +24,9 @@ TEST_CASE("SteeringSession resumes from the lowest steered layer and matches a f
   const GenerateResult& base = s.baseline(go);
   GenerateResult full_base = generate(m, ids, go);
   CHECK(base.tokens[0] == full_base.tokens[0]);
+  // Every steered case below must move the logits: fast == full between two runs the bias did not touch would
+  // prove nothing.
+  auto check_steers = [&](const GenerateResult& full) { CHECK(max_abs_diff(full.step_logits, base.step_logits) > 1e-3); };
 
   // Any order: a higher lowest layer after a lower one must restore the layers the earlier run rewrote.
   for (int64_t lowest : {0, 2, 3, 1, 3, 0, 2}) {
@@ -37,6 +40,7 @@ TEST_CASE("SteeringSession resumes from the lowest steered layer and matches a f
     CHECK(s.last_resume_layer() == lowest);
     CHECK(s.last_resume_position() == 5);  // keys 0-4 of head 1 get log alpha: queries 0-4 see a constant
     GenerateResult full = generate(m, ids, o);
+    check_steers(full);
     CHECK(fast.tokens[0] == full.tokens[0]);
     CHECK(max_abs_diff(fast.step_logits, full.step_logits) <= 1e-5);
   }
@@ -54,6 +58,7 @@ TEST_CASE("SteeringSession resumes from the lowest steered layer and matches a f
       CHECK(s.last_resume_layer() == 2);
       CHECK(s.last_resume_position() == (reuse ? first_uneven : 0));
       GenerateResult full = generate(m, ids, o);
+      check_steers(full);
       CHECK(fast.tokens[0] == full.tokens[0]);
       CHECK(max_abs_diff(fast.step_logits, full.step_logits) <= 1e-5);
     }
@@ -69,6 +74,7 @@ TEST_CASE("SteeringSession resumes from the lowest steered layer and matches a f
     GenerateResult fast = s.steered(o);
     CHECK(s.last_resume_position() == 7);
     GenerateResult full = generate(m, ids, o);
+    check_steers(full);
     CHECK(fast.tokens[0] == full.tokens[0]);
     CHECK(max_abs_diff(fast.step_logits, full.step_logits) <= 1e-5);
     CHECK(max_abs_diff(s.last_prompt_logits(), full.step_logits[0][0]) <= 1e-5);
