@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # headlight set-up on a fresh Debian 12 machine (run as root, or with sudo available).
-#   bash scripts/bootstrap.sh run    install what is missing, build, run the main job on the default model
+#   bash scripts/bootstrap.sh run    install what is missing, build, open the window on the default model
+#                                    (no display: the demo under Xvfb, a screenshot and the two texts)
 #   bash scripts/bootstrap.sh test   install what is missing, build, run every test
 # Environment: BUILD_DIR (default build), HEADLIGHT_SHARED_DIR (default ../shared), JOBS (default nproc).
 set -euo pipefail
@@ -36,11 +37,18 @@ cmake --build "$BUILD_DIR" -j "$JOBS"
 
 case "$mode" in
   run)
+    # The window on the default model, with the example prompt and its GUIDE span loaded.
     model="$SHARED/models/stories260K"
-    spec="$(pwd)/assets/examples/guide_emphasis.json"
-    exec "$BUILD_DIR/bin/headlight-cli" generate --model "$model/stories260K.bin" \
-      --prompt "Once upon a time, there was a little girl named Lily. She loved her red ball." \
-      --steering "$spec" --max-new 64
+    if [ -n "${DISPLAY:-}" ]; then
+      exec "$BUILD_DIR/bin/headlight" --model "$model" --db "$BUILD_DIR/headlight.db"
+    fi
+    # No display: the same example under Xvfb (Mesa's software GL), scripted, with a screenshot and the texts.
+    echo "== no display (\$DISPLAY is not set): running the demo under Xvfb (assets/examples/demo.script)"
+    shot="$BUILD_DIR/headlight-demo.png"
+    LIBGL_ALWAYS_SOFTWARE=1 xvfb-run -a -s "-screen 0 1600x1000x24" "$BUILD_DIR/bin/headlight" --model "$model" \
+      --db "$BUILD_DIR/headlight.db" --script assets/examples/demo.script --frames 10 --screenshot "$shot" \
+      --state-out "$BUILD_DIR/headlight-demo.json" --print-texts
+    echo "== screenshot: $shot (state: $BUILD_DIR/headlight-demo.json)"
     ;;
   test)
     # Torch-free unit tests under ASan+UBSan, then every fuzz target briefly (13 targets x FUZZ_SECONDS).

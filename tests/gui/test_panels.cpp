@@ -1,0 +1,371 @@
+// The panels on the real workbench and stories260K (5 layers x 8 heads), driven as a user drives them: mouse events
+// on the heads grid, the same GuiState actions the widgets call, and scripts through the script player. No GL: the
+// heatmap goes to the null renderer, which still counts uploads.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "app/gui/example.h"
+#include "app/gui/state_out.h"
+#include "scratch_dir.h"
+#include "test_headless.h"
+
+using namespace hl::gui;
+namespace wb = hl::wb;
+
+namespace {
+
+const std::string kModel = std::string(HEADLIGHT_SHARED_DIR) + "/models/stories260K";
+
+struct Window {
+  explicit Window(const std::string& tag) : dir(tag), bench(options(dir)), state(bench, make_null_heatmap_renderer()) {
+    state.load_model(kModel);
+    state.set_document(example_document());
+    REQUIRE(ui.frames_until_idle(state));
+    INFO("model error: " << state.snap().model_error);
+    REQUIRE(state.snap().model);
+  }
+  static wb::WorkbenchOptions options(const hl_test::ScratchDir& d) {
+    wb::WorkbenchOptions o;
+    o.db_path = d.file("runs.db");
+    o.threads = 1;  // as the window runs on a 2-core machine: one core for the model, one for the frames
+    return o;
+  }
+  std::vector<int64_t> baseline_ids() const { return state.snap().baseline ? state.snap().baseline->continuation.ids : std::vector<int64_t>{}; }
+  std::vector<int64_t> steered_ids() const { return state.snap().steered ? state.snap().steered->continuation.ids : std::vector<int64_t>{}; }
+
+  // Mouse on a heads-grid cell: move there, press, (optionally drag to another cell), release. One frame each.
+  void grid_drag(int64_t l0, int64_t h0, int64_t l1, int64_t h1) {
+    ImGuiIO& io = ImGui::GetIO();
+    auto at = [&](int64_t l, int64_t h) {
+      return ImVec2(state.grid_x + (static_cast<float>(h) + 0.5f) * state.grid_cell, state.grid_y + (static_cast<float>(l) + 0.5f) * state.grid_cell);
+    };
+    io.MousePos = at(l0, h0);
+    ui.frame(state);
+    io.MouseDown[0] = true;
+    ui.frame(state);
+    io.MousePos = at(l1, h1);
+    ui.frame(state);
+    io.MouseDown[0] = false;
+    ui.frame(state);
+    io.MousePos = ImVec2(-1, -1);
+    ui.frame(state);
+  }
+
+  hl_test::ScratchDir dir;
+  hl_test::HeadlessImGui ui;
+  wb::Workbench bench;
+  GuiState state;
+};
+
+}  // namespace
+
+TEST_SUITE("panels") {
+
+TEST_CASE("the window opens on the example: shapes, tokens, the span, both continuations, one heatmap upload") {
+  Window w("gui_open");
+  const auto& snap = w.state.snap();
+  CHECK(snap.model->n_layers == 5);
+  CHECK(snap.model->n_heads == 8);
+  REQUIRE(snap.prompt);
+  CHECK(snap.prompt->issues.empty());
+  CHECK(snap.prompt->ids.size() == 25);
+  REQUIRE(snap.prompt->spans.size() == 1);
+  CHECK(snap.prompt->spans[0].begin == 16);  // "She loved her red ball." as the CLI resolves it
+  CHECK(snap.prompt->spans[0].end == 25);
+  CHECK(w.baseline_ids().size() == 48);
+  CHECK(w.steered_ids().size() == 48);
+  CHECK(w.steered_ids() != w.baseline_ids());  // GUIDE delta 1 changes the story on stories260K
+  // The heatmap's map arrived and went up once; frames without a new map upload nothing.
+  const int64_t uploads = w.state.renderer().uploads();
+  CHECK(uploads >= 1);
+  for (int i = 0; i < 10; ++i) w.ui.frame(w.state);
+  CHECK(w.state.renderer().uploads() == uploads);
+  CHECK(w.state.renderer().draws() >= 10);
+}
+
+TEST_CASE("heads grid: a click toggles a head, a drag sets a rectangle, and the steered text follows") {
+  Window w("gui_heads");
+  w.state.set_method(hl::SteeringMethod::Pasta);
+  w.state.set_heads({});
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  CHECK(w.steered_ids() == w.baseline_ids());  // PASTA with no heads steers nothing
+
+  w.grid_drag(1, 0, 1, 0);  // a click on L1H0
+  CHECK(wb::head_in_set(w.state.doc().spec.heads, 1, 0));
+  CHECK(w.state.doc().spec.heads.count(5, 8) == 1);
+  CHECK(w.bench.document().spec.heads.count(5, 8) == 1);  // handed to the workbench at once
+
+  w.grid_drag(0, 0, 4, 7);  // a drag over the whole grid, starting on an unsteered head: every head on
+  CHECK(w.state.doc().spec.heads.count(5, 8) == 40);
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  CHECK(w.steered_ids() != w.baseline_ids());
+
+  w.grid_drag(1, 0, 1, 0);  // a click on a steered head turns it off
+  CHECK_FALSE(wb::head_in_set(w.state.doc().spec.heads, 1, 0));
+  CHECK(w.state.doc().spec.heads.count(5, 8) == 39);
+}
+
+TEST_CASE("right-click on a head picks it for the heatmap; the map that arrives is that head's") {
+  Window w("gui_focus");
+  ImGuiIO& io = ImGui::GetIO();
+  io.MousePos = ImVec2(w.state.grid_x + 3.5f * w.state.grid_cell, w.state.grid_y + 2.5f * w.state.grid_cell);
+  w.ui.frame(w.state);
+  io.MouseDown[1] = true;
+  w.ui.frame(w.state);
+  io.MouseDown[1] = false;
+  w.ui.frame(w.state);
+  CHECK(w.state.doc().focus_layer == 2);
+  CHECK(w.state.doc().focus_head == 3);
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  REQUIRE(w.state.snap().steered->map);
+  CHECK(w.state.snap().steered->map->layer == 2);
+  CHECK(w.state.snap().steered->map->head == 3);
+  CHECK(w.state.snap().steered->map->rows == 25 + 48);
+}
+
+TEST_CASE("prompt: emphasis, a token span, and markers typed by hand all resolve to steered spans") {
+  Window w("gui_prompt");
+  w.state.set_token_span(3, 6);  // what a drag over chips 3..5 calls
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  REQUIRE(w.state.snap().prompt->spans.size() == 1);
+  CHECK(w.state.snap().prompt->spans[0].begin == 3);
+  CHECK(w.state.snap().prompt->spans[0].end == 6);
+  CHECK(w.state.doc().spec.emphasis.empty());
+
+  w.state.clear_marks();
+  w.state.set_prompt("Once upon a time, there was a little girl named Lily. **She loved her red ball.**");
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  REQUIRE(w.state.snap().prompt->spans.size() == 1);
+  CHECK(w.state.snap().prompt->clean_text.find("**") == std::string::npos);
+  CHECK(w.state.snap().prompt->spans[0].end == static_cast<int64_t>(w.state.snap().prompt->ids.size()));
+}
+
+TEST_CASE("a bad model directory shows the loader's message; the loaded model stays") {
+  Window w("gui_badmodel");
+  hl_test::ScratchDir empty("gui_empty_model");
+  w.state.load_model(empty.dir.string());
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  CHECK_FALSE(w.state.snap().model_error.empty());
+  REQUIRE(w.state.snap().model);
+  CHECK(w.state.snap().model->n_layers == 5);
+  for (int i = 0; i < 3; ++i) w.ui.frame(w.state);  // the Model panel draws the message without trouble
+  // The document runs again on the model that stayed: its results are whole, not the ones the load cut short.
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  REQUIRE(w.state.snap().prompt);
+  REQUIRE(w.state.snap().steered);
+  CHECK(w.state.snap().steered->continuation.finished);
+  CHECK(w.steered_ids().size() == 48);
+}
+
+TEST_CASE("a prompt changed while a bad load runs is the prompt the panels end up showing") {
+  Window w("gui_badload_prompt");
+  w.state.set_prompt("Once upon a time there was a dog named Max.");
+  w.state.load_model("/nonexistent/model/dir");
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  REQUIRE(w.ui.frames_until_idle(w.state));  // the document's run after the failed load
+  REQUIRE(w.state.snap().prompt);
+  // The new prompt was prepared on the model that stayed: the emphasis it lacks is named next to its field.
+  CHECK(field_issue(w.state.snap(), "emphasis").find("She loved her red ball.") != std::string::npos);
+}
+
+TEST_CASE("a script drives the same state as the mouse, and a head the model lacks is named with its line") {
+  Window w("gui_script_run");
+  ScriptPlayer ok(parse_script("method pasta\nalpha 0.05\nheads L1H0,L2H3\ntoggle L4H7\nselect L3\npanel influence\nwait\n", "s"), "s");
+  w.ui.play(w.state, ok);
+  REQUIRE(ok.done());
+  CHECK_FALSE(ok.failed());
+  const auto& spec = w.state.doc().spec;
+  CHECK(spec.method == hl::SteeringMethod::Pasta);
+  CHECK(spec.alpha == doctest::Approx(0.05));
+  CHECK(spec.heads.count(5, 8) == 3);
+  CHECK(wb::head_in_set(spec.heads, 4, 7));
+  CHECK(w.state.doc().focus_layer == 3);
+  CHECK(w.state.doc().focus_head == -1);
+  CHECK(w.bench.idle());
+
+  ScriptPlayer bad(parse_script("wait\ntoggle L9H0\n", "bad.script"), "bad.script");
+  w.ui.play(w.state, bad);
+  CHECK(bad.failed());
+  CHECK(bad.error() == "bad.script:2: the model has 5 layers x 8 heads: `toggle L9H0`");
+}
+
+TEST_CASE("runs: the store's runs are listed, one reopens into the document; the state file says what is shown") {
+  Window w("gui_runs");
+  CHECK(w.state.snap().runs_recorded >= 1);
+  // The panel reads the store on a helper thread: frames go on until the list arrives.
+  for (int i = 0; i < 500 && w.state.runs.empty(); ++i) {
+    w.ui.frame(w.state);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  REQUIRE_FALSE(w.state.runs.empty());
+  CHECK(w.state.runs_error.empty());
+  const int64_t id = w.state.runs.front().id;
+  w.state.set_prompt("A different prompt about a cat.");
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  REQUIRE(w.state.reopen_run(id));  // the panel's "open" button
+  CHECK(w.state.doc().prompt.find("Lily") != std::string::npos);
+
+  const nlohmann::json j = state_json(w.state);
+  CHECK(j["spec"]["method"] == "guide");
+  CHECK(j["selected_head"] == "L0H0");
+  CHECK(j["frames"].is_number());
+  CHECK(j.contains("frame_ms_busy"));
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("panels") {
+
+TEST_CASE("prompt buttons: the text box's selection becomes the emphasis, or a GUIDE tag of the chosen level") {
+  Window w("gui_selection");
+  const std::string sentence = "She loved her red ball.";
+  w.state.selection_begin = static_cast<int>(w.state.prompt_edit.find(sentence));
+  w.state.selection_end = w.state.selection_begin + static_cast<int>(sentence.size());
+  w.state.clear_marks();
+  REQUIRE(w.state.emphasize_selection());
+  CHECK(w.state.doc().spec.emphasis == std::vector<std::string>{sentence});
+
+  const std::string girl = "a little girl";
+  w.state.clear_marks();
+  w.state.selection_begin = static_cast<int>(w.state.prompt_edit.find(girl));
+  w.state.selection_end = w.state.selection_begin + static_cast<int>(girl.size());
+  w.state.guide_level = 2;
+  REQUIRE(w.state.mark_selection_as_instruction());
+  CHECK(w.state.doc().prompt.find("<!!!->a little girl<-!!!>") != std::string::npos);
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  const auto& p = *w.state.snap().prompt;
+  REQUIRE(p.spans.size() == 1);
+  CHECK(p.spans[0].level == 2.0);
+  CHECK(p.clean_text.find("<!") == std::string::npos);
+  CHECK_FALSE(w.state.emphasize_selection());  // the selection was used up
+}
+
+TEST_CASE("heatmap: the wheel zooms and a drag pans without uploading the map again") {
+  Window w("gui_zoom");
+  const int64_t uploads = w.state.renderer().uploads();
+  REQUIRE(w.state.heatmap_side > 0);
+  ImGuiIO& io = ImGui::GetIO();
+  const ImVec2 centre(w.state.heatmap_x + w.state.heatmap_side * 0.5f, w.state.heatmap_y + w.state.heatmap_side * 0.5f);
+  io.MousePos = centre;
+  w.ui.frame(w.state);
+  io.MouseWheel = 3;
+  w.ui.frame(w.state);
+  io.MouseWheel = 0;
+  const double n = 25 + 48;
+  CHECK(w.state.heatmap.span > 0);
+  CHECK(w.state.heatmap.span < n);
+  CHECK(w.state.heatmap.x0 > 0);  // zoomed around the mouse, not the corner
+  const double x0 = w.state.heatmap.x0, y0 = w.state.heatmap.y0;
+  io.MouseDown[0] = true;
+  w.ui.frame(w.state);
+  io.MousePos = ImVec2(centre.x + 40, centre.y + 40);
+  w.ui.frame(w.state);
+  io.MouseDown[0] = false;
+  w.ui.frame(w.state);
+  CHECK(w.state.heatmap.x0 < x0);  // dragging right shows what is to the left
+  CHECK(w.state.heatmap.y0 < y0);
+  CHECK(w.state.renderer().uploads() == uploads);
+  io.MousePos = ImVec2(-1, -1);
+}
+
+TEST_CASE("runs: export as PNG, CSV and JSON, then delete") {
+  Window w("gui_export");
+  for (int i = 0; i < 500 && w.state.runs.empty(); ++i) {
+    w.ui.frame(w.state);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  REQUIRE_FALSE(w.state.runs.empty());
+  const int64_t id = w.state.runs.front().id;
+  for (const char* fmt : {"png", "csv", "json"}) {
+    const std::string out = w.dir.file(std::string("run.") + fmt);
+    w.state.export_run(id, fmt, out);
+    REQUIRE(w.ui.frames_until_idle(w.state));
+    INFO(w.state.runs_message);
+    CHECK(std::filesystem::file_size(out) > 0);
+    CHECK(w.state.runs_message.find("done") != std::string::npos);
+  }
+  const size_t before = w.state.runs.size();
+  w.state.delete_run(id);
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  for (int i = 0; i < 500 && w.state.runs.size() == before; ++i) {
+    w.ui.frame(w.state);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  CHECK(w.state.runs.size() == before - 1);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("panels") {
+
+TEST_CASE("head sets: save and load PASTA files; every published config opens; one that does not fit is named") {
+  Window w("gui_headfiles");
+  w.state.set_method(hl::SteeringMethod::Pasta);
+  w.state.set_heads(hl::parse_head_set_text("L3H1,L0H7,L3H0", "test"));
+  w.state.heads_file = w.dir.file("heads.json");
+  REQUIRE(w.state.save_heads_file());
+  w.state.set_heads({});
+  REQUIRE(w.state.load_heads_file());
+  CHECK(w.state.doc().spec.heads == hl::parse_head_set_text("L3H1,L0H7,L3H0", "test"));
+  CHECK(w.state.heads_message.find("loaded") == 0);
+
+  w.state.heads_file = w.dir.file("missing.json");
+  CHECK_FALSE(w.state.load_heads_file());
+  CHECK(w.state.heads_message.find("missing.json") != std::string::npos);
+
+  // The 201 published PASTA configs (LLaMA-7B, GPT-J) open unchanged through the panel's loader ...
+  const std::filesystem::path published = std::filesystem::path(HEADLIGHT_SHARED_DIR) / "data" / "pasta_head_configs";
+  int opened = 0;
+  std::string big;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(published)) {
+    if (!e.is_regular_file() || e.path().extension() != ".json") continue;
+    w.state.heads_file = e.path().string();
+    INFO(e.path());
+    CHECK(w.state.load_heads_file());
+    if (big.empty() && w.state.doc().spec.heads.count(32, 32) > 0) big = e.path().string();
+    ++opened;
+  }
+  CHECK(opened == 201);
+  // ... and one for a 32-layer model, on stories260K, is named next to the heads field instead of being run.
+  REQUIRE_FALSE(big.empty());
+  w.state.heads_file = big;
+  REQUIRE(w.state.load_heads_file());
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  CHECK_FALSE(field_issue(w.state.snap(), "heads").empty());
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("panels") {
+
+TEST_CASE("prompt: a drag over token chips marks that token range as the span") {
+  Window w("gui_chips");
+  REQUIRE(w.state.prompt_chip_centres.size() == 25);
+  ImGuiIO& io = ImGui::GetIO();
+  io.MousePos = w.state.prompt_chip_centres[5];
+  w.ui.frame(w.state);
+  io.MouseDown[0] = true;
+  w.ui.frame(w.state);
+  io.MousePos = w.state.prompt_chip_centres[7];
+  w.ui.frame(w.state);
+  io.MousePos = w.state.prompt_chip_centres[3];  // dragging back past the start: the range is [3, 5]
+  w.ui.frame(w.state);
+  io.MouseDown[0] = false;
+  w.ui.frame(w.state);
+  io.MousePos = ImVec2(-1, -1);
+  REQUIRE(w.state.doc().spec.spans.size() == 1);
+  CHECK(w.state.doc().spec.spans[0].begin == 3);
+  CHECK(w.state.doc().spec.spans[0].end == 6);
+  CHECK(w.state.doc().spec.emphasis.empty());
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  REQUIRE(w.state.snap().prompt->spans.size() == 1);
+  CHECK(w.state.snap().prompt->spans[0].begin == 3);
+  CHECK(w.state.snap().prompt->spans[0].end == 6);
+}
+
+}  // TEST_SUITE
