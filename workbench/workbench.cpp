@@ -192,6 +192,15 @@ uint64_t Workbench::load_model(const std::string& path, const std::string& devic
       throw;
     } catch (const std::exception& e) {
       im->publish([&](Snapshot& s) { s.model_error = e.what(); });
+      // The previous model (if any) stays: its document runs again (load_model cancelled its jobs).
+      if (im->model) {
+        std::optional<Document> d;
+        {
+          std::lock_guard<std::mutex> lk(im->mu);
+          d = im->latest_doc;
+        }
+        if (d) im->enqueue_stages(++im->doc_gen, *d);
+      }
       throw;
     }
     ModelInfo info;

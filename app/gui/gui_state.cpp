@@ -25,16 +25,6 @@ void GuiState::begin_frame() {
   if (v == snap_version_) return;
   snap_ = wb_.snapshot();
   snap_version_ = snap_.version;
-  // A failed load cancels the document's jobs and does not start them again (the previous model stays): run the
-  // document again on that model, or the panels would keep half-finished results of the old one.
-  for (const auto& j : snap_.jobs) {
-    if (j.kind != wb::JobKind::Load) continue;
-    if (j.state == wb::JobState::Failed && j.id != rerun_after_failed_load_ && snap_.model) {
-      rerun_after_failed_load_ = j.id;
-      wb_.rerun();
-    }
-    break;  // the newest load only
-  }
 }
 
 void GuiState::commit() { wb_.set_document(doc_); }

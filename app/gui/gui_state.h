@@ -160,7 +160,6 @@ class GuiState {
   uint64_t snap_version_ = ~uint64_t{0};
   wb::Document doc_;
   std::string panel_request_;
-  uint64_t rerun_after_failed_load_ = 0;  // the failed load whose document was already run again
 };
 
 // Parses "L3H5" (head) or "L3" (layer mean: head -1). Returns false on anything else.

@@ -193,12 +193,15 @@ TEST_CASE("workbench: bad input shows as messages, never a crash; the loaded mod
   CHECK(s.jobs.front().state == wb::JobState::Failed);
 
   w.load_model(stories_dir());
+  w.set_document(pasta_doc("L1H0"));
   REQUIRE(w.wait_idle(60));
   w.load_model((tmp.dir / "missing").string());
   REQUIRE(w.wait_idle(60));
   s = w.snapshot();
   REQUIRE(s.model);  // the previous model is still loaded
   CHECK(s.model_error.find("no such file") != std::string::npos);
+  // ... and the document runs again on it (the failed load had cancelled its jobs).
+  CHECK(finished(s.steered)->continuation.ids == direct_steered(stories_model(), pasta_doc("L1H0")));
 
   wb::Document d = pasta_doc("L9H0");
   w.set_document(d);
