@@ -186,13 +186,7 @@ TEST_CASE("cli: scan-heads ranks every head steered alone") {
 
 TEST_CASE("cli: bad input gives a one-line error and a non-zero exit") {
   const std::string gqa = fixture("llama-gqa").string();
-  auto expect_error = [&](std::vector<std::string> args, const std::string& needle) {
-    CliResult r = run_cli(args);
-    INFO(args[0], " -> ", r.err);
-    CHECK(r.status != 0);
-    CHECK(r.err.find(needle) != std::string::npos);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  };
+  const auto expect_error = expect_cli_error;
   expect_error({"info", "--model", "/nonexistent/model"}, "no such file or directory");
   expect_error({"frobnicate"}, "unknown command");
   expect_error({"generate", "--model", gqa, "--ids", "1,2,99999", "--json"}, "outside the vocabulary");
