@@ -1,5 +1,7 @@
 // scan-heads: every head of a steering spec steered alone, ranked by what it does to the next token after the
-// prompt (the profiler's inner loop, engine/head_scan.h).
+// prompt (the profiler's inner loop, engine/head_scan.h). With --effect ablate every candidate head (the spec's
+// biased or ablated heads, or every head without --steering) is ablated alone instead, and ranked by the prompt's
+// loss increase (AttentionInfluence's score) unless a --target is given.
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -35,10 +37,21 @@ std::optional<int64_t> target_id(const Args& a, const Model& m, const std::strin
 
 int cmd_scan_heads(const Args& a) {
   a.allow_only(concat(kModelFlags, {"prompt", "ids", "steering", "target", "target-id", "versus", "versus-id", "rows",
-                                    "top", "no-prefix-reuse", "json"}));
-  if (!a.has("steering")) throw Error("scan-heads needs --steering SPEC.json (its heads are the candidates)");
+                                    "top", "no-prefix-reuse", "json", "effect", "ablation"}));
+  const std::string effect = a.get("effect", "steer");
+  if (effect != "steer" && effect != "ablate") throw Error("--effect: expected steer or ablate, got \"" + effect + "\"");
+  const bool ablate = effect == "ablate";
+  if (a.has("ablation") && !ablate) throw Error("--ablation is for --effect ablate");
+  if (!ablate && !a.has("steering")) throw Error("scan-heads needs --steering SPEC.json (its heads are the candidates)");
   auto m = load_model(a);
   PromptSetup ps = setup_prompt(a, *m);
+  if (ablate && !ps.bias) {
+    // No spec: every head of the model is a candidate.
+    const ModelConfig& mc = m->config();
+    ps.bias = std::make_unique<AttentionBias>(1, mc.n_layers, mc.n_heads, static_cast<int64_t>(ps.ids.size()));
+    for (int64_t l = 0; l < mc.n_layers; ++l)
+      for (int64_t h = 0; h < mc.n_heads; ++h) ps.bias->ablation.set(0, l, h, AblationMode::Zero);
+  }
   if (!ps.bias || !ps.bias->any_active()) throw Error("the steering spec steers no head on this model");
   const auto target = target_id(a, *m, "target"), versus = target_id(a, *m, "versus");
   if (versus && !target) throw Error("--versus needs --target");
@@ -47,6 +60,13 @@ int cmd_scan_heads(const Args& a) {
   HeadScanOptions so;
   so.max_rows = a.get_int("rows", 0);
   so.reuse_prompt_prefix = !a.has("no-prefix-reuse");
+  if (ablate) {
+    so.effect = HeadEffect::Ablate;
+    const std::string mode = a.get("ablation", "zero");
+    if (mode == "mean") so.ablation = AblationMode::Mean;
+    else if (mode != "zero") throw Error("--ablation: expected zero or mean, got \"" + mode + "\"");
+    so.prompt_loss = !target;
+  }
   if (target) so.watch_tokens.push_back(*target);
   if (versus) so.watch_tokens.push_back(*versus);
   const auto t0 = std::chrono::steady_clock::now();
@@ -58,8 +78,14 @@ int cmd_scan_heads(const Args& a) {
   const auto n = static_cast<int64_t>(r.heads.size());
   std::vector<double> score(static_cast<size_t>(n)), base_score(1, 0.0);
   std::vector<int64_t> argmax(static_cast<size_t>(n), -1);
-  const std::string metric = target ? (versus ? "logp_target_minus_versus" : "logp_target") : "kl_from_baseline";
-  if (target) {
+  const std::string metric = target ? (versus ? "logp_target_minus_versus" : "logp_target")
+                                    : so.prompt_loss ? "loss_increase" : "kl_from_baseline";
+  if (so.prompt_loss) {
+    // AttentionInfluence: how much the prompt's next-token loss rises with the head ablated alone.
+    for (int64_t i = 0; i < n; ++i) score[static_cast<size_t>(i)] = r.loss[static_cast<size_t>(i)] - r.base_loss;
+    const at::Tensor am = r.steered.argmax(-1);
+    for (int64_t i = 0; i < n; ++i) argmax[static_cast<size_t>(i)] = am[i].item<int64_t>();
+  } else if (target) {
     auto margin = [&](const at::Tensor& row) {
       return row[0].item<double>() - (versus ? row[1].item<double>() : 0.0);
     };
@@ -94,6 +120,9 @@ int cmd_scan_heads(const Args& a) {
     nlohmann::json j = {{"prompt_ids", ps.ids}, {"spans", ps.spans},    {"metric", metric},
                         {"heads", heads},       {"seconds", secs},      {"forwards", r.forwards},
                         {"recomputed_token_layers", r.recomputed_tokens}};
+    j["effect"] = effect;
+    if (ablate) j["ablation"] = to_string(so.ablation);
+    if (so.prompt_loss) j["baseline_loss"] = r.base_loss;
     if (target) {
       j["target_id"] = *target;
       j["baseline_score"] = base_score[0];
@@ -104,6 +133,8 @@ int cmd_scan_heads(const Args& a) {
   }
   std::printf("%lld heads scanned in %.2f s (%lld batched forwards); metric %s", static_cast<long long>(n), secs,
               static_cast<long long>(r.forwards), metric.c_str());
+  if (ablate) std::printf(", %s ablation", to_string(so.ablation));
+  if (so.prompt_loss) std::printf(", baseline loss %.4f", r.base_loss);
   if (target) std::printf(", baseline %.4f", base_score[0]);
   else std::printf(", baseline top token %s", nlohmann::json(token_text(r.base.argmax().item<int64_t>())).dump().c_str());
   std::printf("\n%-6s %-10s %12s %12s\n", "rank", "head", "score", target ? "vs baseline" : "top token");
@@ -122,7 +153,8 @@ int cmd_scan_heads(const Args& a) {
 
 RegisterCommand reg("scan-heads",
                     "--model DIR (--prompt TEXT | --ids 1,2,3) --steering SPEC.json [--target TEXT | --target-id N] "
-                    "[--versus TEXT | --versus-id N] [--rows N] [--top K] [--no-prefix-reuse] [--json]",
+                    "[--versus TEXT | --versus-id N] [--rows N] [--top K] [--no-prefix-reuse] [--json] "
+                    "[--effect steer|ablate [--ablation zero|mean]] (ablate: --steering optional, all heads)",
                     cmd_scan_heads);
 
 }  // namespace
