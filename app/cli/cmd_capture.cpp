@@ -68,6 +68,7 @@ int cmd_capture(const Args& a) {
     out.push_back({"probs." + head_name(l, h), maps.head(l, h)});
   at::Tensor st = stats.stats()[0];
   out.push_back({"head_stats", st});
+  out.push_back({"head_token_stats", stats.token_stats()[0]});  // [L, H, 2, T]
   if (auto rec = open_recorder(a)) {
     rec->start("capture", *m, ps, {}, 0);
     std::vector<store::HeadStat> hs;
@@ -87,7 +88,9 @@ int cmd_capture(const Args& a) {
   out.push_back({"input_ids", at::tensor(ps.ids, at::kLong)});
   nlohmann::json spans = ps.spans;
   save_tensors(a.get("out"), out,
-               {{"stats_names", nlohmann::json(HeadStatsRecorder::names()).dump()}, {"spans", spans.dump()},
+               {{"stats_names", nlohmann::json(HeadStatsRecorder::names()).dump()},
+                {"token_stats_names", nlohmann::json(HeadStatsRecorder::token_names()).dump()},
+                {"distance_window", std::to_string(HeadStatsRecorder::kDefaultDistanceWindow)}, {"spans", spans.dump()},
                 {"steering", ps.spec_json}});
   return 0;
 }

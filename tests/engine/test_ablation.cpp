@@ -120,10 +120,21 @@ TEST_CASE("mean ablation replaces the head's output by its unsteered mean over t
   const auto T = static_cast<int64_t>(ids.size());
   AttentionBias bias = compile_json(m, R"({"method": "none", "ablate": ["L1H3"], "ablation": "mean"})", T);
   CHECK(bias.ablation.needs_means());
-  CHECK_THROWS_WITH_AS(all_logits(m, ids, &bias), doctest::Contains("mean ablation of L1H3"), hl::Error);
+  // A prefill from position 0 computes the means of its own ids when none were given.
+  const at::Tensor self_filled = all_logits(m, ids, &bias);
+  // A decode step cannot: it does not see the prompt. An error naming the head.
+  {
+    KVCache c = m.new_cache(1, T + 1);
+    m.forward(at::tensor(ids, at::kLong).unsqueeze(0), c);
+    ForwardOptions fo;
+    fo.bias = &bias;
+    CHECK_THROWS_WITH_AS(m.forward(at::tensor(std::vector<int64_t>{3}, at::kLong).unsqueeze(0), c, fo),
+                         doctest::Contains("mean ablation of L1H3"), hl::Error);
+  }
   const at::Tensor prompt = at::tensor(ids, at::kLong).unsqueeze(0);
   fill_ablation_means(m, prompt, bias);
   REQUIRE(bias.ablation.has_means());
+  CHECK(at::equal(self_filled, all_logits(m, ids, &bias)));
   const int64_t hd = m.config().head_dim, D = m.config().hidden;
   const at::Tensor mu = at::from_blob(const_cast<float*>(bias.ablation.mean(0, 1, 3)), {hd}, at::kFloat).clone();
   // Oracle: zero the head's columns and add W_o[:, slice] @ mu to the output bias.
