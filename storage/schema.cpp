@@ -176,8 +176,14 @@ ALTER TABLE niah_cells ADD COLUMN answer TEXT;
 ALTER TABLE niah_cells ADD COLUMN influence_by_layer TEXT CHECK (influence_by_layer IS NULL OR json_valid(influence_by_layer));
 )sql";
 
+// v3: retrieval-head scores of a NIAH cell (copy steps, and per-head hits as a layer-major JSON array).
+const char* const kMigrationV3 = R"sql(
+ALTER TABLE niah_cells ADD COLUMN retrieval_copy_steps INTEGER CHECK (retrieval_copy_steps IS NULL OR retrieval_copy_steps >= 0);
+ALTER TABLE niah_cells ADD COLUMN retrieval_hits TEXT CHECK (retrieval_hits IS NULL OR json_valid(retrieval_hits));
+)sql";
+
 // Index i holds the step from version i to i + 1. Append new steps; never edit a shipped one.
-const char* const kMigrations[] = {kMigrationV1, kMigrationV2};
+const char* const kMigrations[] = {kMigrationV1, kMigrationV2, kMigrationV3};
 
 }  // namespace
 

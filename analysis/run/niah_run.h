@@ -25,6 +25,8 @@ struct NiahRunOptions {
   bool add_bos = true;
   ApplyAt apply_at = ApplyAt::Prefill;  // the GUIDE paper's needle experiments steer the prompt pass only
   NiahScoring scoring = NiahScoring::Substring;
+  // Retrieval-head scores (Wu et al.): every head's top key at each answer step, tallied against the needle.
+  bool retrieval_scores = false;
 };
 
 // The builder must outlive the runner. Throws hl::Error when a cell's prompt + answer exceed the context.

@@ -1,5 +1,6 @@
 // niah: a needle-in-a-haystack sweep over context lengths x depths x GUIDE deltas, resumable (the CSV is the
-// journal: rerunning skips finished cells), with a progress line on stderr.
+// journal: rerunning skips finished cells), with a progress line on stderr. --retrieval-scores also tallies every
+// head's retrieval score (analysis/retrieval_score.h) into the store and the summary.
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -15,7 +16,8 @@ namespace {
 
 int cmd_niah(const Args& a) {
   a.allow_only(concat(kModelFlags, {"lengths", "depths", "deltas", "out", "haystack", "needle", "question", "answer",
-                                    "max-new", "last-k", "apply-at", "db", "method", "heads", "head-index", "alphas"}));
+                                    "max-new", "last-k", "apply-at", "db", "method", "heads", "head-index", "alphas",
+                                    "retrieval-scores"}));
   auto m = load_model(a);
   NiahGrid grid;
   if (a.has("lengths")) {
@@ -62,6 +64,7 @@ int cmd_niah(const Args& a) {
   ro.max_new_tokens = a.get_int("max-new", 30);
   ro.last_k = a.get_int("last-k", 5);
   ro.add_bos = default_add_bos(*m);
+  ro.retrieval_scores = a.has("retrieval-scores");
   const std::string when = a.get("apply-at", "prefill");
   if (when == "all") ro.apply_at = ApplyAt::All;
   else if (when != "prefill") throw Error("--apply-at: expected prefill or all");
@@ -75,6 +78,7 @@ int cmd_niah(const Args& a) {
                           {"haystack", hay_dir}, {"csv", std::filesystem::absolute(a.get("out")).string()},
                           {"max_new", ro.max_new_tokens}, {"last_k", ro.last_k}, {"method", method},
                           {"heads", ro.pasta_heads}};
+    if (ro.retrieval_scores) cfg["retrieval_scores"] = true;
     // A resumed sweep (same grid, same CSV) continues its unfinished store run.
     int64_t sweep = 0;
     store::RunFilter f;
@@ -104,6 +108,10 @@ int cmd_niah(const Args& a) {
       sc.mean_rollout = r.rollout_lastk;
       sc.answer = r.answer;
       sc.influence_by_layer = r.influence_by_layer;
+      if (r.retrieval.layers > 0) {
+        sc.retrieval_copy_steps = r.retrieval.copy_steps;
+        sc.retrieval_hits.assign(r.retrieval.hits.begin(), r.retrieval.hits.end());
+      }
       rec->store().record_niah_cell(sweep, sc);
       return r;
     };
@@ -113,10 +121,30 @@ int cmd_niah(const Args& a) {
                  static_cast<long long>(p.total), p.elapsed_s, p.eta_s < 0 ? 0.0 : p.eta_s, p.what.c_str());
     std::fflush(stderr);
   };
+  // Retrieval scores over the cells this call runs (the store keeps every cell's tally across resumes).
+  const ModelConfig& mc = m->config();
+  RetrievalTally retrieval(mc.n_layers, mc.n_heads);
+  if (ro.retrieval_scores)
+    runner = [inner = runner, &retrieval](const NiahCell& cell) {
+      NiahResult r = inner(cell);
+      retrieval.merge(r.retrieval);
+      return r;
+    };
   NiahSweepSummary s = run_niah_sweep(grid, runner, &journal, progress);
   std::fprintf(stderr, "\n");
   if (rec) rec->finish();
   nlohmann::json j = {{"cells", s.total}, {"skipped", s.skipped}, {"ran", s.ran}, {"out", a.get("out")}};
+  if (ro.retrieval_scores) {
+    // Layer-major [L][H] scores, and the copy steps they are fractions of.
+    nlohmann::json grid_scores = nlohmann::json::array();
+    for (int64_t l = 0; l < mc.n_layers; ++l) {
+      nlohmann::json row = nlohmann::json::array();
+      for (int64_t h = 0; h < mc.n_heads; ++h) row.push_back(retrieval.score(l, h));
+      grid_scores.push_back(row);
+    }
+    j["retrieval_scores"] = grid_scores;
+    j["retrieval_copy_steps"] = retrieval.copy_steps;
+  }
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
@@ -124,7 +152,7 @@ int cmd_niah(const Args& a) {
 RegisterCommand reg("niah",
                     "--model DIR --lengths 250,500 --depths 0,50,100 --deltas 0,1 --out FILE.csv [--haystack DIR] "
                     "[--max-new N] [--last-k K] [--apply-at prefill|all] [--method guide|pasta --heads CONFIG|L1H0,.. [--head-index query|kv] --alphas 1,0.01] "
-                    "[--db FILE]",
+                    "[--retrieval-scores] [--db FILE]",
                     cmd_niah);
 
 }  // namespace

@@ -68,6 +68,9 @@ int export_run(const Args& args, int64_t id, const std::string& db_path) {
     if (args.has("strength")) choice.strength = args.get_double("strength", 0);
     choice.influence = args.has("influence");
     choice.log_scale = args.has("log");
+    choice.head_stat = args.get("head-stat", "");
+    choice.head_score = args.get("head-score", "");
+    choice.retrieval = args.has("retrieval");
     store::export_run_png(s, id, choice, out);
   } else {
     throw Error("--format: \"" + format + "\" is not csv, json or png");
@@ -78,7 +81,7 @@ int export_run(const Args& args, int64_t id, const std::string& db_path) {
 
 int runs(const Args& args) {
   args.allow_only({"db", "model", "kind", "since", "until", "limit", "format", "out", "table", "map", "strength",
-                   "influence", "log"});
+                   "influence", "log", "head-stat", "head-score", "retrieval"});
   const auto& pos = args.positional();
   if (pos.empty()) throw Error("runs: missing subcommand (list, show ID, export ID, delete ID)");
   const bool explicit_db = args.has("db");
@@ -107,6 +110,6 @@ int runs(const Args& args) {
 
 }  // namespace
 
-static RegisterCommand reg("runs", "list|show ID|export ID --format csv|json|png --out PATH|delete ID [--db FILE]", runs);
+static RegisterCommand reg("runs", "list|show ID|export ID --format csv|json|png [--head-stat NAME|--head-score METRIC|--retrieval] --out PATH|delete ID [--db FILE]", runs);
 
 }  // namespace hl::cli

@@ -37,7 +37,7 @@ std::optional<int64_t> target_id(const Args& a, const Model& m, const std::strin
 
 int cmd_scan_heads(const Args& a) {
   a.allow_only(concat(kModelFlags, {"prompt", "ids", "steering", "target", "target-id", "versus", "versus-id", "rows",
-                                    "top", "no-prefix-reuse", "json", "effect", "ablation"}));
+                                    "top", "no-prefix-reuse", "json", "effect", "ablation", "db"}));
   const std::string effect = a.get("effect", "steer");
   if (effect != "steer" && effect != "ablate") throw Error("--effect: expected steer or ablate, got \"" + effect + "\"");
   const bool ablate = effect == "ablate";
@@ -101,6 +101,26 @@ int cmd_scan_heads(const Args& a) {
       argmax[static_cast<size_t>(i)] = am[i].item<int64_t>();
     }
   }
+  if (auto rec = open_recorder(a)) {
+    // One run with a one-task profiling job: each head a unit scored by the metric (the store's head scores, which
+    // `runs export --format png --head-score METRIC` draws as a layer x head grid).
+    rec->start("scan-heads", *m, ps, {}, 0);
+    nlohmann::json task = {{"effect", effect}, {"metric", metric}};
+    if (ablate) task["ablation"] = to_string(so.ablation);
+    const int64_t job = rec->store().create_profiling_job(rec->run_id(), nlohmann::json({{"scan", task}}).dump(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      store::ProfilingUnit u;
+      u.task = "scan";
+      u.layer = static_cast<int32_t>(r.heads[static_cast<size_t>(i)].first);
+      u.head = static_cast<int32_t>(r.heads[static_cast<size_t>(i)].second);
+      u.n_examples = 1;
+      u.elapsed_s = secs / static_cast<double>(n);
+      u.scores = {{metric, score[static_cast<size_t>(i)]}};
+      rec->store().record_unit(job, u);
+    }
+    rec->store().finish_profiling_job(job, r.cancelled ? "cancelled" : "done");
+    rec->finish();
+  }
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
   std::stable_sort(order.begin(), order.end(),
@@ -154,7 +174,7 @@ int cmd_scan_heads(const Args& a) {
 RegisterCommand reg("scan-heads",
                     "--model DIR (--prompt TEXT | --ids 1,2,3) --steering SPEC.json [--target TEXT | --target-id N] "
                     "[--versus TEXT | --versus-id N] [--rows N] [--top K] [--no-prefix-reuse] [--json] "
-                    "[--effect steer|ablate [--ablation zero|mean]] (ablate: --steering optional, all heads)",
+                    "[--effect steer|ablate [--ablation zero|mean]] (ablate: --steering optional, all heads) [--db FILE]",
                     cmd_scan_heads);
 
 }  // namespace
