@@ -52,7 +52,9 @@ int cmd_scan_heads(const Args& a) {
     for (int64_t l = 0; l < mc.n_layers; ++l)
       for (int64_t h = 0; h < mc.n_heads; ++h) ps.bias->ablation.set(0, l, h, AblationMode::Zero);
   }
-  if (!ps.bias || !ps.bias->any_active()) throw Error("the steering spec steers no head on this model");
+  if (!ps.bias || !(ablate ? ps.bias->any_active() : ps.bias->any_key_bias()))
+    throw Error(ablate ? "the steering spec names no head on this model"
+                       : "the steering spec steers no head on this model (its ablated heads count with --effect ablate)");
   const auto target = target_id(a, *m, "target"), versus = target_id(a, *m, "versus");
   if (versus && !target) throw Error("--versus needs --target");
   const int64_t top = a.get_int("top", 20);

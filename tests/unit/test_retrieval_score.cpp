@@ -2,12 +2,16 @@
 // NIAH sweep (schema v3), the per-head read the window uses, and their exports (JSON, CSV, labelled PNG grid).
 #include <doctest/doctest.h>
 
+#include <sqlite3.h>
+
 #include <cmath>
 
 #include "analysis/retrieval_score.h"
 #include "core/error.h"
 #include "storage/heatmap_png.h"
 #include "storage/run_export.h"
+#include "storage/schema.h"
+#include "storage/sqlite_db.h"
 #include "tests/unit/test_store_fixture.h"
 
 using namespace hl;
@@ -159,4 +163,36 @@ TEST_CASE("labelled heatmaps: title, axis labels and ticks add margins; an unlab
   for (int y = 0; y < y0; ++y)
     for (int x = 0; x < lab.width; ++x) ink += lab.at(x, y).r < 0x40 && lab.at(x, y).g < 0x40;
   CHECK(ink > 20);
+}
+
+TEST_CASE("store: a v2 file migrates to v3; its NIAH cells keep their fields and have no retrieval tally") {
+  using namespace hl::store;
+  store_test::ScratchDir dir("migrate3");
+  const std::string path = (dir.dir / "v2.db").string();
+  {
+    Db db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    migrate(db, 2);
+    db.exec("INSERT INTO models (path, config_hash, architecture, n_layers, n_heads, n_kv_heads, hidden_size, vocab_size) "
+            "VALUES ('m', 'h', 'llama', 2, 2, 2, 8, 16)");
+    db.exec("INSERT INTO runs (model_id, kind, status, created_at) VALUES (1, 'niah', 'done', '2026-01-01T00:00:00.000Z')");
+    db.exec("INSERT INTO niah_sweeps (run_id, method, config_json) VALUES (1, 'guide', '{}')");
+    db.exec("INSERT INTO niah_cells (sweep_id, strength, context_length, depth_percent, n_samples, mean_score, answer) "
+            "VALUES (1, 0, 256, 50, 1, 1.0, 'Spot')");
+  }
+  Store s = Store::open(path);
+  CHECK(s.user_version() == 3);
+  const auto cells = s.get_niah_cells(1);
+  REQUIRE(cells.size() == 1);
+  CHECK(cells[0].answer == "Spot");
+  CHECK_FALSE(cells[0].retrieval_copy_steps.has_value());
+  CHECK(s.get_retrieval_scores(1).empty());
+  // New cells of the old sweep can carry a tally.
+  NiahCell c = store_test::v1_cell(0, 512, 50, 1, 0.0, std::nullopt);
+  c.retrieval_copy_steps = 2;
+  c.retrieval_hits = {2, 0, 1, 0};
+  CHECK(s.record_niah_cell(1, c));
+  const auto scores = s.get_retrieval_scores(1);
+  REQUIRE(scores.size() == 4);
+  CHECK(scores[0].score == 1.0);
+  CHECK(scores[2].score == 0.5);
 }
