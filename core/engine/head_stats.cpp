@@ -30,11 +30,6 @@ float windowed_distance(const float* p, int64_t n, int64_t i, int64_t W) {
   return static_cast<float>(W) * std::max(0.0f, 1.0f - in) + near;
 }
 
-// Attention received from a later query: col[j] += p[j] for keys j < i.
-void add_received(float* col, const float* p, int64_t n, int64_t i) {
-  const int64_t e = std::min(i, n);
-  for (int64_t j = 0; j < e; ++j) col[j] += p[j];
-}
 
 // Per-row quantities of one block, in one read of p and s (CPU, float32, contiguous rows of length n):
 // span mass sum_j p_j m_j, max p, entropy max s - log(max p) - sum p s, and p_0.
@@ -42,13 +37,16 @@ struct RowStats {
   float span, max_p, entropy, sink;
 };
 
+// `received` gets the row added in the same pass (the attention the row's query gives each key; the caller takes
+// the diagonal back out: only later queries count).
 template <bool kAvx2>
-RowStats row_stats(const float* p, const float* s, const float* m, int64_t n);
+RowStats row_stats(const float* p, const float* s, const float* m, int64_t n, float* received);
 
 template <>
-RowStats row_stats<false>(const float* p, const float* s, const float* m, int64_t n) {
+RowStats row_stats<false>(const float* p, const float* s, const float* m, int64_t n, float* received) {
   float span = 0, ps = 0, mp = 0, ms = std::numeric_limits<float>::lowest();
   for (int64_t j = 0; j < n; ++j) {
+    received[j] += p[j];
     span += p[j] * m[j];
     ps += p[j] * s[j];
     mp = std::max(mp, p[j]);
@@ -59,12 +57,14 @@ RowStats row_stats<false>(const float* p, const float* s, const float* m, int64_
 
 #if defined(__x86_64__)
 template <>
-__attribute__((target("avx2,fma"))) RowStats row_stats<true>(const float* p, const float* s, const float* m, int64_t n) {
+__attribute__((target("avx2,fma"))) RowStats row_stats<true>(const float* p, const float* s, const float* m, int64_t n,
+                                                             float* received) {
   __m256 span = _mm256_setzero_ps(), ps = _mm256_setzero_ps(), mp = _mm256_setzero_ps();
   __m256 ms = _mm256_set1_ps(std::numeric_limits<float>::lowest());
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
     const __m256 pv = _mm256_loadu_ps(p + j), sv = _mm256_loadu_ps(s + j);
+    _mm256_storeu_ps(received + j, _mm256_add_ps(_mm256_loadu_ps(received + j), pv));
     span = _mm256_fmadd_ps(pv, _mm256_loadu_ps(m + j), span);
     ps = _mm256_fmadd_ps(pv, sv, ps);
     mp = _mm256_max_ps(mp, pv);
@@ -83,6 +83,7 @@ __attribute__((target("avx2,fma"))) RowStats row_stats<true>(const float* p, con
     fms = std::max(fms, d[k]);
   }
   for (; j < n; ++j) {
+    received[j] += p[j];
     fspan += p[j] * m[j];
     fps += p[j] * s[j];
     fmp = std::max(fmp, p[j]);
@@ -197,11 +198,14 @@ void HeadStatsRecorder::accumulate_cpu(const AttentionView& view, const at::Tens
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t i = bh * R + r, q = view.q_begin + r;
         const float* row = pp + i * n;
-        rows[static_cast<size_t>(i)] = avx2 ? row_stats<true>(row, spp + i * n, mp, n) : row_stats<false>(row, spp + i * n, mp, n);
+        // Keys past q have probability 0 (causal), so adding the whole row and then its diagonal back out leaves
+        // the attention from this query to earlier keys.
+        rows[static_cast<size_t>(i)] = avx2 ? row_stats<true>(row, spp + i * n, mp, n, received)
+                                            : row_stats<false>(row, spp + i * n, mp, n, received);
+        received[q] -= row[q];
         const float d = windowed_distance(row, n, q, window_);
         dist[static_cast<size_t>(i)] = d;
         dist_tok[q] += d;
-        add_received(received, row, n, q);
       }
     }
   });
