@@ -438,6 +438,10 @@ int main(int argc, char** argv) {
       std::vector<uint8_t> span(static_cast<size_t>(T), 0);
       for (int64_t j = T / 4; j < T / 2; ++j) span[static_cast<size_t>(j)] = 1;
       HeadStatsRecorder stats(c.n_layers, c.n_heads, span, T / 2);
+      // An observer that asks for probabilities and scores and reads nothing: what materialising them costs, apart
+      // from the statistics computed on them.
+      struct Materialise : AttentionObserver {
+      } materialise;
       auto with = [](const AttentionBias* b, AttentionObserver* o = nullptr) {
         ForwardOptions fo;
         fo.bias = b;
@@ -445,7 +449,8 @@ int main(int argc, char** argv) {
         return fo;
       };
       const ForwardOptions plain, f_none = with(&none), f_pasta = with(&pasta), f_pasta_abl = with(&pasta_abl),
-                               f_one = with(&one), f_layer = with(&layer), f_stats = with(nullptr, &stats);
+                               f_one = with(&one), f_layer = with(&layer), f_stats = with(nullptr, &stats),
+                               f_mat = with(nullptr, &materialise);
       const int rounds = quick ? 5 : 9;
       std::printf("%-46s %10s %10s\n", "heads: prefill T=512 (paired rounds)", "seconds", "ratio");
       struct Row {
@@ -457,6 +462,7 @@ int main(int argc, char** argv) {
                              Row{"zero-ablate 1 head vs plain", &plain, &f_one, ""},
                              Row{"zero-ablate a whole layer vs plain", &plain, &f_layer, ""},
                              Row{"PASTA 20 heads + 1 ablated vs PASTA", &f_pasta, &f_pasta_abl, ""},
+                             Row{"observer materialising probs+scores vs plain", &plain, &f_mat, ""},
                              Row{"capture, head statistics (7) vs plain", &plain, &f_stats, "(limit 1.15)"}}) {
         auto [b, r] = paired_ratio(prefill_job(*m, t, *row.base), prefill_job(*m, t, *row.variant), rounds);
         std::printf("%-46s %10.4f %10.3f %s\n", row.name, b * r, r, row.note);
