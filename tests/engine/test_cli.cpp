@@ -115,10 +115,12 @@ TEST_CASE("cli: steering, capture and influence") {
   at::Tensor att = pg.at("h1.exclude.a0.01.r5_12.attentions");
   CHECK(max_abs_diff(t.at("probs.L1H0"), att[1][0]) <= 1e-5);
   CHECK(max_abs_diff(t.at("probs.L2H3"), att[2][3]) <= 1e-5);
-  CHECK(t.at("head_stats").sizes() == at::IntArrayRef({4, 4, 5}));
+  CHECK(t.at("head_stats").sizes() == at::IntArrayRef({4, 4, 7}));
+  CHECK(t.at("head_token_stats").sizes() == at::IntArrayRef({4, 4, 2, static_cast<int64_t>(t.at("input_ids").numel())}));
   hl::SafetensorsFile sf(out);
   REQUIRE(sf.metadata().count("stats_names"));
-  CHECK(json::parse(sf.metadata().at("stats_names")).size() == 5);
+  CHECK(json::parse(sf.metadata().at("stats_names")).size() == 7);
+  CHECK(json::parse(sf.metadata().at("token_stats_names")).size() == 2);
 
   r = run_cli({"influence", "--model", gqa, "--ids", ids, "--span", "5:12", "--norms", "guide", "--out", out});
   REQUIRE(r.status == 0);

@@ -156,9 +156,11 @@ TEST_CASE("cli: scan-heads records into the store and names its target token; to
   Store s = Store::open(db, Store::Access::ReadOnly);
   const auto run = s.get_run(j["run_id"].get<int64_t>());
   REQUIRE(run);
-  CHECK(run->kind == "scan");
+  CHECK(run->kind == "scan-heads");
   CHECK(run->status == "done");
-  CHECK(s.get_head_stats(run->id).size() == 40);
+  const auto job = s.profiling_job_for_run(run->id);
+  REQUIRE(job);
+  CHECK(s.get_head_scores(job->id).size() == 40);  // one score per head
   CHECK(run->note.find("target") != std::string::npos);
   r = run_cli({"tokenize", "--model", kStories, "--text", "a red ball"});
   REQUIRE(r.status == 0);
