@@ -229,6 +229,14 @@ TEST_CASE("profile: stories260K, 40 heads x 2 suites x 20 examples; SIGKILL then
   CHECK(timed["tasks"]["pair_qa"]["heads"].size() == 40);
   CHECK(timed["tasks"]["pair_qa"]["n"] == 20);
   CHECK(timed["tasks"]["bios"]["scorer"] == "label_acc");
+  // Other unit shapes (heads in blocks of 7 across layer boundaries, examples in threes) are another job with the
+  // same scores: a head's score depends only on the model, the example and the head.
+  r = run_cli({"profile", "--model", model, "--suite", "pair_qa,bios", "--examples", "20", "--head-block", "7",
+               "--example-block", "3", "--db", d.file("t.db"), "--out", d.file("t7.json"), "--quiet"});
+  REQUIRE(r.status == 0);
+  CHECK(json::parse(r.out)["units"] == 2 * 6 * 7);
+  CHECK(json::parse(r.out)["resumed"] == false);
+  CHECK(read_json(d.file("t7.json"))["tasks"].dump() == timed["tasks"].dump());
 
   // Every example of both suites (200 + 40), one unit per example, so that a kill lands mid-way.
   const int64_t kUnits = 240;
