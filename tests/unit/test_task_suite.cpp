@@ -19,12 +19,7 @@ using namespace hl;
 namespace {
 
 std::filesystem::path shared() { return HEADLIGHT_SHARED_DIR; }
-// The repository's assets/, found from this file (__FILE__ is relative to the build directory under ccache).
-std::filesystem::path assets() {
-  std::filesystem::path f = __FILE__;
-  if (f.is_relative()) f = std::filesystem::path(HEADLIGHT_BINARY_DIR) / f;
-  return f.parent_path().parent_path().parent_path() / "assets";
-}
+std::filesystem::path assets() { return std::filesystem::path(HEADLIGHT_SOURCE_DIR) / "assets"; }
 
 std::string error_of(const std::string& text) {
   return hostile::error_of([&] { parse_suite_jsonl(text, "s.jsonl", "s"); });
