@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/fnv_hash.h"
 
 namespace hl {
 namespace {
@@ -23,21 +24,6 @@ void diff(const nlohmann::json& a, const nlohmann::json& b, const std::string& a
   }
   if (a != b) out.push_back(at.empty() ? "(whole)" : at);
 }
-
-struct Fnv {
-  uint64_t h = 1469598103934665603ULL;
-  void add(const char* p, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-      h ^= static_cast<unsigned char>(p[i]);
-      h *= 1099511628211ULL;
-    }
-  }
-  std::string hex() const {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-    return buf;
-  }
-};
 
 }  // namespace
 
@@ -78,17 +64,13 @@ void bind_fingerprint(const std::filesystem::path& journal, const nlohmann::json
   write_file_atomic(fp, fingerprint.dump(2) + "\n");
 }
 
-std::string bytes_fingerprint(const std::string& bytes) {
-  Fnv f;
-  f.add(bytes.data(), bytes.size());
-  return f.hex();
-}
+std::string bytes_fingerprint(const std::string& bytes) { return fnv1a_hex(bytes); }
 
 std::string file_fingerprint(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error(file.string() + ": cannot read (for the experiment fingerprint)");
   const auto size = static_cast<uint64_t>(std::filesystem::file_size(file));
-  Fnv f;
+  Fnv1a f;
   const std::string sz = std::to_string(size);
   f.add(sz.data(), sz.size());
   std::vector<char> buf(1 << 20);

@@ -1,6 +1,6 @@
 #include "analysis/profile_job.h"
 
-#include "analysis/fnv_hash.h"
+#include "core/fnv_hash.h"
 
 namespace hl {
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <unordered_set>
 
-#include "analysis/fnv_hash.h"
+#include "core/fnv_hash.h"
 #include "core/error.h"
 #include "core/file_read.h"
 #include "core/json_limits.h"

@@ -2,7 +2,6 @@
 // every suite (analysis/run/profile_run.h), units recorded in the store as they finish, so a killed profile
 // rerun with the same arguments computes only what is missing; then scores.json.
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -13,6 +12,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/model_args.h"
 #include "app/cli/profile_files.h"
+#include "workbench/run_recorder.h"
 #include "storage/store.h"
 
 namespace hl::cli {
@@ -20,8 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-CancelToken g_cancel;
-extern "C" void on_sigint(int) { g_cancel.cancel(); }
 
 // Units live in profiling_units as (task, layer, head) = (task name, head block, example block).
 class StoreJournal : public ProfileJournal {
@@ -76,6 +74,8 @@ int64_t find_or_create_job(store::Store& st, const nlohmann::json& doc, const st
     if (t["job"].value("fingerprint", "") == doc["fingerprint"]) {
       resumed = true;
       if (j.status != "running") st.finish_profiling_job(j.id, "running");
+      // Its run (interrupted, cancelled or done before) is this process's running run again.
+      if (auto r = st.get_run(j.run_id); r && r->status != "running") st.finish_run(j.run_id, "running");
       return j.id;
     }
     if (t.value("out", "") == out_path) {
@@ -85,17 +85,8 @@ int64_t find_or_create_job(store::Store& st, const nlohmann::json& doc, const st
                   ") with other settings; differing: " + diff + ". Use another --out, or the same arguments to resume");
     }
   }
-  store::ModelRecord mr;
-  mr.path = fs::weakly_canonical(fs::absolute(m.source())).string();
-  mr.config_hash = doc["model"]["config_hash"];
-  mr.architecture = m.config().model_type;
-  mr.n_layers = m.config().n_layers;
-  mr.n_heads = m.config().n_heads;
-  mr.n_kv_heads = m.config().n_kv_heads;
-  mr.hidden_size = m.config().hidden;
-  mr.vocab_size = m.config().vocab;
   store::RunRecord run;
-  run.model_id = st.record_model(mr);
+  run.model_id = st.record_model(wb::model_record(m));
   run.kind = "profile";
   run.note = "profile " + out_path;
   const int64_t run_id = st.start_run(run);
@@ -165,17 +156,19 @@ int cmd_profile(const Args& a) {
 
   StoreJournal journal(st, job, tasks);
   const bool quiet = a.has("quiet");
-  std::signal(SIGINT, on_sigint);
-  std::signal(SIGTERM, on_sigint);
-  const ProfileRunStats rs = run_profile(*m, tasks, plan, journal, &g_cancel, [&](const Progress& p) {
+  const ProfileRunStats rs = run_profile(*m, tasks, plan, journal, &interrupted(), [&](const Progress& p) {
     if (!quiet)
       std::fprintf(stderr, "profile: %lld/%lld units, %.1f s, eta %.1f s (%s)\n", static_cast<long long>(p.done),
                    static_cast<long long>(p.total), p.elapsed_s, p.eta_s, p.what.c_str());
   });
   if (rs.cancelled) {
+    // Ctrl-C / SIGTERM (main's handler): the job and its run say cancelled; the units recorded so far stay.
     st.finish_profiling_job(job, "cancelled");
-    throw Error("cancelled after " + std::to_string(rs.skipped + rs.computed) + " of " + std::to_string(rs.units) +
-                " units; rerun with the same arguments to resume (job " + std::to_string(job) + ")");
+    st.finish_run(run_id, "cancelled");
+    std::fprintf(stderr, "profile: cancelled after %lld of %lld units; rerun with the same arguments to resume (job %lld)\n",
+                 static_cast<long long>(rs.skipped + rs.computed), static_cast<long long>(rs.units),
+                 static_cast<long long>(job));
+    throw Cancelled();
   }
 
   // scores.json from the store: the same whether the units were computed now, before a kill, or both.

@@ -6,6 +6,7 @@
 
 #include "analysis/suite_builtin.h"
 #include "core/engine/model.h"
+#include "core/file_write.h"
 
 namespace hl::cli {
 
@@ -14,11 +15,8 @@ SuiteSources suite_sources();
 
 // Content hash of config.json (for a llama2.c checkpoint: its shape and size, as the run store records it).
 std::string model_config_hash(const Model& m);
-// Identity of the weights without reading them whole: every weight file's name, size, its first 64 KiB (a
-// safetensors header with every shape and offset) and 16 evenly spaced 4 KiB samples, hashed.
+// Identity of the weights (workbench/model_identity.h: every weight file's content hash; files over 256 MiB by
+// their size and 16 evenly spaced 1 MiB windows), folded to one hash.
 std::string model_weights_id(const Model& m);
-
-// Writes `text` to a temporary file in the target's folder and renames it over the target.
-void write_file_atomic(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace hl::cli
