@@ -1,4 +1,5 @@
 #include "analysis/task_file.h"
+#include "analysis/jsonl_records.h"
 
 #include <unordered_set>
 
@@ -60,21 +61,8 @@ TaskFile parse_task_jsonl(std::string_view text, const std::string& source, Task
   TaskFile out;
   out.kind = kind;
   std::unordered_set<int64_t> ids;
-  int64_t line_no = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
-    const std::string where = at_line(source, line_no);
-    if (static_cast<int64_t>(line.size()) > limits.max_line_bytes)
-      throw Error(where + ": record longer than " + std::to_string(limits.max_line_bytes) + " bytes");
-    if (out.size() >= limits.max_records)
-      throw Error(source + ": more than " + std::to_string(limits.max_records) + " records");
+  for_each_jsonl_record(text, source, limits.max_line_bytes, limits.max_records,
+                        [&](std::string_view line, const std::string& where, int64_t) {
     const nlohmann::json j = parse_json_bounded(line, where);
     if (!j.is_object()) throw Error(where + ": a record must be a JSON object");
     if (out.kind == TaskKind::Auto) out.kind = detect(j, where);
@@ -99,7 +87,7 @@ TaskFile parse_task_jsonl(std::string_view text, const std::string& source, Task
     }
     if (!ids.insert(id).second)
       throw Error(where + ": duplicate " + (out.kind == TaskKind::CounterFact ? "case_id " : "id ") + std::to_string(id));
-  }
+  });
   if (out.size() == 0) throw Error(source + ": no records");
   return out;
 }

@@ -1,4 +1,5 @@
 #include "analysis/task_suite.h"
+#include "analysis/jsonl_records.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -155,28 +156,15 @@ TaskSuite parse_suite_jsonl(std::string_view text, const std::string& source, co
   out.name = name;
   out.source = source;
   std::unordered_set<std::string> ids;
-  int64_t line_no = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
-    const std::string where = source + ":" + std::to_string(line_no);
-    if (static_cast<int64_t>(line.size()) > limits.max_line_bytes)
-      throw Error(where + ": record longer than " + std::to_string(limits.max_line_bytes) + " bytes");
-    if (static_cast<int64_t>(out.examples.size()) >= limits.max_records)
-      throw Error(source + ": more than " + std::to_string(limits.max_records) + " records");
+  for_each_jsonl_record(text, source, limits.max_line_bytes, limits.max_records,
+                        [&](std::string_view line, const std::string& where, int64_t line_no) {
     const ojson j = parse_ordered_json_bounded(line, where);
     if (!j.is_object()) throw Error(where + ": a record must be a JSON object");
     SuiteExample e = parse_example(j, where, out.examples.empty() ? -1 : line_no, out.scorer, limits);
     if (e.id.empty()) e.id = "line " + std::to_string(line_no);
     if (!ids.insert(e.id).second) throw Error(where + ": field \"id\": duplicate id " + e.id);
     out.examples.push_back(std::move(e));
-  }
+  });
   if (out.examples.empty()) throw Error(source + ": no records");
   return out;
 }

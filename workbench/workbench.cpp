@@ -63,6 +63,15 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// The streamed continuation made whole from the generation's result (a cancelled one is superseded: thrown).
+void finish(Continuation& cont, const GenerateResult& r, std::chrono::steady_clock::time_point t0) {
+  if (r.cancelled) throw Cancelled();
+  cont.ids = r.tokens[0];
+  cont.probs = r.chosen_probs[0];
+  cont.finished = true;
+  cont.seconds = seconds_since(t0);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -422,12 +431,7 @@ void Workbench::Impl::run_baseline(JobScope& js, uint64_t gen) {
   const auto t0 = std::chrono::steady_clock::now();
   Continuation cont;
   GenerateOptions go = generate_options(js, cont, false, gen, t0);
-  const GenerateResult& r = session->baseline(go);
-  if (r.cancelled) throw Cancelled();
-  cont.ids = r.tokens[0];
-  cont.probs = r.chosen_probs[0];
-  cont.finished = true;
-  cont.seconds = seconds_since(t0);
+  finish(cont, session->baseline(go), t0);
   auto v = analyse(js, cont, nullptr);
   v->generation = gen;
   baseline_done = true;
@@ -456,12 +460,7 @@ void Workbench::Impl::run_steered(JobScope& js, uint64_t gen) {
   Continuation cont;
   GenerateOptions go = generate_options(js, cont, true, gen, t0);
   go.bias = bias;
-  GenerateResult r = session->steered(go);
-  if (r.cancelled) throw Cancelled();
-  cont.ids = r.tokens[0];
-  cont.probs = r.chosen_probs[0];
-  cont.finished = true;
-  cont.seconds = seconds_since(t0);
+  finish(cont, session->steered(go), t0);
   auto v = analyse(js, cont, bias);
   v->generation = gen;
   check_gen(js, gen);
