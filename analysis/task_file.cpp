@@ -10,7 +10,6 @@
 namespace hl {
 namespace {
 
-std::string at_line(const std::string& source, int64_t line) { return source + ":" + std::to_string(line); }
 
 const std::string& str_field(const nlohmann::json& j, const char* field, const std::string& where) {
   auto it = j.find(field);
