@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/json_limits.h"
+#include "core/safetensors.h"
 #include "storage/heatmap_png.h"
 
 namespace hl::store {
@@ -77,6 +78,36 @@ std::string csv_number(double v) {
 
 }  // namespace
 
+namespace {
+
+json niah_cell_json(const NiahCell& c) {
+  json by_layer = json::array();
+  for (double v : c.influence_by_layer) by_layer.push_back(number_or_null(v));
+  auto opt = [](const std::optional<double>& v) { return v ? number_or_null(*v) : json(nullptr); };
+  return {{"strength", c.strength},
+          {"context_length", c.context_length},
+          {"depth_percent", c.depth_percent},
+          {"realised_depth", opt(c.realised_depth)},
+          {"n_samples", c.n_samples},
+          {"mean_score", number_or_null(c.mean_score)},
+          {"mean_influence", opt(c.mean_influence)},
+          {"mean_rollout", opt(c.mean_rollout)},
+          {"answer", c.answer},
+          {"influence_by_layer", by_layer}};
+}
+
+json matrix_json(const FloatMatrix& m) {
+  json rows = json::array();
+  for (int64_t r = 0; r < m.rows; ++r) {
+    json row = json::array();
+    for (int64_t c = 0; c < m.cols; ++c) row.push_back(float_or_null(m.values[static_cast<size_t>(r * m.cols + c)]));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace
+
 json run_list_to_json(const std::vector<RunSummary>& runs) {
   json arr = json::array();
   for (const auto& s : runs) {
@@ -88,7 +119,7 @@ json run_list_to_json(const std::vector<RunSummary>& runs) {
   return arr;
 }
 
-json run_to_json(const Store& store, int64_t run_id) {
+json run_to_json(const Store& store, int64_t run_id, bool with_values) {
   ReadSnapshot snapshot(store);
   const RunRecord run = require_run(store, run_id);
   json j = {{"run", run_fields(run)}};
@@ -120,15 +151,23 @@ json run_to_json(const Store& store, int64_t run_id) {
 
   json maps = json::array();
   for (const auto& a : store.list_attention_maps(run_id))
-    maps.push_back({{"id", a.id}, {"layer", a.layer}, {"head", a.head}, {"phase", a.phase},
-                    {"shape", {a.rows, a.cols}}, {"dtype", dtype_name(a.dtype)}});
+  {
+    json e = {{"id", a.id}, {"layer", a.layer}, {"head", a.head}, {"phase", a.phase},
+              {"shape", {a.rows, a.cols}}, {"dtype", dtype_name(a.dtype)}};
+    if (with_values) e["values"] = matrix_json(store.load_attention_map(a.id));
+    maps.push_back(std::move(e));
+  }
   j["attention_maps"] = maps;
 
   json traces = json::array();
   for (const auto& t : store.list_traces(run_id))
-    traces.push_back({{"id", t.id}, {"span", t.span}, {"variant", t.variant},
-                      {"layer", t.layer ? json(*t.layer) : json("all")}, {"shape", {t.rows, t.cols}},
-                      {"dtype", dtype_name(t.dtype)}});
+  {
+    json e = {{"id", t.id}, {"span", t.span}, {"variant", t.variant},
+              {"layer", t.layer ? json(*t.layer) : json("all")}, {"shape", {t.rows, t.cols}},
+              {"dtype", dtype_name(t.dtype)}};
+    if (with_values) e["values"] = matrix_json(store.load_trace(t.id));  // rows: layers -1..L-1
+    traces.push_back(std::move(e));
+  }
   j["traces"] = traces;
 
   if (auto job = store.profiling_job_for_run(run_id)) {
@@ -156,10 +195,7 @@ json run_to_json(const Store& store, int64_t run_id) {
   for (const auto& s : store.list_niah_sweeps(run_id)) {
     json cells = json::array();
     for (const auto& c : store.get_niah_cells(s.id))
-      cells.push_back({{"strength", c.strength}, {"context_length", c.context_length},
-                       {"depth_percent", c.depth_percent}, {"n_samples", c.n_samples},
-                       {"mean_score", number_or_null(c.mean_score)},
-                       {"mean_influence", c.mean_influence ? number_or_null(*c.mean_influence) : json(nullptr)}});
+      cells.push_back(niah_cell_json(c));
     const std::string where = "run store: sweep " + std::to_string(s.id) + " config";
     json sweep = {{"id", s.id}, {"method", s.method}, {"config", parse_json_bounded(s.config_json, where)}, {"cells", cells}};
     json retrieval = json::array();
@@ -177,8 +213,39 @@ std::string default_csv_table(const Store& store, int64_t run_id) {
   const RunRecord run = require_run(store, run_id);
   if (store.profiling_job_for_run(run_id)) return "head_scores";
   if (!store.list_niah_sweeps(run_id).empty()) return "niah_cells";
+  if (run.kind == "influence" && !store.list_traces(run_id).empty()) return "traces";
   if (!store.get_head_stats(run_id).empty()) return "head_stats";
+  if (store.get_generations(run_id).empty() && !store.list_traces(run_id).empty()) return "traces";
+  if (store.get_generations(run_id).empty() && !store.list_attention_maps(run_id).empty()) return "attention_maps";
   return "generations";
+}
+
+void export_run_safetensors(const Store& store, int64_t run_id, const std::string& out_path) {
+  ReadSnapshot snapshot(store);
+  const RunRecord run = require_run(store, run_id);
+  SafetensorsWriter w;
+  int64_t n = 0;
+  for (const auto& a : store.list_attention_maps(run_id)) {
+    const FloatMatrix m = store.load_attention_map(a.id);
+    const std::string head = a.head < 0 ? "L" + std::to_string(a.layer) : "L" + std::to_string(a.layer) + "H" + std::to_string(a.head);
+    w.add_f32("map." + std::to_string(a.id) + "." + head + "." + a.phase, {m.rows, m.cols}, m.values);
+    ++n;
+  }
+  for (const auto& t : store.list_traces(run_id)) {
+    const FloatMatrix m = store.load_trace(t.id);
+    w.add_f32("trace." + std::to_string(t.id) + "." + t.variant, {m.rows, m.cols}, m.values);
+    w.set_metadata("trace." + std::to_string(t.id) + ".span", t.span);
+    ++n;
+  }
+  for (const auto& g : store.get_generations(run_id)) {
+    std::vector<int64_t> ids(g.token_ids.begin(), g.token_ids.end());
+    w.add_i64("generation." + g.variant + ".ids", {static_cast<int64_t>(ids.size())}, ids);
+    w.add_f32("generation." + g.variant + ".step_probs", {static_cast<int64_t>(g.step_probs.size())}, g.step_probs);
+    ++n;
+  }
+  if (n == 0) throw Error("run " + std::to_string(run_id) + ": no maps, traces or generations to write as tensors");
+  w.set_metadata("run", run_fields(run).dump());
+  w.write(out_path);
 }
 
 std::string run_to_csv(const Store& store, int64_t run_id, const std::string& table) {
@@ -202,22 +269,49 @@ std::string run_to_csv(const Store& store, int64_t run_id, const std::string& ta
         out += csv_field(h.task) + ',' + std::to_string(h.layer) + ',' + std::to_string(h.head) + ',' +
                csv_field(h.metric) + ',' + csv_number(h.value) + '\n';
   } else if (table == "niah_cells") {
-    out = "sweep_id,method,strength,context_length,depth_percent,n_samples,mean_score,mean_influence\n";
+    // influence_by_layer: the per-layer curve (layers -1..L-1) as space-separated numbers in one field.
+    out = "sweep_id,method,strength,context_length,depth_percent,realised_depth,n_samples,mean_score,mean_influence,"
+          "mean_rollout,answer,influence_by_layer\n";
+    auto opt = [](const std::optional<double>& v) { return v ? csv_number(*v) : std::string(); };
     for (const auto& s : store.list_niah_sweeps(run_id))
-      for (const auto& c : store.get_niah_cells(s.id))
+      for (const auto& c : store.get_niah_cells(s.id)) {
+        std::string curve;
+        for (double v : c.influence_by_layer) curve += (curve.empty() ? "" : " ") + csv_number(v);
         out += std::to_string(s.id) + ',' + csv_field(s.method) + ',' + csv_number(c.strength) + ',' +
-               std::to_string(c.context_length) + ',' + csv_number(c.depth_percent) + ',' +
-               std::to_string(c.n_samples) + ',' + csv_number(c.mean_score) + ',' +
-               (c.mean_influence ? csv_number(*c.mean_influence) : std::string()) + '\n';
+               std::to_string(c.context_length) + ',' + csv_number(c.depth_percent) + ',' + opt(c.realised_depth) +
+               ',' + std::to_string(c.n_samples) + ',' + csv_number(c.mean_score) + ',' + opt(c.mean_influence) +
+               ',' + opt(c.mean_rollout) + ',' + csv_field(c.answer) + ',' + curve + '\n';
+      }
   } else if (table == "retrieval_scores") {
     out = "sweep_id,layer,head,score,hits,copy_steps\n";
     for (const auto& s : store.list_niah_sweeps(run_id))
       for (const auto& r : store.get_retrieval_scores(s.id))
         out += std::to_string(s.id) + ',' + std::to_string(r.layer) + ',' + std::to_string(r.head) + ',' +
                csv_number(r.score) + ',' + std::to_string(r.hits) + ',' + std::to_string(r.copy_steps) + '\n';
+  } else if (table == "traces") {
+    // Long format: one row per (trace, layer row, token position); layer_row 0 is the embeddings (layer -1).
+    out = "trace_id,span,variant,layer,position,value\n";
+    for (const auto& t : store.list_traces(run_id)) {
+      const FloatMatrix m = store.load_trace(t.id);
+      for (int64_t r = 0; r < m.rows; ++r)
+        for (int64_t c = 0; c < m.cols; ++c)
+          out += std::to_string(t.id) + ',' + csv_field(t.span) + ',' + csv_field(t.variant) + ',' +
+                 std::to_string(t.layer ? *t.layer : r - 1) + ',' + std::to_string(c) + ',' +
+                 shortest_float(m.values[static_cast<size_t>(r * m.cols + c)]) + '\n';
+    }
+  } else if (table == "attention_maps") {
+    out = "map_id,layer,head,phase,query,key,value\n";
+    for (const auto& a : store.list_attention_maps(run_id)) {
+      const FloatMatrix m = store.load_attention_map(a.id);
+      for (int64_t r = 0; r < m.rows; ++r)
+        for (int64_t c = 0; c < m.cols; ++c)
+          out += std::to_string(a.id) + ',' + std::to_string(a.layer) + ',' + std::to_string(a.head) + ',' +
+                 csv_field(a.phase) + ',' + std::to_string(r) + ',' + std::to_string(c) + ',' +
+                 shortest_float(m.values[static_cast<size_t>(r * m.cols + c)]) + '\n';
+    }
   } else {
     throw Error("csv export: unknown table \"" + table +
-                "\" (head_stats, generations, head_scores, niah_cells, retrieval_scores)");
+                "\" (head_stats, generations, head_scores, niah_cells, retrieval_scores, traces, attention_maps)");
   }
   return out;
 }

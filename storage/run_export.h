@@ -12,7 +12,11 @@
 namespace hl::store {
 
 // Throws hl::Error if the run does not exist.
-nlohmann::json run_to_json(const Store& store, int64_t run_id);
+// with_values: attention maps and traces carry their numbers ("values": rows of floats), not only their shapes.
+nlohmann::json run_to_json(const Store& store, int64_t run_id, bool with_values = false);
+// Every attention map and trace of the run (and its generations' ids and step probabilities) as tensors, the run's
+// fields in the metadata. Throws hl::Error when the run has none of them.
+void export_run_safetensors(const Store& store, int64_t run_id, const std::string& out_path);
 // The summary rows `runs list` prints.
 nlohmann::json run_list_to_json(const std::vector<RunSummary>& runs);
 

@@ -64,7 +64,9 @@ int export_run(const Args& args, int64_t id, const std::string& db_path) {
   Store s = Store::open(db_path, Store::Access::ReadOnly);
   nlohmann::json report = {{"run", id}, {"format", format}, {"out", out}};
   if (format == "json") {
-    store::write_text_file(out, store::run_to_json(s, id).dump(2) + "\n");
+    store::write_text_file(out, store::run_to_json(s, id, args.has("values")).dump(2) + "\n");
+  } else if (format == "safetensors") {
+    store::export_run_safetensors(s, id, out);
   } else if (format == "csv") {
     const std::string table = args.get("table", store::default_csv_table(s, id));
     store::write_text_file(out, store::run_to_csv(s, id, table));
@@ -80,7 +82,7 @@ int export_run(const Args& args, int64_t id, const std::string& db_path) {
     choice.retrieval = args.has("retrieval");
     store::export_run_png(s, id, choice, out);
   } else {
-    throw Error("--format: \"" + format + "\" is not csv, json or png");
+    throw Error("--format: \"" + format + "\" is not csv, json, png or safetensors");
   }
   print(report);
   return 0;
@@ -121,8 +123,10 @@ static RegisterCommand reg(
      text("model", "ID", "list: runs of this model id"), text("kind", "KIND", "list: runs of this kind"),
      text("since", "DATE", "list: created at or after (ISO-8601, e.g. 2026-12-01 or 2026-12-01T10:00)"),
      text("until", "DATE", "list: created before (ISO-8601)"), integer("limit", "N", "list: at most N runs", 0),
-     text("format", "csv|json|png", "export: the format"), text("out", "PATH", "export: output file"),
-     text("table", "NAME", "export csv: head_stats, generations, head_scores, niah_cells, retrieval_scores"),
+     text("format", "csv|json|png|safetensors", "export: the format"),
+     flag("values", "export json: include every map's and trace's numbers"), text("out", "PATH", "export: output file"),
+     text("table", "NAME", "export csv: head_stats, generations, head_scores, niah_cells, retrieval_scores, traces, "
+                           "attention_maps (default: the run's main table)"),
      integer("map", "ID", "export png: which attention map", 0), real("strength", "X", "export png: NIAH panel"),
      flag("influence", "export png: NIAH mean Influence instead of score"), flag("log", "export png: log colour scale"),
      text("head-stat", "NAME", "export png: a layer x head grid of this head statistic (e.g. attn_distance)"),

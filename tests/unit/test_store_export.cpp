@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/safetensors.h"
 #include "storage/heatmap_png.h"
 #include "storage/run_export.h"
 #include "test_store_fixture.h"
@@ -118,7 +119,7 @@ TEST_CASE("store export: CSV tables have a header row and quote text") {
         "variant,step,token_id,token_prob\nbaseline,0,450,0.5\nbaseline,1,11,0.4\nsteered,0,451,0.75\n");
   CHECK(run_to_csv(f.s, f.prof_run, "head_scores") == "task,layer,head,metric,value\njson,0,1,acc,0.5\njson,1,0,acc,0.25\n");
   const std::string niah = run_to_csv(f.s, f.niah_run, "niah_cells");
-  CHECK(niah.rfind("sweep_id,method,strength,context_length,depth_percent,n_samples,mean_score,mean_influence\n", 0) == 0);
+  CHECK(niah.rfind("sweep_id,method,strength,context_length,depth_percent,realised_depth,n_samples,mean_score,", 0) == 0);
   CHECK(std::count(niah.begin(), niah.end(), '\n') == 10);
   CHECK_THROWS_WITH_AS(run_to_csv(f.s, f.gen_run, "maps"), doctest::Contains("unknown table"), hl::Error);
 }
@@ -184,4 +185,36 @@ TEST_CASE("store export: viridis endpoints and monotone lightness") {
     CHECK(g >= prev);
     prev = g;
   }
+}
+
+TEST_CASE("store export: maps, traces and NIAH cells carry their numbers (CSV long format, JSON values, safetensors)") {
+  Fixture f;
+  const std::string maps = run_to_csv(f.s, f.gen_run, "attention_maps");
+  CHECK(maps.rfind("map_id,layer,head,phase,query,key,value\n", 0) == 0);
+  CHECK(std::count(maps.begin(), maps.end(), '\n') == 1 + 4 * 4);  // the fixture's one 4 x 4 map, every value
+  const std::string traces = run_to_csv(f.s, f.gen_run, "traces");
+  CHECK(traces.rfind("trace_id,span,variant,layer,position,value\n", 0) == 0);
+  CHECK(std::count(traces.begin(), traces.end(), '\n') > 1);
+  CHECK(traces.find(",-1,0,") != std::string::npos);  // row 0 of a whole-stack trace is layer -1
+  const auto j = run_to_json(f.s, f.gen_run, true);
+  REQUIRE(j["attention_maps"][0]["values"].size() == 4);
+  CHECK(j["attention_maps"][0]["values"][0].size() == 4);
+  CHECK(j["traces"][0].contains("values"));
+  CHECK_FALSE(run_to_json(f.s, f.gen_run)["attention_maps"][0].contains("values"));  // by reference unless asked
+  const std::string niah = run_to_csv(f.s, f.niah_run, "niah_cells");
+  CHECK(niah.rfind("sweep_id,method,strength,context_length,depth_percent,realised_depth,n_samples,mean_score,"
+                   "mean_influence,mean_rollout,answer,influence_by_layer\n", 0) == 0);
+  CHECK(run_to_json(f.s, f.niah_run)["niah_sweeps"][0]["cells"][0].contains("influence_by_layer"));
+  const std::string st = f.dir.file("run.safetensors");
+  export_run_safetensors(f.s, f.gen_run, st);
+  hl::SafetensorsFile file(st);
+  bool saw_map = false, saw_trace = false;
+  for (const auto& t : file.tensors()) {
+    saw_map = saw_map || t.name.rfind("map.", 0) == 0;
+    saw_trace = saw_trace || t.name.rfind("trace.", 0) == 0;
+  }
+  CHECK(saw_map);
+  CHECK(saw_trace);
+  CHECK_THROWS_WITH_AS(export_run_safetensors(f.s, f.prof_run, f.dir.file("p.safetensors")),
+                       doctest::Contains("no maps, traces or generations"), hl::Error);
 }
