@@ -145,7 +145,12 @@ Image render_heatmap(const FloatMatrix& input, const HeatmapOptions& opt) {
   if (!std::isfinite(lo)) lo = 0, hi = 1;  // nothing finite: an all-grey map with a nominal bar
   if (opt.vmin) lo = opt.log_scale ? std::log10(*opt.vmin) : *opt.vmin;
   if (opt.vmax) hi = opt.log_scale ? std::log10(*opt.vmax) : *opt.vmax;
-  const float span = hi > lo ? hi - lo : 1.f;
+  if (!(hi > lo)) {  // constant data: a bar around the value, so its ticks say what it is (not "0 0 0")
+    const float half = lo == 0 ? 0.5f : std::abs(lo) * 0.5f;
+    lo -= half;
+    hi += half;
+  }
+  const float span = hi - lo;
 
   // Small grids (NIAH) get big cells; maps get one pixel per (downsampled) cell.
   const int cell = static_cast<int>(std::clamp<int64_t>(512 / std::max(m.rows, m.cols), 1, 48));

@@ -365,8 +365,72 @@ FloatMatrix head_grid(const Store& store, int64_t run_id, const PngChoice& choic
   return g;
 }
 
+namespace {
+
+// "model · run N · PASTA alpha=0.01": what a figure shows, for its title.
+std::string run_caption(const Store& store, const RunRecord& run) {
+  std::string model = "model " + std::to_string(run.model_id);
+  if (auto m = store.get_model(run.model_id)) {
+    std::string p = m->path;
+    while (!p.empty() && p.back() == '/') p.pop_back();
+    const size_t slash = p.find_last_of('/');
+    model = slash == std::string::npos ? p : p.substr(slash + 1);
+    if ((model == "hf" || model.size() > 24) && slash != std::string::npos && slash > 0) {  // ".../stories260K/hf"
+      const size_t prev = p.find_last_of('/', slash - 1);
+      model = p.substr(prev == std::string::npos ? 0 : prev + 1, slash - (prev == std::string::npos ? 0 : prev + 1));
+    }
+  }
+  std::string steering;
+  if (run.spec_id)
+    if (auto spec = store.get_spec(*run.spec_id)) {
+      const json j = json::parse(*spec, nullptr, false);
+      const std::string method = j.is_object() ? j.value("method", "none") : "none";
+      auto num = [&](const char* key) {
+        return j.contains(key) && j[key].is_number() ? std::string(" ") + key + "=" + csv_number(j[key].get<double>())
+                                                      : std::string();
+      };
+      if (method == "pasta") steering = " - PASTA" + num("alpha");
+      else if (method == "guide") steering = " - GUIDE" + num("delta");
+      else if (method == "instaboost") steering = " - INSTABOOST" + num("multiplier");
+    }
+  return model + " - run " + std::to_string(run.id) + steering;
+}
+
+// The prompt's tokens as column labels, from the stored text and code-point offsets (ASCII: the PNG font has no
+// other glyphs); tokens past the prompt (a continuation) are numbered.
+std::vector<std::string> token_ticks(const Store& store, const RunRecord& run, int64_t n) {
+  std::vector<std::string> out;
+  std::optional<PromptRecord> p;
+  if (run.prompt_id) p = store.get_prompt(*run.prompt_id);
+  std::vector<size_t> cp_start;  // byte offset of each code point
+  if (p)
+    for (size_t i = 0; i < p->text.size(); ++i)
+      if ((static_cast<unsigned char>(p->text[i]) & 0xC0) != 0x80) cp_start.push_back(i);
+  for (int64_t i = 0; i < n; ++i) {
+    std::string t;
+    if (p && i < static_cast<int64_t>(p->offsets.size())) {
+      const auto [a, b] = p->offsets[static_cast<size_t>(i)];
+      if (a >= 0 && b > a && static_cast<size_t>(b) <= cp_start.size()) {
+        const size_t from = cp_start[static_cast<size_t>(a)];
+        const size_t to = static_cast<size_t>(b) < cp_start.size() ? cp_start[static_cast<size_t>(b)] : p->text.size();
+        for (char c : p->text.substr(from, to - from))
+          t += (c == ' ' ? '_' : (static_cast<unsigned char>(c) < 0x80 && c >= 0x20 ? c : '?'));
+      } else if (i < static_cast<int64_t>(p->token_ids.size())) {
+        t = "<" + std::to_string(p->token_ids[static_cast<size_t>(i)]) + ">";  // a special token (BOS) has no text
+      }
+    } else {
+      t = "+" + std::to_string(i - (p ? static_cast<int64_t>(p->offsets.size()) : 0));
+    }
+    if (t.size() > 8) t = t.substr(0, 8);
+    out.push_back(t);
+  }
+  return out;
+}
+
+}  // namespace
+
 void export_run_png(const Store& store, int64_t run_id, const PngChoice& choice, const std::string& out_path) {
-  require_run(store, run_id);
+  const RunRecord run = require_run(store, run_id);
   HeatmapOptions opt;
   opt.log_scale = choice.log_scale;
   if (int(!choice.head_stat.empty()) + int(!choice.head_score.empty()) + int(choice.retrieval) > 1)
@@ -394,6 +458,12 @@ void export_run_png(const Store& store, int64_t run_id, const PngChoice& choice,
     if (!strengths.count(strength))
       throw Error("run " + std::to_string(run_id) + ": no NIAH cells with strength " + csv_number(strength));
     NiahGrid g = niah_grid(cells, strength, choice.influence);
+    opt.title = run_caption(store, run) + " - NIAH " + (choice.influence ? "INFLUENCE" : "SCORE") + " (STRENGTH " +
+                csv_number(strength) + ")";
+    opt.x_label = "context length (tokens)";
+    opt.y_label = "depth %";
+    for (auto l : g.lengths) opt.x_ticks.push_back(std::to_string(l));
+    for (double d : g.depths) opt.y_ticks.push_back(csv_number(d));
     write_png(render_heatmap(g.values, opt), out_path);
     return;
   }
@@ -410,7 +480,19 @@ void export_run_png(const Store& store, int64_t run_id, const PngChoice& choice,
       throw Error("run " + std::to_string(run_id) + ": nothing to draw (no attention maps, no NIAH cells)");
     map_id = maps.front().id;
   }
-  write_png(render_heatmap(store.load_attention_map(map_id), opt), out_path);
+  const FloatMatrix m = store.load_attention_map(map_id);
+  for (const auto& a : maps)
+    if (a.id == map_id)
+      opt.title = run_caption(store, run) + " - " + (a.head < 0 ? "L" + std::to_string(a.layer) + " MEAN"
+                                                                 : "L" + std::to_string(a.layer) + "H" + std::to_string(a.head)) +
+                  " " + a.phase;
+  opt.x_label = "key token";
+  opt.y_label = "query";
+  if (m.rows <= 64) {  // token labels while they fit; beyond, the positions are the axes
+    opt.x_ticks = token_ticks(store, run, m.cols);
+    opt.y_ticks = token_ticks(store, run, m.rows);
+  }
+  write_png(render_heatmap(m, opt), out_path);
 }
 
 void write_text_file(const std::string& path, const std::string& text) {

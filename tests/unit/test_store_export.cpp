@@ -127,10 +127,10 @@ TEST_CASE("store export: CSV tables have a header row and quote text") {
 TEST_CASE("store export: PNG of an attention map uses viridis and has a colorbar") {
   Fixture f;
   const std::string out = f.dir.file("map.png");
-  export_run_png(f.s, f.gen_run, {}, out);
-  const Png img = load_png(out);
-  // 4x4 map: 48-pixel cells (512/4 clamps to 48) after an 8-pixel margin.
-  CHECK(img.h == 4 * 48 + 16);
+  // The plot itself (render_heatmap with no texts): 4x4 map, 48-pixel cells (512/4 clamps to 48) after an 8-pixel
+  // margin.
+  const hl::store::Image img = render_heatmap(f.s.load_attention_map(f.map_id));
+  CHECK(img.height == 4 * 48 + 16);
   CHECK(same(img.at(8 + 10, 8 + 10), viridis(0.f)));             // value 0, the minimum
   CHECK(same(img.at(8 + 3 * 48 + 10, 8 + 3 * 48 + 10), viridis(1.f)));  // value 1, the maximum
   // Colorbar right of the map: yellow (max) at the top, purple (min) at the bottom.
@@ -139,9 +139,19 @@ TEST_CASE("store export: PNG of an attention map uses viridis and has a colorbar
   CHECK(same(img.at(bar_x, 8 + 4 * 48 - 1), viridis(0.f)));
   // Tick labels are drawn in dark ink to the right of the bar.
   int ink = 0;
-  for (int y = 0; y < img.h; ++y)
-    for (int x = bar_x + 16; x < img.w; ++x) ink += img.at(x, y).r == 0x20;
+  for (int y = 0; y < img.height; ++y)
+    for (int x = bar_x + 16; x < img.width; ++x) ink += img.at(x, y).r == 0x20;
   CHECK(ink > 20);
+  // The export adds what a reader needs: a title above (run, head, method and strength), axis labels and the
+  // prompt's tokens on the axes.
+  export_run_png(f.s, f.gen_run, {}, out);
+  const Png fig = load_png(out);
+  CHECK(fig.h > img.height + 20);
+  CHECK(fig.w > img.width);
+  int title_ink = 0;
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < fig.w; ++x) title_ink += fig.at(x, y).r == 0x20;
+  CHECK(title_ink > 50);
   CHECK_THROWS_WITH_AS(export_run_png(f.s, f.gen_run, {42, {}, false, false}, out),
                        doctest::Contains("no attention map 42"), hl::Error);
   CHECK_THROWS_WITH_AS(export_run_png(f.s, f.prof_run, {}, out), doctest::Contains("nothing to draw"), hl::Error);
@@ -157,17 +167,19 @@ TEST_CASE("store export: PNG of a NIAH grid: depth rows, length columns, missing
   CHECK(std::isnan(g.values.values[4]));  // depth 50, length 2000 never recorded
   CHECK(g.values.values[0] == doctest::Approx(1 / 103.0));
   const std::string out = f.dir.file("niah.png");
-  export_run_png(f.s, f.niah_run, {}, out);
-  const Png img = load_png(out);
+  const hl::store::Image img = render_heatmap(g.values);
   const int cell = 512 / 3 > 48 ? 48 : 512 / 3;
-  CHECK(img.h == 3 * cell + 16);
+  CHECK(img.height == 3 * cell + 16);
   CHECK(same(img.at(8 + cell + cell / 2, 8 + cell + cell / 2), Rgb{0x80, 0x80, 0x80}));
   CHECK(same(img.at(8 + 2, 8 + 2), viridis(0.f)));  // depth 0, length 1000 is the minimum
+  // The export: the same grid with a title, "context length" / "depth" labels and their values as ticks.
+  export_run_png(f.s, f.niah_run, {}, out);
+  CHECK(load_png(out).h > img.height + 2 * 16);
   // The other panel has one cell.
   PngChoice other;
   other.strength = 1.0;
   export_run_png(f.s, f.niah_run, other, out);
-  CHECK(load_png(out).h == 48 + 16);  // one 48-px cell
+  CHECK(load_png(out).h > 48 + 16);  // one 48-px cell, with its title and labels
   other.strength = 0.25;
   CHECK_THROWS_WITH_AS(export_run_png(f.s, f.niah_run, other, out), doctest::Contains("no NIAH cells with strength"),
                        hl::Error);
