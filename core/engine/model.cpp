@@ -382,6 +382,8 @@ bool Model::weights_packed() const { return !w_.layers.empty() && w_.layers.fron
 
 bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
   if (weights_packed()) return true;
+  // Packed products compute in float32 (16-bit weights are widened in them): a bf16/f16 compute dtype stays on ATen.
+  if (dtype_ != at::kFloat) return false;
   if (w_.layers.empty() || !engine::PackedWeight::applies(w_.layers.front().qkv_w)) return false;
   using engine::PackedWeight;
   // Half-style rotary over whole heads of a multiple of 32 dims: the QKV product rotates queries and keys in its
@@ -414,6 +416,23 @@ bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
 void Model::set_tokenizer(std::unique_ptr<Tokenizer> t) { tokenizer_ = std::move(t); }
 
 at::Tensor Model::rope_inv_freq() const { return inv_freq_; }
+
+std::string Model::weight_storage() const {
+  if (weights_packed()) return engine::storage_name(w_.layers.front().qkv_p->storage());
+  const at::ScalarType t = w_.layers.empty() ? dtype_ : w_.layers.front().qkv_w.scalar_type();
+  return t == at::kFloat ? "f32" : t == at::kBFloat16 ? "bf16" : t == at::kHalf ? "f16" : c10::toString(t);
+}
+
+int64_t Model::projection_bytes() const {
+  int64_t n = 0;
+  for (const auto& l : w_.layers) {
+    for (const auto* t : {&l.qkv_w, &l.o_w, &l.up_w, &l.down_w})
+      if (t->defined()) n += t->numel() * static_cast<int64_t>(t->element_size());
+    for (const auto* p : {&l.qkv_p, &l.o_p, &l.up_p, &l.down_p})
+      if (*p) n += (*p)->bytes();
+  }
+  return n;
+}
 
 int64_t Model::param_count() const {
   int64_t n = w_.embed.numel();

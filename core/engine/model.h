@@ -24,7 +24,10 @@ class PackedWeight;
 
 struct LoadOptions {
   std::string device = "cpu";   // "cpu", "cuda", "cuda:1"
-  std::string dtype = "f32";    // compute dtype: f32 (default), bf16, f16
+  // auto (default): compute in float32; a checkpoint stored in bf16 or f16 keeps that type for its packed
+  // projections (16-bit panels, PackedWeight) where they are packed (CPU with AVX2/FMA), everything else float32.
+  // f32: everything upcast to float32. bf16, f16: compute in that dtype (ATen; nothing is packed).
+  std::string dtype = "auto";
   bool load_tokenizer = true;   // a missing tokenizer is not an error; tokenizer() is then null
   bool pack_weights = true;     // CPU float32: repack the projections for our kernels (Model::pack_weights)
   TokenizerOptions tokenizer;
@@ -127,6 +130,10 @@ class Model {
   bool weights_packed() const;
   at::Device device() const { return device_; }
   at::ScalarType dtype() const { return dtype_; }
+  // The projections' storage: "bf16"/"f16" (16-bit packed panels), else the compute dtype's name ("f32", ...).
+  std::string weight_storage() const;
+  // Bytes of the four projections of every layer as stored (packed or not).
+  int64_t projection_bytes() const;
   const std::filesystem::path& source() const { return source_; }
   int64_t param_count() const;
 

@@ -116,6 +116,12 @@ std::string WeightSource::detect_prefix(const std::vector<std::string>& candidat
               ": missing tensor (looked for " + tried + ")");
 }
 
+std::set<at::ScalarType> WeightSource::dtypes() const {
+  std::set<at::ScalarType> out;
+  for (const auto& [name, loc] : where_) out.insert(to_scalar(loc.second->dtype, name));
+  return out;
+}
+
 std::vector<std::string> WeightSource::names() const {
   std::vector<std::string> out;
   for (const auto& [n, w] : where_) out.push_back(n);
