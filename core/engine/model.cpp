@@ -365,7 +365,8 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
   at::Tensor xn = norm(c, x, w_.final_norm_w, w_.final_norm_b);
   if (opt.keep_hidden) res.final_normed = xn;
   at::Tensor head_in = opt.all_logits ? xn : xn.narrow(1, xn.size(1) - 1, 1);
-  res.logits = linear(head_in, w_.lm_head_w, w_.lm_head_b).to(at::kFloat);
+  res.logits = w_.lm_head_p ? engine::packed_linear(head_in, *w_.lm_head_p, w_.lm_head_b)
+                            : linear(head_in, w_.lm_head_w, w_.lm_head_b).to(at::kFloat);
   return res;
 }
 
@@ -410,6 +411,17 @@ bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
     pack(lw.down_w, lw.down_p, PackedWeight::Layout::Plain, "the down projection");
     if (on_layer) on_layer(static_cast<int64_t>(l));
   }
+  // 16-bit projections (a bf16/f16 checkpoint): the LM head in the same type, exactly its checkpoint values (read
+  // as float32, which holds them exactly). A tied head keeps the float32 embedding table for the lookups.
+  const PackedWeight::Storage st = w_.layers.front().qkv_p->storage();
+  if (st != PackedWeight::Storage::F32 && w_.lm_head_w.defined() && w_.lm_head_w.dim() == 2) {
+    const at::Tensor head = w_.lm_head_w.to(st == PackedWeight::Storage::BF16 ? at::kBFloat16 : at::kHalf);
+    if (at::equal(head.to(at::kFloat), w_.lm_head_w)) {  // never a rounding the checkpoint did not have
+      w_.lm_head_p =
+          std::make_shared<const PackedWeight>(PackedWeight::pack(head, PackedWeight::Layout::Plain, "the LM head"));
+      w_.lm_head_w = at::Tensor();
+    }
+  }
   return true;
 }
 
@@ -431,6 +443,7 @@ int64_t Model::projection_bytes() const {
     for (const auto* p : {&l.qkv_p, &l.o_p, &l.up_p, &l.down_p})
       if (*p) n += (*p)->bytes();
   }
+  if (w_.lm_head_p) n += w_.lm_head_p->bytes();
   return n;
 }
 
@@ -443,6 +456,7 @@ int64_t Model::param_count() const {
   add(w_.final_norm_w);
   add(w_.final_norm_b);
   if (!cfg_.tie_word_embeddings) add(w_.lm_head_w);
+  if (!cfg_.tie_word_embeddings && w_.lm_head_p) n += w_.lm_head_p->numel();
   add(w_.lm_head_b);
   for (const auto& l : w_.layers) {
     for (const auto* t : {&l.norm1_w, &l.norm1_b, &l.norm2_w, &l.norm2_b, &l.qkv_w, &l.qkv_b, &l.o_w, &l.o_b, &l.up_w,

@@ -53,6 +53,9 @@ struct ModelWeights {
   at::Tensor pos_embed;  // [P, D] (learned positions) or undefined
   at::Tensor final_norm_w, final_norm_b;
   at::Tensor lm_head_w, lm_head_b;  // lm_head_w may alias embed (tied)
+  // After Model::pack_weights with 16-bit projections: the LM head packed in their type (decode reads it whole
+  // every token: in float32 it would be a third of a small model's bytes); lm_head_w is then released.
+  std::shared_ptr<const engine::PackedWeight> lm_head_p;
   std::vector<LayerWeights> layers;
 };
 
@@ -132,7 +135,7 @@ class Model {
   at::ScalarType dtype() const { return dtype_; }
   // The projections' storage: "bf16"/"f16" (16-bit packed panels), else the compute dtype's name ("f32", ...).
   std::string weight_storage() const;
-  // Bytes of the four projections of every layer as stored (packed or not).
+  // Bytes of the four projections of every layer, and of the LM head when it is packed, as stored.
   int64_t projection_bytes() const;
   const std::filesystem::path& source() const { return source_; }
   int64_t param_count() const;
