@@ -4,6 +4,8 @@
 // projections, float32 compute), against the float32 forward of the same rounded weights (--dtype f32): logits,
 // greedy ids, attention capture, PASTA and GUIDE steering.
 #include <fstream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/engine/capture.h"
@@ -249,39 +251,46 @@ TEST_CASE("bf16 copy of llama-gqa: PASTA and GUIDE steering equal the float32 fo
   expect_same_run(ids, &guide);
 }
 
-TEST_CASE("a bf16 SmolLM2-shape model (rotary pairs) equals its float32 upcast, every kernel") {
+TEST_CASE("bf16 and f16 SmolLM2-shape models (rotary pairs) equal their float32 upcasts, every kernel") {
   KernelChoice kernels;
-  static hl_test::ScratchDir dir("bf16_smol");
-  static std::unique_ptr<Model> m16, m32;
-  if (!m16) {
-    SynthOptions o;
-    o.like = "smollm2-135m";
-    o.seed = 6;
-    o.layers = 2;
-    o.dtype = "bf16";
-    write_synthetic_model(o, dir.dir);
-    LoadOptions lo;
-    lo.load_tokenizer = false;
-    m16 = Model::load(dir.dir, lo);
-    lo.dtype = "f32";
-    m32 = Model::load(dir.dir, lo);
+  for (const char* type : {"bf16", "f16"}) {
+    INFO(type);
+    // Written and loaded once per type (packing happens at load, with the default kernels).
+    static std::map<std::string, std::pair<std::unique_ptr<Model>, std::unique_ptr<Model>>> models;
+    static std::vector<std::unique_ptr<hl_test::ScratchDir>> dirs;
+    auto& [m16, m32] = models[type];
+    if (!m16) {
+      dirs.push_back(std::make_unique<hl_test::ScratchDir>(std::string(type) + "_smol"));
+      SynthOptions o;
+      o.like = "smollm2-135m";
+      o.seed = 6;
+      o.layers = 2;
+      o.dtype = type;
+      write_synthetic_model(o, dirs.back()->dir);
+      LoadOptions lo;
+      lo.load_tokenizer = false;
+      m16 = Model::load(dirs.back()->dir, lo);
+      lo.dtype = "f32";
+      m32 = Model::load(dirs.back()->dir, lo);
+    }
+    if (m16->weights_packed()) {
+      CHECK(m16->weight_storage() == type);
+      CHECK(m16->weights().lm_head_p);
+      CHECK((m16->weights().layers[0].qkv_p->layout() == PackedWeight::Layout::RopePairs));
+    }
+    const std::vector<int64_t> ids = {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403, 9000, 12};
+    for (int64_t T : {1, 13}) {
+      INFO("prompt tokens ", T);
+      at::Tensor t = at::tensor(ids, at::kLong).narrow(0, 0, T).unsqueeze(0);
+      KVCache c16 = m16->new_cache(1, 16), c32 = m32->new_cache(1, 16);
+      ForwardOptions fo;
+      fo.all_logits = true;
+      const at::Tensor a = m16->forward(t, c16, fo).logits, b = m32->forward(t, c32, fo).logits;
+      CHECK(max_abs_diff(a, b) <= 1e-4 * (1 + b.abs().max().item<double>()));
+    }
+    GenerateOptions go;
+    go.max_new_tokens = 8;
+    go.stop_at_eos = false;
+    CHECK(generate(*m16, ids, go).tokens == generate(*m32, ids, go).tokens);
   }
-  if (m16->weights_packed()) {
-    CHECK(m16->weight_storage() == "bf16");
-    CHECK((m16->weights().layers[0].qkv_p->layout() == PackedWeight::Layout::RopePairs));
-  }
-  const std::vector<int64_t> ids = {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403, 9000, 12};
-  for (int64_t T : {1, 13}) {
-    INFO("prompt tokens ", T);
-    at::Tensor t = at::tensor(ids, at::kLong).narrow(0, 0, T).unsqueeze(0);
-    KVCache c16 = m16->new_cache(1, 16), c32 = m32->new_cache(1, 16);
-    ForwardOptions fo;
-    fo.all_logits = true;
-    const at::Tensor a = m16->forward(t, c16, fo).logits, b = m32->forward(t, c32, fo).logits;
-    CHECK(max_abs_diff(a, b) <= 1e-4 * (1 + b.abs().max().item<double>()));
-  }
-  GenerateOptions go;
-  go.max_new_tokens = 8;
-  go.stop_at_eos = false;
-  CHECK(generate(*m16, ids, go).tokens == generate(*m32, ids, go).tokens);
 }
