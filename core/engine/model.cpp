@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <set>
@@ -416,7 +417,14 @@ bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
   const PackedWeight::Storage st = w_.layers.front().qkv_p->storage();
   if (st != PackedWeight::Storage::F32 && w_.lm_head_w.defined() && w_.lm_head_w.dim() == 2) {
     const at::Tensor head = w_.lm_head_w.to(st == PackedWeight::Storage::BF16 ? at::kBFloat16 : at::kHalf);
-    if (at::equal(head.to(at::kFloat), w_.lm_head_w)) {  // never a rounding the checkpoint did not have
+    // Never a rounding the checkpoint did not have. Compared in blocks of rows: a whole float32 copy of the head
+    // would add its size to the load's peak memory.
+    bool exact = true;
+    for (int64_t r = 0; r < head.size(0) && exact; r += 4096) {
+      const int64_t n = std::min<int64_t>(4096, head.size(0) - r);
+      exact = at::equal(head.narrow(0, r, n).to(at::kFloat), w_.lm_head_w.narrow(0, r, n));
+    }
+    if (exact) {
       w_.lm_head_p =
           std::make_shared<const PackedWeight>(PackedWeight::pack(head, PackedWeight::Layout::Plain, "the LM head"));
       w_.lm_head_w = at::Tensor();
