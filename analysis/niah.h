@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/retrieval_score.h"
 #include "core/job.h"
 
 namespace hl {
@@ -42,6 +43,9 @@ struct NiahResult {
   std::string answer;          // the model's response
   // Not in the CSV (its columns are fixed): mean Influence over the last K prompt tokens per layer -1..L-1.
   std::vector<double> influence_by_layer;
+  // Not in the CSV either: this cell's retrieval-head tally (copy steps and per-head hits; layers 0 when the sweep
+  // does not compute retrieval scores).
+  RetrievalTally retrieval;
 
   NiahCell cell() const { return NiahCell{length, depth, delta}; }
 };

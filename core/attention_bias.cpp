@@ -13,6 +13,7 @@ AttentionBias::AttentionBias(int64_t batch, int64_t layers, int64_t heads, int64
     throw Error("attention bias: invalid dimensions");
   values_.assign(static_cast<size_t>(batch * layers * heads * prompt_len), 0.0f);
   active_.assign(static_cast<size_t>(batch * layers * heads), 0);
+  ablation = HeadAblation(batch, layers, heads);
 }
 
 void AttentionBias::touch(int64_t b, int64_t layer, int64_t head) {
@@ -52,6 +53,7 @@ bool AttentionBias::layer_active(int64_t layer) const {
 }
 
 int64_t AttentionBias::first_uneven_key(int64_t b) const {
+  if (ablation.row_any(b)) return 0;
   int64_t first = prompt_len_;
   for (int64_t l = 0; l < layers_; ++l)
     for (int64_t h = 0; h < heads_; ++h) {
@@ -66,13 +68,15 @@ int64_t AttentionBias::first_uneven_key(int64_t b) const {
   return first;
 }
 
-bool AttentionBias::any_active() const {
+bool AttentionBias::any_key_bias() const {
   return std::any_of(active_.begin(), active_.end(), [](uint8_t a) { return a != 0; });
 }
 
+bool AttentionBias::any_active() const { return any_key_bias() || ablation.any(); }
+
 int64_t AttentionBias::lowest_active_layer() const {
   for (int64_t l = 0; l < layers_; ++l)
-    if (layer_active(l)) return l;
+    if (layer_active(l) || ablation.layer_any(l)) return l;
   return -1;
 }
 
@@ -85,6 +89,7 @@ AttentionBias AttentionBias::broadcast_to(int64_t batch) const {
     std::copy(values_.begin(), values_.begin() + per_row_v, out.values_.begin() + b * per_row_v);
     std::copy(active_.begin(), active_.begin() + per_row_a, out.active_.begin() + b * per_row_a);
   }
+  if (ablation.batch() > 0) out.ablation = ablation.broadcast_to(batch);
   return out;
 }
 

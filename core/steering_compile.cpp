@@ -78,6 +78,7 @@ void compile_row(AttentionBias& bias, int64_t row, const SteeringSpec& spec, con
   const int64_t n_layers = bias.layers(), n_heads = bias.heads(), prompt_len = bias.prompt_len();
   validate_steering_spec(spec, n_layers, n_heads);
   check_spans(spans, prompt_len, where);
+  for (const HeadRef& hr : spec.ablate.expand(n_layers, n_heads)) bias.ablation.set(row, hr.layer, hr.head, spec.ablation);
   const std::vector<float> kb = key_bias(spec, prompt_len, spans);
   bool any = false;
   for (float v : kb) any = any || v != 0.0f;
@@ -94,6 +95,7 @@ void compile_row(AttentionBias& bias, int64_t row, const SteeringSpec& spec, con
   }
 }
 
+// Whether row `row` has a logit bias (ablation alone does not count: it has no apply_at).
 bool row_active(const AttentionBias& bias, int64_t row) {
   for (int64_t l = 0; l < bias.layers(); ++l)
     for (int64_t h = 0; h < bias.heads(); ++h)

@@ -21,7 +21,7 @@ namespace {
 
 const std::set<std::string>& common_fields() {
   static const std::set<std::string> f = {"method",     "spans",   "emphasis", "occurrence",    "span_match",
-                                          "markers",    "apply_at", "influence_span"};
+                                          "markers",    "apply_at", "influence_span", "ablate", "ablation"};
   return f;
 }
 
@@ -275,6 +275,12 @@ SteeringSpec parse_steering_spec(const std::string& json_text, const std::string
     if (!(s.multiplier > 0)) throw Error(field_ctx(where, "multiplier") + ": must be > 0, got " + j["multiplier"].dump());
   }
   if (j.contains("layers")) s.layers = parse_layers(j["layers"], field_ctx(where, "layers"));
+  if (j.contains("ablate")) s.ablate = parse_head_set(j["ablate"], field_ctx(where, "ablate"));
+  if (j.contains("ablation")) {
+    s.ablation = choice<AblationMode>(j["ablation"], field_ctx(where, "ablation"),
+                                      {{"zero", AblationMode::Zero}, {"mean", AblationMode::Mean}});
+    if (!j.contains("ablate")) throw Error(field_ctx(where, "ablation") + ": needs field 'ablate' (the heads to ablate)");
+  }
 
   if (j.contains("spans")) s.spans = parse_spans(j["spans"], field_ctx(where, "spans"), s.method);
   if (j.contains("emphasis")) {
@@ -355,6 +361,10 @@ std::string steering_spec_to_json(const SteeringSpec& s, int indent) {
   j["apply_at"] = s.apply_at == ApplyAt::All ? "all" : "prefill";
   if (s.influence_span) j["influence_span"] = ojson::array({s.influence_span->begin, s.influence_span->end});
   if (s.influence_text) j["influence_span"] = *s.influence_text;
+  if (!s.ablate.empty()) {
+    j["ablate"] = heads_to_json(s.ablate);
+    j["ablation"] = to_string(s.ablation);
+  }
   return j.dump(indent);
 }
 
@@ -368,7 +378,8 @@ bool operator==(const SteeringSpec& a, const SteeringSpec& b) {
          a.scale_position == b.scale_position && a.multispan == b.multispan && a.delta == b.delta && a.multiplier == b.multiplier && a.layers == b.layers &&
          a.spans == b.spans && a.emphasis == b.emphasis && a.occurrence == b.occurrence &&
          a.span_match == b.span_match && a.markers == b.markers && a.apply_at == b.apply_at &&
-         a.influence_span == b.influence_span && a.influence_text == b.influence_text;
+         a.influence_span == b.influence_span && a.influence_text == b.influence_text && a.ablate == b.ablate &&
+         (a.ablate.empty() || a.ablation == b.ablation);
 }
 
 SteeringSpec with_query_heads(SteeringSpec spec, int64_t n_layers, int64_t n_heads, int64_t n_kv_heads) {
@@ -383,6 +394,7 @@ void validate_steering_spec(const SteeringSpec& spec, int64_t n_layers, int64_t 
     throw Error("steering spec: field 'head_index': \"kv\" heads must be mapped to query heads with the model's "
                 "KV head count first (with_query_heads)");
   if (spec.method == SteeringMethod::Pasta) spec.heads.validate(n_layers, n_heads, "steering spec: field 'heads'");
+  spec.ablate.validate(n_layers, n_heads, "steering spec: field 'ablate'");
   if (spec.method == SteeringMethod::Guide || spec.method == SteeringMethod::InstaBoost)
     (void)spec.layers.resolve(n_layers, "steering spec: field 'layers'");
   if (spec.method == SteeringMethod::Pasta && !(spec.alpha > 0 && std::isfinite(spec.alpha)))

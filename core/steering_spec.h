@@ -24,6 +24,10 @@
 //   guide       delta (default 1.0, any finite value); layers "all" (default) | "none" | "first" | "last" |
 //               [layer, ...]. Every head of the chosen layers is steered.
 //   instaboost  multiplier M > 0 (post-softmax x M then renormalise == GUIDE with delta = ln M); layers as GUIDE.
+//   ablation    (any method, "none" included) ablate: heads whose output is ablated, any HeadSet form (query heads,
+//               also on GQA models); ablation "zero" (default: the head's output x 0) | "mean" (its mean over the
+//               prompt's positions in the unsteered forward). Combines with the method's steering in one spec.
+//               {"method": "none", "ablate": ["L1H5", "L3"], "ablation": "mean"}
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -81,6 +85,10 @@ struct SteeringSpec {
   double multiplier = 1.0;  // InstABoost
   LayerSelection layers;
 
+  // Head ablation (core/head_ablation.h), with any method
+  HeadSet ablate;
+  AblationMode ablation = AblationMode::Zero;
+
   // Where to steer
   std::vector<SteeringSpan> spans;
   std::vector<std::string> emphasis;
@@ -132,6 +140,7 @@ void validate_steering_spec(const SteeringSpec& spec, int64_t n_layers, int64_t 
 //   multispan "union": one pass with the union of the spans instead of one pass per span.
 // GUIDE / InstABoost: +float32(level * delta) on each span's keys (overlapping spans add up), every head of
 // the selected layers.
+// Heads in spec.ablate are ablated (bias.ablation) with spec.ablation, whatever the method.
 // Keys past the prompt (generated tokens) get 0. A (layer, head) whose bias is all exactly 0 (alpha = 1,
 // delta = 0, M = 1, empty head set, no spans) is left inactive, so the model runs the plain path and its
 // logits are bit-identical to unsteered ones.

@@ -51,7 +51,7 @@ case "$mode" in
     echo "== screenshot: $shot (state: $BUILD_DIR/headlight-demo.json)"
     ;;
   test)
-    # Torch-free unit tests under ASan+UBSan, then every fuzz target briefly (13 targets x FUZZ_SECONDS).
+    # Torch-free unit tests under ASan+UBSan, then every fuzz target briefly (every target x FUZZ_SECONDS).
     HEADLIGHT_SHARED_DIR="$SHARED" JOBS="$JOBS" bash scripts/sanitize.sh
     HEADLIGHT_SHARED_DIR="$SHARED" JOBS="$JOBS" FUZZ_SECONDS="${FUZZ_SECONDS:-15}" bash scripts/fuzz.sh
     cd "$BUILD_DIR"

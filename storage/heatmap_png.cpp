@@ -32,6 +32,16 @@ const Glyph kGlyphs[] = {
     {'4', {5, 5, 7, 1, 1}}, {'5', {7, 4, 7, 1, 7}}, {'6', {7, 4, 7, 5, 7}}, {'7', {7, 1, 1, 1, 1}},
     {'8', {7, 5, 7, 5, 7}}, {'9', {7, 5, 7, 1, 7}}, {'.', {0, 0, 0, 0, 2}}, {'-', {0, 0, 7, 0, 0}},
     {'+', {0, 2, 7, 2, 0}}, {'e', {7, 4, 7, 4, 7}},
+    {'A', {2, 5, 7, 5, 5}}, {'B', {6, 5, 6, 5, 6}}, {'C', {3, 4, 4, 4, 3}}, {'D', {6, 5, 5, 5, 6}},
+    {'E', {7, 4, 6, 4, 7}}, {'F', {7, 4, 6, 4, 4}}, {'G', {3, 4, 5, 5, 3}}, {'H', {5, 5, 7, 5, 5}},
+    {'I', {7, 2, 2, 2, 7}}, {'J', {1, 1, 1, 5, 2}}, {'K', {5, 5, 6, 5, 5}}, {'L', {4, 4, 4, 4, 7}},
+    {'M', {5, 7, 7, 5, 5}}, {'N', {6, 5, 5, 5, 5}}, {'O', {2, 5, 5, 5, 2}}, {'P', {6, 5, 6, 4, 4}},
+    {'Q', {2, 5, 5, 6, 3}}, {'R', {6, 5, 6, 5, 5}}, {'S', {3, 4, 2, 1, 6}}, {'T', {7, 2, 2, 2, 2}},
+    {'U', {5, 5, 5, 5, 7}}, {'V', {5, 5, 5, 5, 2}}, {'W', {5, 5, 7, 7, 5}}, {'X', {5, 5, 2, 5, 5}},
+    {'Y', {5, 5, 2, 2, 2}}, {'Z', {7, 1, 2, 4, 7}}, {'_', {0, 0, 0, 0, 7}}, {'(', {1, 2, 2, 2, 1}},
+    {')', {4, 2, 2, 2, 4}}, {':', {0, 2, 0, 2, 0}}, {'/', {1, 1, 2, 4, 4}}, {'=', {0, 7, 0, 7, 0}},
+    {',', {0, 0, 0, 2, 4}}, {'%', {5, 1, 2, 4, 5}}, {'|', {2, 2, 2, 2, 2}}, {'>', {4, 2, 1, 2, 4}},
+    {'<', {1, 2, 4, 2, 1}},
 };
 constexpr int kFontScale = 2, kGlyphAdvance = 4 * kFontScale, kGlyphHeight = 5 * kFontScale;
 
@@ -49,8 +59,10 @@ class Canvas {
     for (int y = y0; y < y0 + h; ++y)
       for (int x = x0; x < x0 + w; ++x) set(x, y, c);
   }
+  // Letters are drawn as capitals (the font has no lower case) except 'e', the exponent of number labels.
   void text(int x, int y, const std::string& s) {
     for (char ch : s) {
+      if (ch >= 'a' && ch <= 'z' && ch != 'e') ch = static_cast<char>(ch - 'a' + 'A');
       for (const Glyph& g : kGlyphs) {
         if (g.c != ch) continue;
         for (int r = 0; r < 5; ++r)
@@ -60,11 +72,20 @@ class Canvas {
       x += kGlyphAdvance;
     }
   }
+  // One character per line, top to bottom (a vertical axis label).
+  void text_down(int x, int y, const std::string& s) {
+    for (char ch : s) {
+      text(x, y, std::string(1, ch == 'e' ? 'E' : ch));
+      y += kGlyphHeight + 3;
+    }
+  }
   Image take() { return std::move(img_); }
 
  private:
   Image img_;
 };
+
+int text_width(const std::string& s) { return static_cast<int>(s.size()) * kGlyphAdvance; }
 
 std::string label(float v) {
   char buf[32];
@@ -136,25 +157,56 @@ Image render_heatmap(const FloatMatrix& input, const HeatmapOptions& opt) {
   size_t label_chars = 0;
   for (const auto& l : labels) label_chars = std::max(label_chars, l.size());
   const int plot_h = std::max(hh, 3 * kGlyphHeight + 8);
-  const int bar_x = pad + hw + bar_gap;
-  const int width = bar_x + bar_w + tick + 4 + static_cast<int>(label_chars) * kGlyphAdvance + pad;
-  const int height = plot_h + 2 * pad;
+  // Margins for the optional texts: title above, row ticks and the vertical y label on the left, column ticks and
+  // the x label below. Tick labels only when they match the drawn cells (no downsampling).
+  const bool x_ticks = !opt.x_ticks.empty() && int64_t(opt.x_ticks.size()) == m.cols;
+  const bool y_ticks = !opt.y_ticks.empty() && int64_t(opt.y_ticks.size()) == m.rows;
+  int y_tick_w = 0, x_tick_w = 0;
+  for (const auto& t : opt.y_ticks) y_tick_w = std::max(y_tick_w, text_width(t));
+  for (const auto& t : opt.x_ticks) x_tick_w = std::max(x_tick_w, text_width(t));
+  const int line = kGlyphHeight + 6;
+  const int top = pad + (opt.title.empty() ? 0 : line + 4);
+  const int left = pad + (opt.y_label.empty() ? 0 : kGlyphAdvance + 8) + (y_ticks ? y_tick_w + 6 : 0);
+  const int below = (x_ticks ? line : 0) + (opt.x_label.empty() ? 0 : line);
+  const int bar_x = left + hw + bar_gap;
+  const int width = std::max(bar_x + bar_w + tick + 4 + static_cast<int>(label_chars) * kGlyphAdvance + pad,
+                             pad + text_width(opt.title) + pad);
+  const int y_label_h = static_cast<int>(opt.y_label.size()) * (kGlyphHeight + 3);
+  const int height = top + std::max(plot_h + below, y_label_h) + pad;
   Canvas cv(width, height);
 
   for (int64_t r = 0; r < m.rows; ++r)
     for (int64_t c = 0; c < m.cols; ++c) {
       const float v = m.values[size_t(r * m.cols + c)];
       const Rgb col = std::isfinite(v) ? viridis((v - lo) / span) : kNanGrey;
-      cv.fill(pad + int(c) * cell, pad + int(r) * cell, cell, cell, col);
+      cv.fill(left + int(c) * cell, top + int(r) * cell, cell, cell, col);
     }
+  if (!opt.title.empty()) cv.text(pad, pad, opt.title);
+  if (!opt.y_label.empty()) cv.text_down(pad, top + std::max(0, (hh - y_label_h) / 2), opt.y_label);
+  if (y_ticks) {
+    const int every = std::max(1, (kGlyphHeight + 2 + cell - 1) / cell);
+    for (int64_t r = 0; r < m.rows; r += every) {
+      const std::string& t = opt.y_ticks[size_t(r)];
+      cv.text(left - 6 - text_width(t), top + int(r) * cell + (cell - kGlyphHeight) / 2, t);
+    }
+  }
+  if (x_ticks) {
+    const int every = std::max(1, (x_tick_w + 4 + cell - 1) / cell);
+    for (int64_t c = 0; c < m.cols; c += every) {
+      const std::string& t = opt.x_ticks[size_t(c)];
+      cv.text(left + int(c) * cell + (cell - text_width(t)) / 2, top + hh + 5, t);
+    }
+  }
+  if (!opt.x_label.empty())
+    cv.text(left + std::max(0, (hw - text_width(opt.x_label)) / 2), top + hh + 5 + (x_ticks ? line : 0), opt.x_label);
   // Colorbar: top = max, bottom = min, framed, with three ticks and labels.
   for (int y = 0; y < plot_h; ++y)
-    cv.fill(bar_x, pad + y, bar_w, 1, viridis(plot_h > 1 ? 1.f - float(y) / float(plot_h - 1) : 0.f));
-  cv.fill(bar_x - 1, pad - 1, bar_w + 2, 1, kInk);
-  cv.fill(bar_x - 1, pad + plot_h, bar_w + 2, 1, kInk);
-  cv.fill(bar_x - 1, pad - 1, 1, plot_h + 2, kInk);
-  cv.fill(bar_x + bar_w, pad - 1, 1, plot_h + 2, kInk);
-  const int tick_y[3] = {pad, pad + (plot_h - 1) / 2, pad + plot_h - 1};
+    cv.fill(bar_x, top + y, bar_w, 1, viridis(plot_h > 1 ? 1.f - float(y) / float(plot_h - 1) : 0.f));
+  cv.fill(bar_x - 1, top - 1, bar_w + 2, 1, kInk);
+  cv.fill(bar_x - 1, top + plot_h, bar_w + 2, 1, kInk);
+  cv.fill(bar_x - 1, top - 1, 1, plot_h + 2, kInk);
+  cv.fill(bar_x + bar_w, top - 1, 1, plot_h + 2, kInk);
+  const int tick_y[3] = {top, top + (plot_h - 1) / 2, top + plot_h - 1};
   for (int i = 0; i < 3; ++i) {
     cv.fill(bar_x + bar_w, tick_y[i], tick, 1, kInk);
     const int ty = std::clamp(tick_y[i] - kGlyphHeight / 2, 0, height - kGlyphHeight);

@@ -1,5 +1,7 @@
 // Heatmap PNGs for exports: a float matrix drawn with viridis, NaN cells grey, and a colorbar with its
-// minimum, middle and maximum values written beside it (a small built-in digit font: no font files needed).
+// minimum, middle and maximum values written beside it; optionally a title, axis labels and row/column tick labels
+// (a small built-in 3x5 font of digits, capitals and a little punctuation: no font files needed; text is drawn in
+// capitals).
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -21,6 +23,11 @@ struct HeatmapOptions {
   std::optional<float> vmin, vmax;  // default: the finite min/max of the data
   bool log_scale = false;           // log10 of values (non-positive values become NaN)
   int max_side_px = 2048;           // larger matrices are block-averaged down to this
+  std::string title;                // above the plot
+  std::string x_label, y_label;     // below the columns / left of the rows (written top to bottom)
+  // Labels of the columns and rows (e.g. head and layer indices), drawn when the cells leave room for them (every
+  // k-th one otherwise). Empty: none. Ignored when the matrix is downsampled.
+  std::vector<std::string> x_ticks, y_ticks;
 };
 
 struct Image {

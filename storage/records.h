@@ -139,6 +139,19 @@ struct NiahCell {
   std::optional<double> mean_rollout;       // rollout of the needle on the last K prompt tokens
   std::string answer;                       // the generated answer (of the sample, when n_samples = 1)
   std::vector<double> influence_by_layer;   // mean Influence over the last K prompt tokens, layers -1..L-1
+  // Schema v3: the cell's retrieval-head tally (Wu et al.), when the sweep computed it: answer tokens that were
+  // needle tokens, and per head (layer-major, the run's model's layers x heads) how many of them it retrieved.
+  std::optional<int64_t> retrieval_copy_steps;
+  std::vector<int32_t> retrieval_hits;
+};
+
+// A head's retrieval score over the cells of a NIAH sweep: hits / copy_steps (0 when there was no copy step).
+struct RetrievalScore {
+  int32_t layer = 0;
+  int32_t head = 0;
+  int64_t hits = 0;
+  int64_t copy_steps = 0;
+  double score = 0;
 };
 
 struct ExportedProfile {

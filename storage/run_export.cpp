@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include "core/error.h"
@@ -160,8 +161,13 @@ json run_to_json(const Store& store, int64_t run_id) {
                        {"mean_score", number_or_null(c.mean_score)},
                        {"mean_influence", c.mean_influence ? number_or_null(*c.mean_influence) : json(nullptr)}});
     const std::string where = "run store: sweep " + std::to_string(s.id) + " config";
-    sweeps.push_back(
-        {{"id", s.id}, {"method", s.method}, {"config", parse_json_bounded(s.config_json, where)}, {"cells", cells}});
+    json sweep = {{"id", s.id}, {"method", s.method}, {"config", parse_json_bounded(s.config_json, where)}, {"cells", cells}};
+    json retrieval = json::array();
+    for (const auto& r : store.get_retrieval_scores(s.id))
+      retrieval.push_back({{"layer", r.layer}, {"head", r.head}, {"score", r.score}, {"hits", r.hits},
+                           {"copy_steps", r.copy_steps}});
+    if (!retrieval.empty()) sweep["retrieval_scores"] = retrieval;
+    sweeps.push_back(sweep);
   }
   if (!sweeps.empty()) j["niah_sweeps"] = sweeps;
   return j;
@@ -203,16 +209,83 @@ std::string run_to_csv(const Store& store, int64_t run_id, const std::string& ta
                std::to_string(c.context_length) + ',' + csv_number(c.depth_percent) + ',' +
                std::to_string(c.n_samples) + ',' + csv_number(c.mean_score) + ',' +
                (c.mean_influence ? csv_number(*c.mean_influence) : std::string()) + '\n';
+  } else if (table == "retrieval_scores") {
+    out = "sweep_id,layer,head,score,hits,copy_steps\n";
+    for (const auto& s : store.list_niah_sweeps(run_id))
+      for (const auto& r : store.get_retrieval_scores(s.id))
+        out += std::to_string(s.id) + ',' + std::to_string(r.layer) + ',' + std::to_string(r.head) + ',' +
+               csv_number(r.score) + ',' + std::to_string(r.hits) + ',' + std::to_string(r.copy_steps) + '\n';
   } else {
-    throw Error("csv export: unknown table \"" + table + "\" (head_stats, generations, head_scores, niah_cells)");
+    throw Error("csv export: unknown table \"" + table +
+                "\" (head_stats, generations, head_scores, niah_cells, retrieval_scores)");
   }
   return out;
+}
+
+FloatMatrix head_grid(const Store& store, int64_t run_id, const PngChoice& choice, std::string* title) {
+  const RunRecord run = require_run(store, run_id);
+  const auto model = store.get_model(run.model_id);
+  if (!model) throw Error("run " + std::to_string(run_id) + ": its model record is missing");
+  FloatMatrix g;
+  g.rows = model->n_layers;
+  g.cols = model->n_heads;
+  g.values.assign(size_t(g.rows * g.cols), std::numeric_limits<float>::quiet_NaN());
+  auto put = [&](int64_t l, int64_t h, double v) {
+    if (l < 0 || l >= g.rows || h < 0 || h >= g.cols)
+      throw Error("run " + std::to_string(run_id) + ": head L" + std::to_string(l) + "H" + std::to_string(h) +
+                  " outside the model's " + std::to_string(g.rows) + " x " + std::to_string(g.cols) + " heads");
+    g.values[size_t(l * g.cols + h)] = static_cast<float>(v);
+  };
+  bool any = false;
+  const std::string what = "run " + std::to_string(run_id) + ": ";
+  if (!choice.head_stat.empty()) {
+    std::set<std::string> names;
+    for (const auto& s : store.get_head_stats(run_id)) {
+      names.insert(s.stat);
+      if (s.stat == choice.head_stat) put(s.layer, s.head, s.value), any = true;
+    }
+    if (!any) {
+      std::string known;
+      for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+      throw Error(what + "no head statistic \"" + choice.head_stat + "\" (it has: " + (known.empty() ? "none" : known) + ")");
+    }
+    *title = choice.head_stat + " per head";
+  } else if (!choice.head_score.empty()) {
+    const auto job = store.profiling_job_for_run(run_id);
+    if (job)
+      for (const auto& h : store.get_head_scores(job->id))
+        if (h.metric == choice.head_score) put(h.layer, h.head, h.value), any = true;
+    if (!any) throw Error(what + "no head scores with metric \"" + choice.head_score + "\"");
+    *title = choice.head_score + " per head";
+  } else {
+    int64_t steps = 0;
+    for (const auto& s : store.list_niah_sweeps(run_id))
+      for (const auto& r : store.get_retrieval_scores(s.id, choice.strength)) {
+        put(r.layer, r.head, r.score);
+        steps = r.copy_steps;
+        any = true;
+      }
+    if (!any) throw Error(what + "no retrieval scores (run the NIAH sweep with --retrieval-scores)");
+    *title = "retrieval score (" + std::to_string(steps) + " copy steps)";
+  }
+  return g;
 }
 
 void export_run_png(const Store& store, int64_t run_id, const PngChoice& choice, const std::string& out_path) {
   require_run(store, run_id);
   HeatmapOptions opt;
   opt.log_scale = choice.log_scale;
+  if (int(!choice.head_stat.empty()) + int(!choice.head_score.empty()) + int(choice.retrieval) > 1)
+    throw Error("png export: choose one of a head statistic, a head score metric or the retrieval scores");
+  if (!choice.head_stat.empty() || !choice.head_score.empty() || choice.retrieval) {
+    const FloatMatrix g = head_grid(store, run_id, choice, &opt.title);
+    opt.x_label = "head";
+    opt.y_label = "layer";
+    for (int64_t h = 0; h < g.cols; ++h) opt.x_ticks.push_back(std::to_string(h));
+    for (int64_t l = 0; l < g.rows; ++l) opt.y_ticks.push_back(std::to_string(l));
+    write_png(render_heatmap(g, opt), out_path);
+    return;
+  }
   const auto sweeps = store.list_niah_sweeps(run_id);
   if (!sweeps.empty() && !choice.map_id) {
     std::vector<NiahCell> cells;

@@ -212,8 +212,14 @@ CREATE INDEX runs_by_kind_date ON runs (kind, created_at);
 CREATE INDEX runs_by_status ON runs (status);
 )sql";
 
+// v4: retrieval-head scores of a NIAH cell (copy steps, and per-head hits as a layer-major JSON array).
+const char* const kMigrationV4 = R"sql(
+ALTER TABLE niah_cells ADD COLUMN retrieval_copy_steps INTEGER CHECK (retrieval_copy_steps IS NULL OR retrieval_copy_steps >= 0);
+ALTER TABLE niah_cells ADD COLUMN retrieval_hits TEXT CHECK (retrieval_hits IS NULL OR json_valid(retrieval_hits));
+)sql";
+
 // Index i holds the step from version i to i + 1. Append new steps; never edit a shipped one.
-const char* const kMigrations[] = {kMigrationV1, kMigrationV2, kMigrationV3};
+const char* const kMigrations[] = {kMigrationV1, kMigrationV2, kMigrationV3, kMigrationV4};
 
 }  // namespace
 

@@ -108,6 +108,9 @@ class Store {
   bool record_niah_cell(int64_t sweep_id, const NiahCell& cell);
   bool is_cell_recorded(int64_t sweep_id, double strength, int64_t context_length, double depth_percent) const;
   std::vector<NiahCell> get_niah_cells(int64_t sweep_id) const;
+  // Per-head retrieval scores of a sweep (layer-major, every head of the run's model), summed over its cells that
+  // carry a tally (only those of one strength when given). Empty when no cell has one.
+  std::vector<RetrievalScore> get_retrieval_scores(int64_t sweep_id, std::optional<double> strength = {}) const;
 
   // For tests and `doctor`-style checks: PRAGMA integrity_check's first line ("ok" when healthy).
   std::string integrity_check() const;

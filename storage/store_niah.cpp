@@ -43,8 +43,9 @@ bool Store::record_niah_cell(int64_t sweep_id, const NiahCell& c) {
   Transaction tx(db_, Transaction::Write);
   Stmt st(db_,
           "INSERT INTO niah_cells (sweep_id, strength, context_length, depth_percent, n_samples, mean_score, "
-          "mean_influence, realised_depth, mean_rollout, answer, influence_by_layer) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "mean_influence, realised_depth, mean_rollout, answer, influence_by_layer, retrieval_copy_steps, "
+          "retrieval_hits) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
           "ON CONFLICT (sweep_id, strength, context_length, depth_percent) DO NOTHING");
   st.bind(1, sweep_id).bind(2, c.strength).bind(3, c.context_length).bind(4, c.depth_percent).bind(5, c.n_samples);
   std::isnan(c.mean_score) ? st.bind_null(6) : st.bind(6, c.mean_score);
@@ -56,6 +57,15 @@ bool Store::record_niah_cell(int64_t sweep_id, const NiahCell& c) {
     st.bind_null(11);
   } else {
     st.bind(11, floats_to_json(std::vector<float>(c.influence_by_layer.begin(), c.influence_by_layer.end())));
+  }
+  if (c.retrieval_copy_steps) {
+    if (*c.retrieval_copy_steps < 0) throw Error(db_.path() + ": NIAH cell with a negative retrieval copy-step count");
+    for (int32_t h : c.retrieval_hits)
+      if (h < 0 || h > *c.retrieval_copy_steps)
+        throw Error(db_.path() + ": NIAH cell retrieval hits outside [0, copy steps]");
+    st.bind(12, *c.retrieval_copy_steps).bind(13, ints_to_json(c.retrieval_hits));
+  } else {
+    st.bind_null(12).bind_null(13);
   }
   st.run();
   if (db_.changes() == 0) return false;
@@ -73,7 +83,7 @@ bool Store::is_cell_recorded(int64_t sweep_id, double strength, int64_t context_
 std::vector<NiahCell> Store::get_niah_cells(int64_t sweep_id) const {
   Stmt st(db_,
           "SELECT strength, context_length, depth_percent, n_samples, mean_score, mean_influence, realised_depth, "
-          "mean_rollout, answer, influence_by_layer FROM niah_cells "
+          "mean_rollout, answer, influence_by_layer, retrieval_copy_steps, retrieval_hits FROM niah_cells "
           "WHERE sweep_id = ? ORDER BY strength, depth_percent, context_length");
   st.bind(1, sweep_id);
   std::vector<NiahCell> out;
@@ -92,7 +102,49 @@ std::vector<NiahCell> Store::get_niah_cells(int64_t sweep_id) const {
       for (float v : json_to_floats(st.col_text(9), db_.path() + ": niah_cells.influence_by_layer"))
         c.influence_by_layer.push_back(v);
     }
+    if (!st.is_null(10)) {
+      c.retrieval_copy_steps = st.col_int(10);
+      if (!st.is_null(11)) c.retrieval_hits = json_to_ints(st.col_text(11), db_.path() + ": niah_cells.retrieval_hits");
+    }
     out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<RetrievalScore> Store::get_retrieval_scores(int64_t sweep_id, std::optional<double> strength) const {
+  int64_t layers = 0, heads = 0;
+  {
+    Stmt st(db_,
+            "SELECT m.n_layers, m.n_heads FROM niah_sweeps s JOIN runs r ON r.id = s.run_id "
+            "JOIN models m ON m.id = r.model_id WHERE s.id = ?");
+    st.bind(1, sweep_id);
+    if (!st.step()) throw Error(db_.path() + ": no NIAH sweep " + std::to_string(sweep_id));
+    layers = st.col_int(0);
+    heads = st.col_int(1);
+  }
+  const auto n = static_cast<size_t>(layers * heads);
+  std::vector<int64_t> hits(n, 0);
+  int64_t copy_steps = 0;
+  bool any = false;
+  for (const NiahCell& c : get_niah_cells(sweep_id)) {
+    if (!c.retrieval_copy_steps || (strength && c.strength != *strength)) continue;
+    if (c.retrieval_hits.size() != n)
+      throw Error(db_.path() + ": sweep " + std::to_string(sweep_id) + ": a cell's retrieval hits cover " +
+                  std::to_string(c.retrieval_hits.size()) + " heads, the model has " + std::to_string(n));
+    any = true;
+    copy_steps += *c.retrieval_copy_steps;
+    for (size_t i = 0; i < n; ++i) hits[i] += c.retrieval_hits[i];
+  }
+  std::vector<RetrievalScore> out;
+  if (!any) return out;
+  for (size_t i = 0; i < n; ++i) {
+    RetrievalScore r;
+    r.layer = static_cast<int32_t>(static_cast<int64_t>(i) / heads);
+    r.head = static_cast<int32_t>(static_cast<int64_t>(i) % heads);
+    r.hits = hits[i];
+    r.copy_steps = copy_steps;
+    r.score = copy_steps > 0 ? static_cast<double>(hits[i]) / static_cast<double>(copy_steps) : 0.0;
+    out.push_back(r);
   }
   return out;
 }

@@ -133,7 +133,7 @@ struct Workbench::Impl {
   void run_scan(JobScope& js, uint64_t gen);
   std::shared_ptr<VariantResult> analyse(JobScope& js, const Continuation& cont, const AttentionBias* bias);
   void record(JobScope& js, const VariantResult& base, const VariantResult* steered);
-  GenerateOptions generate_options(JobScope& js, Continuation& cont, bool steered,
+  GenerateOptions generate_options(JobScope& js, Continuation& cont, bool steered, uint64_t gen,
                                    std::chrono::steady_clock::time_point t0);
 };
 
@@ -245,7 +245,7 @@ uint64_t Workbench::load_model(const std::string& path, const std::string& devic
 // ---------------------------------------------------------------------------------------------------------------
 // [SECTION] set_document and the stage chain
 
-void Workbench::set_document(const Document& d) {
+uint64_t Workbench::set_document(const Document& d) {
   Impl* im = impl_.get();
   const bool had = im->have_doc;
   const Document old = im->doc;
@@ -264,7 +264,7 @@ void Workbench::set_document(const Document& d) {
                                                                                : head_name(d.focus_layer, d.focus_head)),
                         [im, gen](JobScope& js) { im->run_capture(js, gen); }, {JobKind::Capture});
     }
-    return;
+    return im->doc_gen.load();
   }
   const uint64_t gen = ++im->doc_gen;
   // A steering-only change keeps a running baseline (same prompt, same sampling: still the baseline wanted).
@@ -273,6 +273,7 @@ void Workbench::set_document(const Document& d) {
     stale.erase(std::remove(stale.begin(), stale.end(), JobKind::Baseline), stale.end());
   im->queue->cancel_kinds(stale);
   im->enqueue_stages(gen, d);
+  return gen;
 }
 
 void Workbench::rerun() {
@@ -297,6 +298,7 @@ void Workbench::Impl::enqueue_stages(uint64_t gen, const Document& d) {
 void Workbench::Impl::prepare(JobScope& js, uint64_t gen, const Document& d) {
   check_gen(js, gen);
   auto prepared = std::make_shared<PreparedPrompt>();
+  prepared->generation = gen;
   prepared->spec_json = steering_spec_to_json(d.spec, -1);
   if (!model) {
     prepared->issues.push_back({"model", "no model is loaded"});
@@ -359,7 +361,7 @@ void Workbench::Impl::prepare(JobScope& js, uint64_t gen, const Document& d) {
 // ---------------------------------------------------------------------------------------------------------------
 // [SECTION] Baseline and Steered
 
-GenerateOptions Workbench::Impl::generate_options(JobScope& js, Continuation& cont, bool steered,
+GenerateOptions Workbench::Impl::generate_options(JobScope& js, Continuation& cont, bool steered, uint64_t gen,
                                                   std::chrono::steady_clock::time_point t0) {
   const SamplingSettings& s = session_sampling;
   GenerateOptions go;
@@ -370,13 +372,14 @@ GenerateOptions Workbench::Impl::generate_options(JobScope& js, Continuation& co
   go.sampling.seed = s.seed;
   go.stop_at_eos = s.stop_at_eos;
   go.cancel = &js.cancel();
-  go.on_token = [this, &js, &cont, steered, t0](int64_t, int64_t tok) {
+  go.on_token = [this, &js, &cont, steered, gen, t0](int64_t, int64_t tok) {
     cont.ids.push_back(tok);
     cont.token_texts.push_back(token_labels(*model, {tok}).front());
     cont.text += model->tokenizer() ? model->tokenizer()->token_text(tok) : std::to_string(tok) + " ";
     cont.seconds = seconds_since(t0);
     if (cont.first_token_seconds < 0) cont.first_token_seconds = cont.seconds;
     auto v = std::make_shared<VariantResult>();
+    v->generation = gen;
     v->continuation = cont;
     publish([&](Snapshot& s) { (steered ? s.steered : s.baseline) = v; });
     js.progress(static_cast<int64_t>(cont.ids.size()), session_sampling.max_new_tokens, "token");
@@ -418,7 +421,7 @@ void Workbench::Impl::run_baseline(JobScope& js, uint64_t gen) {
   if (!session || !setup) throw Error("baseline: no prepared prompt");
   const auto t0 = std::chrono::steady_clock::now();
   Continuation cont;
-  GenerateOptions go = generate_options(js, cont, false, t0);
+  GenerateOptions go = generate_options(js, cont, false, gen, t0);
   const GenerateResult& r = session->baseline(go);
   if (r.cancelled) throw Cancelled();
   cont.ids = r.tokens[0];
@@ -426,6 +429,7 @@ void Workbench::Impl::run_baseline(JobScope& js, uint64_t gen) {
   cont.finished = true;
   cont.seconds = seconds_since(t0);
   auto v = analyse(js, cont, nullptr);
+  v->generation = gen;
   baseline_done = true;
   publish([&](Snapshot& s) { s.baseline = v; });
 }
@@ -442,13 +446,15 @@ void Workbench::Impl::run_steered(JobScope& js, uint64_t gen) {
   const AttentionBias* bias = setup->bias && setup->bias->any_active() ? setup->bias.get() : nullptr;
   if (!bias) {
     // Nothing is steered (no method, alpha = 1, delta = 0, no heads or no span): the steered run is the baseline.
-    publish([&](Snapshot& s) { s.steered = base; });
+    auto same = std::make_shared<VariantResult>(*base);  // the baseline's arrays, shared; this document's generation
+    same->generation = gen;
+    publish([&](Snapshot& s) { s.steered = same; });
     record(js, *base, nullptr);
     return;
   }
   const auto t0 = std::chrono::steady_clock::now();
   Continuation cont;
-  GenerateOptions go = generate_options(js, cont, true, t0);
+  GenerateOptions go = generate_options(js, cont, true, gen, t0);
   go.bias = bias;
   GenerateResult r = session->steered(go);
   if (r.cancelled) throw Cancelled();
@@ -457,6 +463,7 @@ void Workbench::Impl::run_steered(JobScope& js, uint64_t gen) {
   cont.finished = true;
   cont.seconds = seconds_since(t0);
   auto v = analyse(js, cont, bias);
+  v->generation = gen;
   check_gen(js, gen);
   publish([&](Snapshot& s) { s.steered = v; });
   record(js, *base, v.get());
@@ -542,10 +549,11 @@ void Workbench::Impl::run_capture(JobScope& js, uint64_t gen) {
   auto redo = [&](const std::shared_ptr<const VariantResult>& v, const AttentionBias* b) {
     if (!v || !v->continuation.finished) return v;
     auto fresh = analyse(js, v->continuation, b);
+    fresh->generation = v->generation;
     return std::shared_ptr<const VariantResult>(fresh);
   };
   auto nb = redo(base, nullptr);
-  auto ns = steer == base ? nb : redo(steer, bias);
+  auto ns = redo(steer, bias);
   check_gen(js, gen);
   publish([&](Snapshot& s) {
     s.baseline = nb;

@@ -81,6 +81,7 @@ struct PreparedPrompt {
   std::vector<float> key_bias;                         // per prompt token, the bias a steered head puts on it
   std::string spec_json;                               // the spec as resolved (canonical JSON)
   std::vector<FieldIssue> issues;                      // non-empty: nothing is run for this document
+  uint64_t generation = 0;                             // the set_document() call this was prepared for
 };
 
 // A continuation of the prompt; grows while it streams.
@@ -132,6 +133,7 @@ struct HeadScanScores {
 
 // Baseline or steered: everything computed for one variant of the current document.
 struct VariantResult {
+  uint64_t generation = 0;  // the set_document() call whose run produced it (older ones are stale)
   Continuation continuation;
   std::shared_ptr<const HeadStatsTable> stats;
   std::shared_ptr<const AttentionMap> map;
@@ -197,8 +199,9 @@ class Workbench {
 
   // Sets the document. Prepares it (tokenise, resolve the steering); a changed prompt or sampling re-runs the
   // baseline; any change re-runs the steered variant. A stale steered run, capture or Influence job is cancelled
-  // at its next check (inside the re-prefill, between layers) and superseded.
-  void set_document(const Document& doc);
+  // at its next check (inside the re-prefill, between layers) and superseded. Returns the document's generation:
+  // results carry the generation they were computed for (PreparedPrompt / VariantResult::generation).
+  uint64_t set_document(const Document& doc);
   const Document& document() const;
 
   // Recomputes both variants from scratch (a "Run" button).

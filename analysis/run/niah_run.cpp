@@ -5,6 +5,8 @@
 
 #include "analysis/influence.h"
 #include "core/engine/generate.h"
+#include "core/engine/top_key_recorder.h"
+#include "core/observer_fanout.h"
 #include "core/error.h"
 
 namespace hl {
@@ -70,10 +72,14 @@ NiahCellRunner make_niah_runner(const Model& model, NiahBuilder& builder, const 
     ic.norms = InfluenceNorms::Residual;
     InfluenceTracer tracer(ic);
 
+    TopKeyRecorder top_keys(c.n_layers, c.n_heads);
+    ObserverFanout observers({&tracer});
+    if (opt.retrieval_scores) observers.obs.push_back(&top_keys);
+
     GenerateOptions go;
     go.max_new_tokens = opt.max_new_tokens;
     go.bias = &bias;
-    go.observer = &tracer;
+    go.observer = &observers;
     GenerateResult g = generate(model, p.ids, go);
 
     NiahResult r;
@@ -83,6 +89,10 @@ NiahCellRunner make_niah_runner(const Model& model, NiahBuilder& builder, const 
     r.realised_depth = p.realised_depth;
     r.answer = model.tokenizer()->decode(g.tokens[0], true);
     r.score = score_niah_response(r.answer, builder.texts().answer, opt.scoring);
+    if (opt.retrieval_scores) {
+      r.retrieval = RetrievalTally(c.n_layers, c.n_heads);
+      tally_retrieval(r.retrieval, p.ids, p.needle_begin, p.needle_end, g.tokens[0], top_keys.row(0));
+    }
     InfluenceTrace tr = tracer.trace(0);
     const int k = static_cast<int>(opt.last_k);
     r.influence_lastk = tr.influence_last_k_mean(k);

@@ -24,6 +24,8 @@ struct NiahRunOptions {
   int64_t last_k = 5;
   bool add_bos = true;
   NiahScoring scoring = NiahScoring::Substring;
+  // Retrieval-head scores (Wu et al.): every head's top key at each answer step, tallied against the needle.
+  bool retrieval_scores = false;
 
   static SteeringSpec default_niah_steering();
 };

@@ -58,6 +58,7 @@ int cmd_capture(const Args& a) {
     out.push_back({"probs." + head_name(l, h), maps.head(l, h)});
   at::Tensor st = stats.stats()[0];
   out.push_back({"head_stats", st});
+  out.push_back({"head_token_stats", stats.token_stats()[0]});  // [L, H, 2, T]
   int64_t run_id = 0;
   if (auto rec = open_recorder(a)) {
     run_id = rec->start("capture", *m, ps, {}, 0);
@@ -78,7 +79,9 @@ int cmd_capture(const Args& a) {
   out.push_back({"input_ids", at::tensor(ps.ids, at::kLong)});
   nlohmann::json spans = ps.spans;
   save_tensors(a.get("out"), out,
-               {{"stats_names", nlohmann::json(HeadStatsRecorder::names()).dump()}, {"spans", spans.dump()},
+               {{"stats_names", nlohmann::json(HeadStatsRecorder::names()).dump()},
+                {"token_stats_names", nlohmann::json(HeadStatsRecorder::token_names()).dump()},
+                {"distance_window", std::to_string(HeadStatsRecorder::kDefaultDistanceWindow)}, {"spans", spans.dump()},
                 {"steering", ps.spec_json}});
   nlohmann::json summary = {{"out", a.get("out")}, {"tokens", T}, {"maps", heads.size()}};
   if (run_id) summary["run_id"] = run_id;

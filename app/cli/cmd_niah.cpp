@@ -1,5 +1,6 @@
 // niah: a needle-in-a-haystack sweep over context lengths x depths x GUIDE deltas, resumable (the CSV is the
-// journal: rerunning skips finished cells), with a progress line on stderr.
+// journal: rerunning skips finished cells), with a progress line on stderr. --retrieval-scores also tallies every
+// head's retrieval score (analysis/retrieval_score.h) into the store and the summary.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -87,6 +88,7 @@ int cmd_niah(const Args& a) {
   ro.max_new_tokens = a.get_int("max-new", 30);
   ro.last_k = a.get_int("last-k", 5);
   ro.add_bos = default_add_bos(*m);
+  ro.retrieval_scores = a.has("retrieval-scores");
   if (ro.max_new_tokens < 1) throw Error("--max-new: a NIAH answer needs at least 1 token");
   if (ro.last_k < 1) throw Error("--last-k must be >= 1");
   const std::string haystack = load_haystack(hay_dir);
@@ -103,7 +105,8 @@ int cmd_niah(const Args& a) {
       {"max_new", ro.max_new_tokens},
       {"last_k", ro.last_k},
       {"add_bos", ro.add_bos},
-      {"dtype", a.get("dtype", "f32")}};
+      {"dtype", a.get("dtype", "f32")},
+      {"retrieval_scores", ro.retrieval_scores}};
   NiahBuilder builder(haystack, texts, NiahTemplate{}, model_encoder(*m, ro.add_bos));
   NiahJournal journal(a.get("out"), fingerprint.dump());
   NiahCellRunner runner = make_niah_runner(*m, builder, ro);
@@ -114,6 +117,7 @@ int cmd_niah(const Args& a) {
     nlohmann::json cfg = {{"lengths", grid.lengths}, {"depths", grid.depths}, {"strengths", grid.deltas},
                           {"haystack", hay_dir}, {"csv", std::filesystem::absolute(a.get("out")).string()},
                           {"fingerprint", fingerprint}};
+    if (ro.retrieval_scores) cfg["retrieval_scores"] = true;
     // The same sweep (same grid, same CSV, same fingerprint) continues its store run, finished or not: a rerun of
     // a finished sweep adds no empty run. Another fingerprint is another experiment: a new run.
     int64_t sweep = 0;
@@ -145,6 +149,10 @@ int cmd_niah(const Args& a) {
       sc.mean_rollout = r.rollout_lastk;
       sc.answer = r.answer;
       sc.influence_by_layer = r.influence_by_layer;
+      if (r.retrieval.layers > 0) {
+        sc.retrieval_copy_steps = r.retrieval.copy_steps;
+        sc.retrieval_hits.assign(r.retrieval.hits.begin(), r.retrieval.hits.end());
+      }
       rec->store().record_niah_cell(sweep, sc);
       return r;
     };
@@ -154,11 +162,30 @@ int cmd_niah(const Args& a) {
                  static_cast<long long>(p.total), p.elapsed_s, p.eta_s < 0 ? 0.0 : p.eta_s, p.what.c_str());
     std::fflush(stderr);
   };
+  // Retrieval scores over the cells this call runs (the store keeps every cell's tally across resumes).
+  RetrievalTally retrieval(mc.n_layers, mc.n_heads);
+  if (ro.retrieval_scores)
+    runner = [inner = runner, &retrieval](const NiahCell& cell) {
+      NiahResult r = inner(cell);
+      retrieval.merge(r.retrieval);
+      return r;
+    };
   NiahSweepSummary s = run_niah_sweep(grid, runner, &journal, progress, &interrupted());
   std::fprintf(stderr, "\n");
   if (rec && !finished) rec->finish();
   nlohmann::json j = {{"cells", s.total}, {"skipped", s.skipped}, {"ran", s.ran}, {"out", a.get("out")}};
   if (rec) j["run_id"] = rec->run_id();
+  if (ro.retrieval_scores) {
+    // Layer-major [L][H] scores, and the copy steps they are fractions of.
+    nlohmann::json grid_scores = nlohmann::json::array();
+    for (int64_t l = 0; l < mc.n_layers; ++l) {
+      nlohmann::json row = nlohmann::json::array();
+      for (int64_t h = 0; h < mc.n_heads; ++h) row.push_back(retrieval.score(l, h));
+      grid_scores.push_back(row);
+    }
+    j["retrieval_scores"] = grid_scores;
+    j["retrieval_copy_steps"] = retrieval.copy_steps;
+  }
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
@@ -182,6 +209,8 @@ RegisterCommand reg(
             text("answer", "TEXT", "the expected answer (substring scoring)"),
             integer("max-new", "N", "answer tokens (default 30)", 1, 1 << 16),
             integer("last-k", "K", "Influence over the last K prompt tokens (default 5)", 1),
+            flag("retrieval-scores", "also score every head as a retrieval head (Wu et al.): the summary's L x H grid, "
+                                     "and per cell in the store"),
             text("out", "FILE.csv", "the results CSV, also the resume journal (required)"),
             text("db", "FILE", "record the sweep and its cells in this store")},
     cmd_niah);

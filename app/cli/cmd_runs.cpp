@@ -75,6 +75,9 @@ int export_run(const Args& args, int64_t id, const std::string& db_path) {
     if (args.has("strength")) choice.strength = args.get_double("strength", 0);
     choice.influence = args.has("influence");
     choice.log_scale = args.has("log");
+    choice.head_stat = args.get("head-stat", "");
+    choice.head_score = args.get("head-score", "");
+    choice.retrieval = args.has("retrieval");
     store::export_run_png(s, id, choice, out);
   } else {
     throw Error("--format: \"" + format + "\" is not csv, json or png");
@@ -119,9 +122,12 @@ static RegisterCommand reg(
      text("since", "DATE", "list: created at or after (ISO-8601, e.g. 2026-12-01 or 2026-12-01T10:00)"),
      text("until", "DATE", "list: created before (ISO-8601)"), integer("limit", "N", "list: at most N runs", 0),
      text("format", "csv|json|png", "export: the format"), text("out", "PATH", "export: output file"),
-     text("table", "NAME", "export csv: head_stats, generations, head_scores, niah_cells"),
+     text("table", "NAME", "export csv: head_stats, generations, head_scores, niah_cells, retrieval_scores"),
      integer("map", "ID", "export png: which attention map", 0), real("strength", "X", "export png: NIAH panel"),
-     flag("influence", "export png: NIAH mean Influence instead of score"), flag("log", "export png: log colour scale")},
+     flag("influence", "export png: NIAH mean Influence instead of score"), flag("log", "export png: log colour scale"),
+     text("head-stat", "NAME", "export png: a layer x head grid of this head statistic (e.g. attn_distance)"),
+     text("head-score", "METRIC", "export png: a layer x head grid of this scan/profile score"),
+     flag("retrieval", "export png: the NIAH sweep's retrieval-head scores as a layer x head grid")},
     runs, {"ACTION", "ID"});
 
 }  // namespace hl::cli

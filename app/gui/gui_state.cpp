@@ -25,9 +25,25 @@ void GuiState::begin_frame() {
   if (v == snap_version_) return;
   snap_ = wb_.snapshot();
   snap_version_ = snap_.version;
+  const auto& st = snap_.steered;
+  if (pending_generation_ && st && st->generation == pending_generation_ && !st->continuation.ids.empty()) {
+    change_to_token_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - pending_since_).count());
+    engine_first_token_ms.push_back(st->continuation.first_token_seconds * 1e3);
+    pending_generation_ = 0;
+  }
 }
 
-void GuiState::commit() { wb_.set_document(doc_); }
+void GuiState::commit() {
+  const uint64_t before = snap_.steered ? snap_.steered->generation : 0;
+  const uint64_t gen = wb_.set_document(doc_);
+  // Only a change that runs a steered continuation of its own is timed (a document without steering shows the
+  // baseline's tokens, which were there before).
+  if (gen != before && doc_.spec.method != SteeringMethod::None) {
+    pending_generation_ = gen;
+    pending_since_ = std::chrono::steady_clock::now();
+  }
+}
 
 void GuiState::load_model(const std::string& path) {
   model_path_input = path;

@@ -5,6 +5,7 @@
 // Torch-free and GL-free: the heatmap reaches GL only through the HeatmapRenderer interface.
 #pragma once
 #include <cstdint>
+#include <chrono>
 #include <future>
 #include <memory>
 #include <string>
@@ -149,6 +150,9 @@ class GuiState {
   // Status bar
   FrameStats frames;            // every frame the loop ran
   FrameStats presented_frames;  // the frames that changed the picture (rendered and presented)
+  // A steering change's latency: from the document change to the first frame showing a steered token of that
+  // document, and the part of it the engine spent (its job's first token); the difference is the UI's share.
+  std::vector<double> change_to_token_ms, engine_first_token_ms;
   double status_frame_ms = 0, status_frame_ms_at = -1;  // the status bar's figure and when it was taken
 
  private:
@@ -160,6 +164,8 @@ class GuiState {
   uint64_t snap_version_ = ~uint64_t{0};
   wb::Document doc_;
   std::string panel_request_;
+  uint64_t pending_generation_ = 0;  // a steered document change whose first token is not on screen yet
+  std::chrono::steady_clock::time_point pending_since_;
 };
 
 // Parses "L3H5" (head) or "L3" (layer mean: head -1). Returns false on anything else.

@@ -40,6 +40,9 @@ nlohmann::json state_json(const GuiState& s) {
   j["frame_ms_presented"] = summary(s.presented_frames.all());
   j["frame_ms_presented_busy"] = summary(s.presented_frames.busy());
   j["heatmap_uploads"] = s.renderer().uploads();
+  // Steering change -> first steered token on screen, and the engine's share (its job's first token).
+  j["change_to_first_token_ms"] = summary(FrameStats::summarize(s.change_to_token_ms));
+  j["engine_first_token_ms"] = summary(FrameStats::summarize(s.engine_first_token_ms));
   return j;
 }
 

@@ -1,5 +1,7 @@
 #include "core/engine/generate.h"
 
+#include "core/engine/ablation.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -150,12 +152,20 @@ GenerateResult generate(const Model& model, const at::Tensor& prompt, const Gene
     return r;
   }
   std::unique_ptr<AttentionBias> owned;
+  const AttentionBias* bias = bias_for_batch(opt.bias, B, owned);
+  if (bias && bias->ablation.needs_means()) {  // mean ablation: the means of this prompt, unsteered
+    if (!owned) owned = std::make_unique<AttentionBias>(*bias);
+    fill_ablation_means(model, prompt, *owned);
+    bias = owned.get();
+  }
   KVCache cache = model.new_cache(B, generation_capacity(T, opt));
   ForwardOptions fo;
-  fo.bias = bias_for_batch(opt.bias, B, owned);
+  fo.bias = bias;
   fo.observer = opt.observer;
   at::Tensor first = model.forward(prompt, cache, fo).logits.select(1, 0);
-  return continue_generation(model, cache, first, opt);
+  GenerateOptions o = opt;
+  o.bias = bias;
+  return continue_generation(model, cache, first, o);
 }
 
 }  // namespace hl

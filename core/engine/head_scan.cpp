@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "core/engine/ablation.h"
 #include "core/error.h"
 
 namespace hl {
@@ -29,10 +30,15 @@ HeadScanResult scan_heads(const Model& model, const std::vector<int64_t>& prompt
                   std::to_string(V) + ")");
   if (opt.max_rows < 0) throw Error("head scan: max_rows must be >= 0");
 
+  const bool ablate = opt.effect == HeadEffect::Ablate;
+  if (ablate && opt.ablation == AblationMode::None) throw Error("head scan: effect ablate needs ablation zero or mean");
+  if (opt.prompt_loss && T < 2) throw Error("head scan: the prompt loss needs at least 2 prompt tokens");
   HeadScanResult res;
   for (int64_t l = 0; l < L; ++l)
     for (int64_t h = 0; h < H; ++h)
-      if (candidates.active(0, l, h)) res.heads.emplace_back(l, h);
+      if (candidates.active(0, l, h) ||
+          (ablate && candidates.ablation.mode(0, l, h) != AblationMode::None))
+        res.heads.emplace_back(l, h);
   const auto n = static_cast<int64_t>(res.heads.size());
   const bool watch = !opt.watch_tokens.empty();
   const auto W = static_cast<int64_t>(opt.watch_tokens.size());
@@ -49,9 +55,22 @@ HeadScanResult scan_heads(const Model& model, const std::vector<int64_t>& prompt
   KVCache base_cache = model.new_cache(1, T);
   ForwardOptions fo;
   fo.keep_layer_inputs = true;
+  fo.keep_head_means = ablate && opt.ablation == AblationMode::Mean;
+  fo.all_logits = opt.prompt_loss;
   ForwardResult base = model.forward(ids, base_cache, fo);
-  res.base = keep(base.logits.select(1, 0))[0];
+  res.base = keep(base.logits.select(1, base.logits.size(1) - 1))[0];  // the last position (all_logits or not)
+  std::vector<float> means;
+  if (fo.keep_head_means) means = head_means_to_host(base.head_means);
+  // Mean next-token NLL over the prompt, per row: logits [rows, T, V] predict tokens 1..T-1 from positions 0..T-2.
+  const at::Tensor next_ids = ids.narrow(1, 1, T - 1).to(model.device());
+  auto prompt_nll = [&](const at::Tensor& logits) {
+    const at::Tensor lp = at::log_softmax(logits.narrow(1, 0, T - 1).to(at::kDouble), -1);
+    const at::Tensor picked = lp.gather(2, next_ids.expand({logits.size(0), T - 1}).unsqueeze(2)).squeeze(2);
+    return (-picked.mean(1)).to(at::kCPU);
+  };
+  if (opt.prompt_loss) res.base_loss = prompt_nll(base.logits)[0].item<double>();
   res.steered = at::zeros({n, watch ? W : V}, at::kFloat);
+  res.loss.assign(static_cast<size_t>(opt.prompt_loss ? n : 0), 0.0);
   if (n == 0) return res;
 
   std::map<int64_t, KVCache> caches;  // one working cache per batch size (a layer's last group may be smaller)
@@ -72,10 +91,12 @@ HeadScanResult scan_heads(const Model& model, const std::vector<int64_t>& prompt
     int64_t p0 = T - 1;  // at least the last position is recomputed: its logits are the result
     for (int64_t g = 0; g < G; ++g) {
       const int64_t h = res.heads[static_cast<size_t>(i + g)].second;
-      bias.set(g, layer, h, candidates.row(0, layer, h));
+      if (ablate) bias.ablation.set(g, layer, h, opt.ablation);
+      else bias.set(g, layer, h, candidates.row(0, layer, h));
       p0 = std::min(p0, bias.first_uneven_key(g));
     }
-    if (!opt.reuse_prompt_prefix) p0 = 0;
+    if (!means.empty()) bias.ablation.set_means(c.head_dim, 1, means);
+    if (!opt.reuse_prompt_prefix || opt.prompt_loss) p0 = 0;
 
     auto it = caches.find(G);
     if (it == caches.end()) it = caches.emplace(G, model.new_cache(G, T)).first;
@@ -85,6 +106,7 @@ HeadScanResult scan_heads(const Model& model, const std::vector<int64_t>& prompt
 
     ForwardOptions so;
     so.bias = &bias;
+    so.all_logits = opt.prompt_loss;
     so.resume_layer = layer;
     so.continues_prompt = true;
     const int64_t R = T - p0;
@@ -94,7 +116,11 @@ HeadScanResult scan_heads(const Model& model, const std::vector<int64_t>& prompt
       so.resume_hidden =
           base.layer_inputs[static_cast<size_t>(layer)].narrow(1, p0, R).expand({G, R, -1}).contiguous();
     ForwardResult r = model.forward(rows_ids, cache, so);
-    res.steered.narrow(0, i, G).copy_(keep(r.logits.select(1, 0)));
+    res.steered.narrow(0, i, G).copy_(keep(r.logits.select(1, r.logits.size(1) - 1)));
+    if (opt.prompt_loss) {
+      const at::Tensor nll = prompt_nll(r.logits);
+      for (int64_t g = 0; g < G; ++g) res.loss[static_cast<size_t>(i + g)] = nll[g].item<double>();
+    }
     res.forwards += 1;
     res.recomputed_tokens += G * R * (L - layer);
     i = j;

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "core/engine/ablation.h"
 #include "core/engine/attention.h"
 #include "core/engine/fused_ops.h"
 #include "core/engine/packed_linear.h"
@@ -225,10 +226,20 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
       throw Error("forward: token id out of range [0, " + std::to_string(c.vocab) + ")");
   }
   const Phase phase = pos0 == 0 || opt.continues_prompt ? Phase::Prefill : Phase::Decode;
-  const bool bias_on = opt.bias && opt.bias->any_active() &&
+  const bool bias_on = opt.bias && opt.bias->any_key_bias() &&
                        !(opt.bias->apply_at == ApplyAt::Prefill && phase == Phase::Decode);
   if (opt.bias && (opt.bias->batch() != B || opt.bias->layers() != c.n_layers || opt.bias->heads() != H))
     throw Error("forward: attention bias shape does not match the model/batch");
+
+  // Mean ablation without means, on a prefill of the whole prompt: the means of these ids, unsteered (callers that
+  // decode afterwards fill them once beforehand, as generate() and SteeringSession do).
+  AttentionBias with_means;
+  const AttentionBias* bias = opt.bias;
+  if (bias && bias->ablation.needs_means() && first == 0 && pos0 == 0) {
+    with_means = *bias;
+    fill_ablation_means(*this, ids, with_means);
+    bias = &with_means;
+  }
 
   ForwardResult res;
   at::Tensor x;
@@ -259,7 +270,12 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
   // Nothing reads the last layer's outputs at positions before the last one unless all logits, the hidden
   // states or an observer are asked for: that layer computes keys and values for every position (they go to the
   // cache) and the rest (attention, output projection, MLP) for the last position only.
-  const bool last_layer_tail_only = !opt.all_logits && !opt.keep_hidden && !opt.observer && T > 1;
+  const bool last_layer_tail_only =
+      !opt.all_logits && !opt.keep_hidden && !opt.observer && !opt.keep_head_means && T > 1;
+  const bool ablation_on = bias && bias->ablation.any();
+  if (ablation_on && bias->ablation.layers() != c.n_layers)
+    throw Error("forward: head ablation shape does not match the model");
+  if (opt.keep_head_means) res.head_means = at::zeros({B, c.n_layers, H, hd}, at::TensorOptions().device(device_));
   engine::AttentionWorkspace attn_ws;  // observers' score/probability blocks: one buffer for the whole forward
   for (int64_t l = first; l < c.n_layers; ++l) {
     if (opt.cancel && opt.cancel->cancelled()) throw Cancelled();
@@ -311,21 +327,24 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
     call.observer = opt.observer;
     call.phase = phase;
     if (opt.attention_block_elems > 0) call.max_block_elems = opt.attention_block_elems;
-    if (bias_on && opt.bias->layer_active(l)) {
+    if (bias_on && bias->layer_active(l)) {
       // [B, H, S]: prompt keys from the plan, generated keys 0.
-      const int64_t P = std::min(opt.bias->prompt_len(), S);
+      const int64_t P = std::min(bias->prompt_len(), S);
       at::Tensor kb = at::zeros({B, H, S}, at::kFloat);
       float* dst = kb.data_ptr<float>();
       for (int64_t b = 0; b < B; ++b)
         for (int64_t h = 0; h < H; ++h)
-          if (opt.bias->active(b, l, h)) {
-            std::copy_n(opt.bias->row(b, l, h), P, dst + (b * H + h) * S);
+          if (bias->active(b, l, h)) {
+            std::copy_n(bias->row(b, l, h), P, dst + (b * H + h) * S);
             call.bias_heads.emplace_back(b, h);
           }
       call.key_bias = kb.to(device_);
     }
     at::Tensor qs = q.transpose(1, 2);  // [B, H, T, hd], scaled
     at::Tensor attn = engine::attend(qs, cache.keys(l), cache.values(l), call);  // [B, H, T, hd]
+    if (opt.keep_head_means) res.head_means.select(1, l).copy_(attn.to(at::kFloat).mean(2));
+    // Head ablation acts on the per-head outputs, before the output projection (which the packed path fuses).
+    if (ablation_on && bias->ablation.layer_any(l)) attn = engine::ablate_heads(attn, bias->ablation, l);
     at::Tensor head_out = attn.transpose(1, 2);                                   // [B, T, H, hd]
     at::Tensor attn_flat = head_out.reshape({B, Tq, H * hd});
 

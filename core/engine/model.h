@@ -84,11 +84,12 @@ class KVCache {
 };
 
 struct ForwardOptions {
-  const AttentionBias* bias = nullptr;      // applied to every active (row, layer, head)
+  const AttentionBias* bias = nullptr;      // applied to every active (row, layer, head); its ablation too
   AttentionObserver* observer = nullptr;
   bool all_logits = false;                  // false: logits of the last position only
   bool keep_hidden = false;                 // fill ForwardResult::embeddings / layer_outputs / final_normed
   bool keep_layer_inputs = false;           // fill ForwardResult::layer_inputs (residual entering each layer)
+  bool keep_head_means = false;             // fill ForwardResult::head_means (for mean ablation)
   // Resume: start at resume_layer with resume_hidden = the residual stream entering it ([B, T, D]); the cache
   // must hold layers < resume_layer for these positions already.
   int64_t resume_layer = 0;
@@ -111,6 +112,9 @@ struct ForwardResult {
   std::vector<at::Tensor> layer_outputs;  // L x [B, T, D] residual after each block (keep_hidden)
   at::Tensor final_normed;                // [B, T, D] (keep_hidden)
   std::vector<at::Tensor> layer_inputs;   // L x [B, T, D] (keep_layer_inputs; layers < resume_layer undefined)
+  // [B, L, H, hd] float32: each head's output (before the output projection, before any ablation) averaged over
+  // this forward's T positions (keep_head_means; layers < resume_layer 0).
+  at::Tensor head_means;
 };
 
 class Model {

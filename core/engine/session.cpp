@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "core/engine/ablation.h"
 #include "core/error.h"
 
 namespace hl {
@@ -50,6 +51,20 @@ GenerateResult SteeringSession::steered(const GenerateOptions& opt) {
   const AttentionBias* bias = opt.bias;
   if (bias && (bias->batch() != 1 || bias->prompt_len() != T))
     throw Error("steering session: the bias must be for one row and this prompt's " + std::to_string(T) + " tokens");
+  AttentionBias with_means;
+  if (bias && bias->ablation.needs_means()) {
+    // Mean ablation: the prompt's unsteered mean head outputs, computed once per session.
+    if (head_means_.empty()) {
+      KVCache c = model_.new_cache(1, T);
+      ForwardOptions mo;
+      mo.keep_head_means = true;
+      head_means_ = head_means_to_host(model_.forward(at::tensor(prompt_, at::kLong).unsqueeze(0), c, mo).head_means);
+    }
+    with_means = *bias;
+    with_means.ablation.set_means(model_.config().head_dim, 1, head_means_);
+    bias = &with_means;
+    o.bias = bias;
+  }
   const int64_t lowest = bias ? bias->lowest_active_layer() : -1;
   const int64_t L = model_.config().n_layers;
   // Reuse the working cache: only the layers a previous steered run rewrote, and which this run keeps, are

@@ -2,7 +2,8 @@
 // entering every layer; each steering change re-runs the prompt only from the lowest layer the new bias touches
 // (layers below it cannot see the bias), and only from the first prompt position whose keys the bias treats
 // unevenly (earlier queries see one constant bias, which softmax cancels), then decodes. Results equal a full
-// steered run (to float rounding: the full run adds the constant and subtracts it again).
+// steered run (to float rounding: the full run adds the constant and subtracts it again). Head ablation (the
+// bias's second operator) re-runs from the lowest ablated layer, every prompt position.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -55,6 +56,7 @@ class SteeringSession {
   int64_t last_resume_ = 0, last_resume_pos_ = 0;
   bool reuse_prefix_ = true;
   at::Tensor last_logits_;
+  std::vector<float> head_means_;  // unsteered mean head outputs of the prompt (for mean ablation), once needed
 };
 
 }  // namespace hl

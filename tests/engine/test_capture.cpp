@@ -26,7 +26,7 @@ TEST_CASE("head statistics for all heads match statistics of the full maps") {
   fo.observer = &stats;
   m.forward(ids, cache, fo);
   at::Tensor s = stats.stats()[0];  // [L, H, k]
-  REQUIRE(s.sizes() == at::IntArrayRef({L, H, 5}));
+  REQUIRE(s.sizes() == at::IntArrayRef({L, H, 7}));
 
   at::Tensor p = g.at("attentions_b").to(at::kDouble);  // [L, H, T, T] (HF's own probabilities)
   at::Tensor mask = at::zeros({T}, at::kDouble);
@@ -42,6 +42,23 @@ TEST_CASE("head statistics for all heads match statistics of the full maps") {
   CHECK(max_abs_diff(s.select(-1, 2), expect_entropy) <= 1e-4);
   CHECK(max_abs_diff(s.select(-1, 3), expect_max) <= 1e-5);
   CHECK(max_abs_diff(s.select(-1, 4), expect_sink) <= 1e-5);
+
+  // Windowed attention distance and future attention influence from HF's n x n probabilities.
+  const int64_t W = HeadStatsRecorder::kDefaultDistanceWindow;
+  at::Tensor qi = at::arange(T, at::kDouble).unsqueeze(1), kj = at::arange(T, at::kDouble).unsqueeze(0);
+  at::Tensor dist = (p * (qi - kj).clamp(0, static_cast<double>(W))).sum(-1);  // [L, H, T] per query
+  at::Tensor received = (p * (kj < qi).to(at::kDouble)).sum(2);               // [L, H, T] per key
+  at::Tensor later = (T - 1 - at::arange(T, at::kDouble)).clamp_min(1);
+  at::Tensor fai = received / later;  // key T-1 has no later query: 0
+  CHECK(max_abs_diff(s.select(-1, 5), dist.mean(-1)) <= 1e-4);
+  CHECK(max_abs_diff(s.select(-1, 6), fai.narrow(-1, 0, T - 1).mean(-1)) <= 1e-5);
+  at::Tensor tok = stats.token_stats()[0];  // [L, H, 2, T]
+  REQUIRE(tok.sizes() == at::IntArrayRef({L, H, 2, T}));
+  CHECK(max_abs_diff(tok.select(2, 0), dist) <= 1e-4);
+  CHECK(max_abs_diff(tok.select(2, 1), fai) <= 1e-5);
+  CHECK(HeadStatsRecorder::names().size() == 7);
+  CHECK(HeadStatsRecorder::names()[5] == "attn_distance");
+  CHECK(HeadStatsRecorder::names()[6] == "future_influence");
 }
 
 TEST_CASE("AttentionRecorder keeps only the heads asked for and rejects unknown heads") {
@@ -133,4 +150,51 @@ TEST_CASE("pre-softmax scores are materialised only when an observer wants them,
       CHECK(with_scores.saw_scores[static_cast<size_t>(l)]);
     }
   }
+}
+
+namespace {
+
+// An engine-like view over given probabilities and scores (native tensors), for the statistics' two code paths.
+class TensorView : public AttentionView {
+ public:
+  at::Tensor p, s;
+  void copy_head(int64_t, int64_t, float*) const override { throw hl::Error("not used"); }
+  void copy_head_mean(int64_t, float*) const override { throw hl::Error("not used"); }
+  void head_matvec(const float*, float*) const override { throw hl::Error("not used"); }
+  void head_mean_matvec(const float*, float*) const override { throw hl::Error("not used"); }
+  void value_norms(float*) const override { throw hl::Error("not used"); }
+  const void* native() const override { return &p; }
+  const void* native_scores() const override { return &s; }
+};
+
+}  // namespace
+
+TEST_CASE("head statistics: the tensor path (non-CPU or strided blocks) equals the CPU row path") {
+  const auto& g = golden(fixture("llama-gqa") / "golden.safetensors");
+  const at::Tensor maps = g.at("attentions_b").to(at::kFloat);  // [L, H, T, T]
+  const int64_t L = maps.size(0), H = maps.size(1), T = maps.size(2);
+  std::vector<uint8_t> span(static_cast<size_t>(T), 0);
+  for (int64_t j = 3; j < 9; ++j) span[static_cast<size_t>(j)] = 1;
+  auto run = [&](bool strided) {
+    HeadStatsRecorder rec(L, H, span, 9, 4);
+    rec.on_forward_begin(Phase::Prefill, 1, 0, T);
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t q0 : {int64_t{0}, T / 2}) {  // two blocks of query rows
+        const int64_t R = q0 == 0 ? T / 2 : T - T / 2, n = q0 + R;
+        TensorView v;
+        v.layer = l, v.batch = 1, v.heads = H, v.q_begin = q0, v.q_end = q0 + R, v.keys = T, v.valid_keys = n;
+        at::Tensor p = maps[l].narrow(1, q0, R).narrow(2, 0, n).unsqueeze(0).contiguous();
+        at::Tensor s = at::log(p.clamp_min(1e-30f));
+        v.p = strided ? p.transpose(2, 3).contiguous().transpose(2, 3) : p;
+        v.s = s;
+        REQUIRE(v.p.is_contiguous() == !strided);
+        rec.on_attention(v);
+      }
+    return std::make_pair(rec.stats(), rec.token_stats());
+  };
+  auto [s_cpu, t_cpu] = run(false);
+  auto [s_ten, t_ten] = run(true);
+  CHECK(max_abs_diff(s_cpu, s_ten) <= 1e-4);
+  CHECK(max_abs_diff(t_cpu, t_ten) <= 1e-4);
+  CHECK(s_cpu.select(-1, 5).max().item<float>() > 0);  // distances were measured
 }

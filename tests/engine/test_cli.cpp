@@ -115,10 +115,12 @@ TEST_CASE("cli: steering, capture and influence") {
   at::Tensor att = pg.at("h1.exclude.a0.01.r5_12.attentions");
   CHECK(max_abs_diff(t.at("probs.L1H0"), att[1][0]) <= 1e-5);
   CHECK(max_abs_diff(t.at("probs.L2H3"), att[2][3]) <= 1e-5);
-  CHECK(t.at("head_stats").sizes() == at::IntArrayRef({4, 4, 5}));
+  CHECK(t.at("head_stats").sizes() == at::IntArrayRef({4, 4, 7}));
+  CHECK(t.at("head_token_stats").sizes() == at::IntArrayRef({4, 4, 2, static_cast<int64_t>(t.at("input_ids").numel())}));
   hl::SafetensorsFile sf(out);
   REQUIRE(sf.metadata().count("stats_names"));
-  CHECK(json::parse(sf.metadata().at("stats_names")).size() == 5);
+  CHECK(json::parse(sf.metadata().at("stats_names")).size() == 7);
+  CHECK(json::parse(sf.metadata().at("token_stats_names")).size() == 2);
 
   r = run_cli({"influence", "--model", gqa, "--ids", ids, "--span", "5:12", "--norms", "guide", "--out", out});
   REQUIRE(r.status == 0);
@@ -186,13 +188,7 @@ TEST_CASE("cli: scan-heads ranks every head steered alone") {
 
 TEST_CASE("cli: bad input gives a one-line error and a non-zero exit") {
   const std::string gqa = fixture("llama-gqa").string();
-  auto expect_error = [&](std::vector<std::string> args, const std::string& needle) {
-    CliResult r = run_cli(args);
-    INFO(args[0], " -> ", r.err);
-    CHECK(r.status != 0);
-    CHECK(r.err.find(needle) != std::string::npos);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  };
+  const auto expect_error = expect_cli_error;
   expect_error({"info", "--model", "/nonexistent/model"}, "no such file or directory");
   expect_error({"frobnicate"}, "unknown command");
   expect_error({"generate", "--model", gqa, "--ids", "1,2,99999", "--json"}, "outside the vocabulary");

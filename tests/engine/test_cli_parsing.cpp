@@ -38,13 +38,7 @@ TEST_CASE("cli: --help for the tool and every command, --version, global options
 }
 
 TEST_CASE("cli: every bad value is a one-line error naming the option") {
-  auto expect_error = [&](std::vector<std::string> args, const std::string& needle) {
-    CliResult r = run_cli(args);
-    INFO(args[0], " -> ", r.err);
-    CHECK(r.status != 0);
-    CHECK(r.err.find(needle) != std::string::npos);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  };
+  const auto expect_error = expect_cli_error;
   const std::vector<std::string> gen = {"generate", "--model", kStories, "--prompt", "hi"};
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> v = gen;

@@ -22,22 +22,6 @@ namespace {
 
 const std::string kStories = (shared_dir() / "models/stories260K/stories260K.bin").string();
 
-pid_t spawn_cli(const std::vector<std::string>& args) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<std::string> full = {(binary_dir() / "bin/headlight-cli").string()};
-    full.insert(full.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& s : full) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    freopen("/dev/null", "w", stderr);
-    freopen("/dev/null", "w", stdout);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
 // Waits until the store holds a NIAH cell (the sweep is under way), up to a minute.
 bool wait_for_cells(const std::string& db) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -172,9 +156,11 @@ TEST_CASE("cli: scan-heads records into the store and names its target token; to
   Store s = Store::open(db, Store::Access::ReadOnly);
   const auto run = s.get_run(j["run_id"].get<int64_t>());
   REQUIRE(run);
-  CHECK(run->kind == "scan");
+  CHECK(run->kind == "scan-heads");
   CHECK(run->status == "done");
-  CHECK(s.get_head_stats(run->id).size() == 40);
+  const auto job = s.profiling_job_for_run(run->id);
+  REQUIRE(job);
+  CHECK(s.get_head_scores(job->id).size() == 40);  // one score per head
   CHECK(run->note.find("target") != std::string::npos);
   r = run_cli({"tokenize", "--model", kStories, "--text", "a red ball"});
   REQUIRE(r.status == 0);

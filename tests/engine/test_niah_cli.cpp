@@ -56,19 +56,8 @@ TEST_CASE("niah: stories260K grid runs end to end; a killed sweep resumes") {
                                          "--deltas", "0,1", "--max-new", "24", "--out", out};
 
   // Start, let a few cells land, kill -9.
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::vector<std::string> full = {(binary_dir() / "bin/headlight-cli").string()};
-    full.insert(full.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& s : full) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    freopen("/dev/null", "w", stderr);
-    freopen("/dev/null", "w", stdout);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  pid_t pid = spawn_cli(args);
+  REQUIRE(pid > 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (cell_keys(out).size() < 3 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -246,19 +246,8 @@ TEST_CASE("profile: stories260K, 40 heads x 2 suites x 20 examples; SIGKILL then
   // Start, let a few units land, kill -9.
   const std::string db = d.file("kill.db"), out = d.file("kill.json");
   const auto a = args(db, out);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::vector<std::string> full = {(binary_dir() / "bin/headlight-cli").string()};
-    full.insert(full.end(), a.begin(), a.end());
-    std::vector<char*> argv;
-    for (auto& s : full) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    freopen("/dev/null", "w", stderr);
-    freopen("/dev/null", "w", stdout);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  pid_t pid = spawn_cli(a);
+  REQUIRE(pid > 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (count_units(db) < 3 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

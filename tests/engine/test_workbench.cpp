@@ -128,7 +128,7 @@ TEST_CASE("workbench: load, prepare, baseline and steered runs equal the engine'
   for (const auto& r : runs) {
     CHECK(r.run.status == "done");
     CHECK(r.n_generations == 2);
-    CHECK(st.get_head_stats(r.run.id).size() == 5 * 8 * 5);
+    CHECK(st.get_head_stats(r.run.id).size() == 5 * 8 * 7);  // 7 statistics per head (attn_distance, future_influence added)
     CHECK(st.list_attention_maps(r.run.id).size() == 2);
     CHECK(st.list_traces(r.run.id).size() == 4);
   }

@@ -108,6 +108,17 @@ TEST_CASE("the real window under Xvfb runs the demo script, shows it, records it
   WARN(busy["p95"].get<double>() <= 50.0);
   CHECK(idle["p95"].get<double>() <= 100.0);
   CHECK(busy["p95"].get<double>() <= 200.0);
+  // A steering change -> its first steered token on screen, against the engine's own time to that token: the UI's
+  // share (prepare, queue, the frame that shows it) should be about one frame.
+  const auto& change = st["change_to_first_token_ms"];
+  const auto& engine = st["engine_first_token_ms"];
+  MESSAGE("steering change -> first steered token on screen: p50 " << change["p50"] << " ms (" << change["count"]
+                                                                   << " changes); the engine's share p50 "
+                                                                   << engine["p50"] << " ms");
+  REQUIRE(change["count"].get<int64_t>() >= 1);
+  const double ui_share = change["p50"].get<double>() - engine["p50"].get<double>();
+  WARN(ui_share <= 2 * busy["p50"].get<double>() + 5.0);  // the target: about one frame
+  CHECK(ui_share <= 250.0);
 }
 
 TEST_CASE("a 4096 x 4096 heatmap uploads once and stays interactive while zooming (target: 30 frames/s)") {
