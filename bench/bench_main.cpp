@@ -1,5 +1,5 @@
 // headlight-bench: speed and memory figures as ratios measured in one run on this machine.
-//   headlight-bench [--model DIR] [--threads N] [--quick] [--sections forward,steer,heads,interactive,profiling,profile,roofline,memory,store]
+//   headlight-bench [--model DIR] [--threads N] [--quick] [--sections forward,steer,heads,interactive,profiling,profile,roofline,memory,store,bf16]
 // Without --model it synthesises the smollm2-135m shape (random weights) into a temp dir.
 // `headlight-bench influence-rss --model DIR --tokens N` is the child process of the memory section.
 #include <ATen/ATen.h>
@@ -22,6 +22,7 @@
 
 #include "analysis/influence.h"
 #include "app/cli/args.h"
+#include "bench/bench_bf16.h"
 #include "bench/bench_profile.h"
 #include "core/engine/generate.h"
 #include "core/engine/head_scan.h"
@@ -273,7 +274,10 @@ double decode_weight_bytes(const Model& m) {
   double params = static_cast<double>(m.param_count());
   if (c.tie_word_embeddings) params += 0;  // the tied matrix is read once, as the LM head
   else params -= embed;                    // the embedding table: one row only
-  return params * per_param;
+  // The projections as stored (16-bit panels of a bf16 checkpoint: 2 bytes each, padding columns included).
+  const double proj_bytes = static_cast<double>(m.projection_bytes());
+  params -= proj_bytes / (m.weight_storage() == "f32" ? 4 : 2);
+  return params * per_param + proj_bytes;
 }
 
 long peak_rss_kb() {
@@ -316,7 +320,8 @@ int main(int argc, char** argv) {
           "usage: headlight-bench [--sections LIST] [--model DIR] [--threads N] [--quick]\n\n"
           "Measures headlight against its rooflines and the Python reference stack's published figures, every ratio\n"
           "in one run (bench/README.md explains each section).\n\n"
-          "  --sections LIST  comma-separated, default roofline,forward,steer,heads,interactive,profiling,profile,store,memory\n"
+          "  --sections LIST  comma-separated, default roofline,forward,steer,heads,interactive,profiling,profile,store,memory;\n"
+          "                   also bf16 (bf16 vs float32 panels of the same weights)\n"
           "  --model DIR      an HF model (default: a SmolLM2-135M-shape synth model in the temp folder)\n"
           "  --threads N      compute threads (default 0 = one per core)\n"
           "  --quick          fewer repetitions\n");
@@ -627,6 +632,11 @@ int main(int argc, char** argv) {
         scan_flops += static_cast<double>(c.n_heads) * (layer_flops(c, T, s0, c.n_layers - l) + head_row);
       std::printf("scan: %.0f GFLOP per example, %.0f %% of the GEMM bound; largest score difference scan vs naive %.2g\n",
                   scan_flops / 1e9, 100 * scan_flops * n_ex / t_fast / 1e9 / mach.gemm_gflops, max_score_diff);
+      rule();
+    }
+
+    if (sections.count("bf16")) {
+      bench::bf16_section(quick);
       rule();
     }
 

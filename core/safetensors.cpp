@@ -162,6 +162,14 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
   for (size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
 }
 
+void SafetensorsFile::release(const TensorInfo& t) const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(data_ + t.begin), end = reinterpret_cast<uintptr_t>(data_ + t.end);
+  const uintptr_t first = (begin + page - 1) & ~(page - 1), last = end & ~(page - 1);
+  // A read-only private file mapping: MADV_DONTNEED only unmaps; the bytes come back from the file if read again.
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(map_, map_size_);
 }

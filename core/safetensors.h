@@ -44,6 +44,10 @@ class SafetensorsFile {
   const TensorInfo* find(const std::string& name) const;
   const TensorInfo& at(const std::string& name) const;  // throws naming the file and tensor
   const uint8_t* data(const TensorInfo& t) const { return data_ + t.begin; }
+  // Drops the mapped pages that lie wholly inside tensor t from this process (they stay in the page cache; a
+  // later read maps them again): a loader that has copied t out calls it, so that a model is not resident
+  // twice (map and copies) while it loads.
+  void release(const TensorInfo& t) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:

@@ -195,7 +195,7 @@ class Workbench {
   // Loads a model (HF directory, a llama2.c .bin, or a folder holding one of them); cancels and drops every other
   // job first. Progress is reported; cancel(id) stops it. On failure snapshot().model_error says why, and the
   // previous model (if any) stays loaded.
-  uint64_t load_model(const std::string& path, const std::string& device = "cpu", const std::string& dtype = "f32");
+  uint64_t load_model(const std::string& path, const std::string& device = "cpu", const std::string& dtype = "auto");
 
   // Sets the document. Prepares it (tokenise, resolve the steering); a changed prompt or sampling re-runs the
   // baseline; any change re-runs the steered variant. A stale steered run, capture or Influence job is cancelled

@@ -25,7 +25,13 @@ int cmd_info(const Args& a) {
          {"params", m->param_count()}, {"device", m->device().str()},
          {"tokenizer", m->tokenizer() ? m->tokenizer()->kind() : "none"},
          {"projections", m->weights_packed() ? std::string("packed, ") + engine::packed_kernels() + " kernels"
-                                             : std::string("row-major, ") + blas_backend()}};
+                                             : std::string("row-major, ") + blas_backend()},
+         // What --dtype chose: the projections' storage (bf16 checkpoints stay bf16 by default), the dtype the
+         // forward computes in (activations, sums), and the kernels the packed products run on.
+         {"storage_dtype", m->weight_storage()},
+         {"compute_dtype", m->dtype() == at::kFloat ? "f32" : m->dtype() == at::kBFloat16 ? "bf16" : "f16"},
+         {"projection_bytes", m->projection_bytes()},
+         {"kernels", m->weights_packed() ? engine::packed_kernels() : "aten"}};
   } else {
     set_threads(a);
   }

@@ -105,7 +105,7 @@ int cmd_niah(const Args& a) {
       {"max_new", ro.max_new_tokens},
       {"last_k", ro.last_k},
       {"add_bos", ro.add_bos},
-      {"dtype", a.get("dtype", "f32")},
+      {"dtype", a.get("dtype", "auto")},
       {"retrieval_scores", ro.retrieval_scores}};
   NiahBuilder builder(haystack, texts, NiahTemplate{}, model_encoder(*m, ro.add_bos));
   NiahJournal journal(a.get("out"), fingerprint.dump());

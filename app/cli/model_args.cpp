@@ -24,7 +24,7 @@ std::unique_ptr<Model> load_model(const Args& a) {
   set_threads(a);
   LoadOptions lo;
   lo.device = a.get("device", "cpu");
-  lo.dtype = a.get("dtype", "f32");
+  lo.dtype = a.get("dtype", "auto");
   return Model::load(a.get("model"), lo);
 }
 

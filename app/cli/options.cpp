@@ -25,7 +25,8 @@ OptionSpec real_list(const std::string& name, const std::string& value_name, con
 std::vector<OptionSpec> model_options() {
   return {text("model", "DIR", "HF model directory, llama2.c .bin, or a folder holding one of them"),
           text("device", "DEV", "cpu (default), cuda or cuda:N"),
-          text("dtype", "TYPE", "compute dtype: f32 (default), bf16, f16"),
+          text("dtype", "TYPE", "auto (default: float32 compute, a bf16/f16 checkpoint's projections kept 16-bit), "
+                                        "f32 (upcast everything), bf16, f16 (compute in that type)"),
           integer("threads", "N", "compute threads (default 0 = one per core)", 0, 1024)};
 }
 

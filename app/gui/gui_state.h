@@ -98,7 +98,7 @@ class GuiState {
 
   // --- View state, read and written by the panels. ---------------------------------------------------------------
   // Model panel
-  std::string model_path_input, device = "cpu", dtype = "f32";
+  std::string model_path_input, device = "cpu", dtype = "auto";
   std::vector<std::string> recent_models;
   std::string recent_file;  // empty: not kept
   std::string remembered_model;  // the loaded model already put on the recent list

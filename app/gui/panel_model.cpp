@@ -50,7 +50,7 @@ void draw_model_panel(GuiState& s) {
   if ((ImGui::Button("Load", ImVec2(-1, 0)) || enter) && !s.model_path_input.empty()) s.load_model(s.model_path_input);
 
   static const char* devices[] = {"cpu", "cuda"};
-  static const char* dtypes[] = {"f32", "bf16", "f16"};
+  static const char* dtypes[] = {"auto", "f32", "bf16", "f16"};
   ImGui::SetNextItemWidth(80);
   if (ImGui::BeginCombo("device", s.device.c_str())) {
     for (const char* d : devices)

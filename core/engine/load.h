@@ -12,8 +12,10 @@ namespace hl::engine {
 // Called after each layer's weights are read (for load progress and cancellation: it may throw).
 using LayerLoaded = std::function<void(int64_t layer)>;
 
+// keep_16bit_projections: a checkpoint stored in bfloat16 or float16 keeps that type for the four projection
+// matrices of each layer (for 16-bit packed panels); everything else, and other checkpoints, are read as dtype.
 ModelWeights load_hf_weights(const std::filesystem::path& dir, const ModelConfig& cfg, at::ScalarType dtype,
-                             at::Device dev, const LayerLoaded& on_layer = {});
+                             at::Device dev, const LayerLoaded& on_layer = {}, bool keep_16bit_projections = false);
 
 // llama2.c checkpoint (v0 "legacy" format, as karpathy's stories*.bin): 7 int32 header fields, then fp32 weights.
 // The q/k rows stay in llama2.c's interleaved-RoPE order; the returned config says RopeStyle::Interleaved.

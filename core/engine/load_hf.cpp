@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <fstream>
+#include <set>
 
 #include "core/engine/load.h"
 #include "core/engine/weight_source.h"
@@ -15,6 +16,7 @@ struct Loader {
   const ModelConfig& c;
   const WeightSource& src;
   at::ScalarType dt;
+  at::ScalarType proj_dt;  // the four projection matrices' dtype (the checkpoint's 16-bit type, or dt)
   at::Device dev;
   const LayerLoaded& on_layer;
   void layer_done(int64_t i) const {
@@ -22,6 +24,10 @@ struct Loader {
   }
 
   at::Tensor get(const std::string& name, std::vector<int64_t> shape) const { return src.get(name, shape, dt, dev); }
+  // A projection matrix (what Model::pack_weights packs).
+  at::Tensor proj(const std::string& name, std::vector<int64_t> shape) const {
+    return src.get(name, shape, proj_dt, dev);
+  }
   at::Tensor opt(const std::string& name, std::vector<int64_t> shape) const {
     return src.has(name) ? get(name, shape) : at::Tensor();
   }
@@ -37,15 +43,15 @@ void load_llama_family(const Loader& L, ModelWeights& w) {
     LayerWeights lw;
     lw.norm1_w = L.get(lp + "input_layernorm.weight", {D});
     lw.norm2_w = L.get(lp + "post_attention_layernorm.weight", {D});
-    lw.qkv_w = at::cat({L.get(lp + "self_attn.q_proj.weight", {Q, D}), L.get(lp + "self_attn.k_proj.weight", {KV, D}),
-                        L.get(lp + "self_attn.v_proj.weight", {KV, D})});
+    lw.qkv_w = at::cat({L.proj(lp + "self_attn.q_proj.weight", {Q, D}), L.proj(lp + "self_attn.k_proj.weight", {KV, D}),
+                        L.proj(lp + "self_attn.v_proj.weight", {KV, D})});
     if (c.qkv_bias)
       lw.qkv_b = at::cat({L.get(lp + "self_attn.q_proj.bias", {Q}), L.get(lp + "self_attn.k_proj.bias", {KV}),
                           L.get(lp + "self_attn.v_proj.bias", {KV})});
-    lw.o_w = L.get(lp + "self_attn.o_proj.weight", {D, Q});
+    lw.o_w = L.proj(lp + "self_attn.o_proj.weight", {D, Q});
     if (c.o_bias) lw.o_b = L.get(lp + "self_attn.o_proj.bias", {D});
-    lw.up_w = at::cat({L.get(lp + "mlp.gate_proj.weight", {I, D}), L.get(lp + "mlp.up_proj.weight", {I, D})});
-    lw.down_w = L.get(lp + "mlp.down_proj.weight", {D, I});
+    lw.up_w = at::cat({L.proj(lp + "mlp.gate_proj.weight", {I, D}), L.proj(lp + "mlp.up_proj.weight", {I, D})});
+    lw.down_w = L.proj(lp + "mlp.down_proj.weight", {D, I});
     if (c.mlp_bias) {
       lw.up_b = at::cat({L.get(lp + "mlp.gate_proj.bias", {I}), L.get(lp + "mlp.up_proj.bias", {I})});
       lw.down_b = L.get(lp + "mlp.down_proj.bias", {D});
@@ -69,7 +75,7 @@ void load_gpt2(const Loader& L, ModelWeights& w) {
   w.embed = L.get(p + "wte.weight", {c.vocab, D});
   w.pos_embed = L.get(p + "wpe.weight", {c.max_positions, D});
   // Conv1D stores [in, out]; transpose to the [out, in] layout of linear.
-  auto conv = [&](const std::string& n, int64_t in, int64_t out) { return L.get(n, {in, out}).t().contiguous(); };
+  auto conv = [&](const std::string& n, int64_t in, int64_t out) { return L.proj(n, {in, out}).t().contiguous(); };
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const std::string lp = p + "h." + std::to_string(i) + ".";
     LayerWeights lw;
@@ -103,12 +109,12 @@ void load_gptj(const Loader& L, ModelWeights& w) {
     LayerWeights lw;
     lw.norm1_w = L.get(lp + "ln_1.weight", {D});
     lw.norm1_b = L.get(lp + "ln_1.bias", {D});
-    lw.qkv_w = at::cat({L.get(lp + "attn.q_proj.weight", {D, D}), L.get(lp + "attn.k_proj.weight", {D, D}),
-                        L.get(lp + "attn.v_proj.weight", {D, D})});
-    lw.o_w = L.get(lp + "attn.out_proj.weight", {D, D});
-    lw.up_w = L.get(lp + "mlp.fc_in.weight", {I, D});
+    lw.qkv_w = at::cat({L.proj(lp + "attn.q_proj.weight", {D, D}), L.proj(lp + "attn.k_proj.weight", {D, D}),
+                        L.proj(lp + "attn.v_proj.weight", {D, D})});
+    lw.o_w = L.proj(lp + "attn.out_proj.weight", {D, D});
+    lw.up_w = L.proj(lp + "mlp.fc_in.weight", {I, D});
     lw.up_b = L.get(lp + "mlp.fc_in.bias", {I});
-    lw.down_w = L.get(lp + "mlp.fc_out.weight", {D, I});
+    lw.down_w = L.proj(lp + "mlp.fc_out.weight", {D, I});
     lw.down_b = L.get(lp + "mlp.fc_out.bias", {D});
     w.layers.push_back(std::move(lw));
     L.layer_done(i);
@@ -136,17 +142,17 @@ void load_gpt_neox(const Loader& L, ModelWeights& w) {
     lw.norm2_w = L.get(lp + "post_attention_layernorm.weight", {D});
     lw.norm2_b = L.get(lp + "post_attention_layernorm.bias", {D});
     // NeoX fuses q|k|v per head: rows [h][q k v][hd]. Regroup to q (all heads) | k | v.
-    at::Tensor qkv = L.get(lp + "attention.query_key_value.weight", {3 * D, D});
+    at::Tensor qkv = L.proj(lp + "attention.query_key_value.weight", {3 * D, D});
     lw.qkv_w = qkv.view({H, 3, hd, D}).transpose(0, 1).reshape({3 * D, D}).contiguous();
     if (c.qkv_bias) {
       at::Tensor b = L.get(lp + "attention.query_key_value.bias", {3 * D});
       lw.qkv_b = b.view({H, 3, hd}).transpose(0, 1).reshape({3 * D}).contiguous();
     }
-    lw.o_w = L.get(lp + "attention.dense.weight", {D, D});
+    lw.o_w = L.proj(lp + "attention.dense.weight", {D, D});
     if (c.o_bias) lw.o_b = L.get(lp + "attention.dense.bias", {D});
-    lw.up_w = L.get(lp + "mlp.dense_h_to_4h.weight", {I, D});
+    lw.up_w = L.proj(lp + "mlp.dense_h_to_4h.weight", {I, D});
     lw.up_b = L.get(lp + "mlp.dense_h_to_4h.bias", {I});
-    lw.down_w = L.get(lp + "mlp.dense_4h_to_h.weight", {D, I});
+    lw.down_w = L.proj(lp + "mlp.dense_4h_to_h.weight", {D, I});
     lw.down_b = L.get(lp + "mlp.dense_4h_to_h.bias", {D});
     w.layers.push_back(std::move(lw));
     L.layer_done(i);
@@ -182,9 +188,15 @@ void check_all_used(const WeightSource& src, const std::filesystem::path& dir, c
 }  // namespace
 
 ModelWeights load_hf_weights(const std::filesystem::path& dir, const ModelConfig& cfg, at::ScalarType dtype,
-                             at::Device dev, const LayerLoaded& on_layer) {
+                             at::Device dev, const LayerLoaded& on_layer, bool keep_16bit_projections) {
   WeightSource src(dir);
-  Loader L{cfg, src, dtype, dev, on_layer};
+  at::ScalarType proj_dt = dtype;
+  if (keep_16bit_projections) {
+    // A checkpoint stored all in bfloat16 (or all in float16) keeps that type for its projections.
+    const std::set<at::ScalarType> types = src.dtypes();
+    if (types.size() == 1 && (*types.begin() == at::kBFloat16 || *types.begin() == at::kHalf)) proj_dt = *types.begin();
+  }
+  Loader L{cfg, src, dtype, proj_dt, dev, on_layer};
   ModelWeights w;
   if (cfg.model_type == "llama" || cfg.model_type == "mistral" || cfg.model_type == "qwen2") load_llama_family(L, w);
   else if (cfg.model_type == "gpt2") load_gpt2(L, w);

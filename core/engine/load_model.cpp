@@ -4,6 +4,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "core/engine/fused_ops.h"
 #include "core/engine/load.h"
 #include "core/engine/model.h"
 #include "core/error.h"
@@ -28,10 +29,11 @@ at::Device parse_device(const std::string& s) {
 }
 
 at::ScalarType parse_compute_dtype(const std::string& s) {
+  if (s == "auto") return at::kFloat;
   if (s == "f32" || s == "float32") return at::kFloat;
   if (s == "bf16" || s == "bfloat16") return at::kBFloat16;
   if (s == "f16" || s == "float16") return at::kHalf;
-  throw Error("--dtype " + s + ": unknown compute dtype (use f32, bf16 or f16)");
+  throw Error("--dtype " + s + ": unknown dtype (use auto, f32, bf16 or f16)");
 }
 
 // A pickle file starts with the protocol opcode 0x80; torch.save's zip container with "PK".
@@ -114,9 +116,11 @@ std::unique_ptr<Model> Model::load(const fs::path& path, const LoadOptions& opt)
     ModelConfig cfg = load_model_config(cfg_path);
     progress = std::make_unique<LoadProgress>(opt, 2 * cfg.n_layers + 2);
     progress->step("config");
-    ModelWeights w = engine::load_hf_weights(path, cfg, dtype, dev, [&](int64_t l) {
-      progress->step("weights of layer " + std::to_string(l));
-    });
+    // 16-bit projections only where they will be packed: every other path computes on float32 weights.
+    const bool keep_16bit = opt.dtype == "auto" && dev.is_cpu() && opt.pack_weights && engine::vector_kernels_on();
+    ModelWeights w = engine::load_hf_weights(
+        path, cfg, dtype, dev, [&](int64_t l) { progress->step("weights of layer " + std::to_string(l)); },
+        keep_16bit);
     m = std::make_unique<Model>(std::move(cfg), std::move(w), dev, dtype);
     tok_dir = path;
   } else {

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <set>
@@ -384,7 +385,8 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
   at::Tensor xn = norm(c, x, w_.final_norm_w, w_.final_norm_b);
   if (opt.keep_hidden) res.final_normed = xn;
   at::Tensor head_in = opt.all_logits ? xn : xn.narrow(1, xn.size(1) - 1, 1);
-  res.logits = linear(head_in, w_.lm_head_w, w_.lm_head_b).to(at::kFloat);
+  res.logits = w_.lm_head_p ? engine::packed_linear(head_in, *w_.lm_head_p, w_.lm_head_b)
+                            : linear(head_in, w_.lm_head_w, w_.lm_head_b).to(at::kFloat);
   return res;
 }
 
@@ -401,6 +403,8 @@ bool Model::weights_packed() const { return !w_.layers.empty() && w_.layers.fron
 
 bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
   if (weights_packed()) return true;
+  // Packed products compute in float32 (16-bit weights are widened in them): a bf16/f16 compute dtype stays on ATen.
+  if (dtype_ != at::kFloat) return false;
   if (w_.layers.empty() || !engine::PackedWeight::applies(w_.layers.front().qkv_w)) return false;
   using engine::PackedWeight;
   // Half-style rotary over whole heads of a multiple of 32 dims: the QKV product rotates queries and keys in its
@@ -427,12 +431,48 @@ bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
     pack(lw.down_w, lw.down_p, PackedWeight::Layout::Plain, "the down projection");
     if (on_layer) on_layer(static_cast<int64_t>(l));
   }
+  // 16-bit projections (a bf16/f16 checkpoint): the LM head in the same type, exactly its checkpoint values (read
+  // as float32, which holds them exactly). A tied head keeps the float32 embedding table for the lookups.
+  const PackedWeight::Storage st = w_.layers.front().qkv_p->storage();
+  if (st != PackedWeight::Storage::F32 && w_.lm_head_w.defined() && w_.lm_head_w.dim() == 2) {
+    const at::Tensor head = w_.lm_head_w.to(st == PackedWeight::Storage::BF16 ? at::kBFloat16 : at::kHalf);
+    // Never a rounding the checkpoint did not have. Compared in blocks of rows: a whole float32 copy of the head
+    // would add its size to the load's peak memory.
+    bool exact = true;
+    for (int64_t r = 0; r < head.size(0) && exact; r += 4096) {
+      const int64_t n = std::min<int64_t>(4096, head.size(0) - r);
+      exact = at::equal(head.narrow(0, r, n).to(at::kFloat), w_.lm_head_w.narrow(0, r, n));
+    }
+    if (exact) {
+      w_.lm_head_p =
+          std::make_shared<const PackedWeight>(PackedWeight::pack(head, PackedWeight::Layout::Plain, "the LM head"));
+      w_.lm_head_w = at::Tensor();
+    }
+  }
   return true;
 }
 
 void Model::set_tokenizer(std::unique_ptr<Tokenizer> t) { tokenizer_ = std::move(t); }
 
 at::Tensor Model::rope_inv_freq() const { return inv_freq_; }
+
+std::string Model::weight_storage() const {
+  if (weights_packed()) return engine::storage_name(w_.layers.front().qkv_p->storage());
+  const at::ScalarType t = w_.layers.empty() ? dtype_ : w_.layers.front().qkv_w.scalar_type();
+  return t == at::kFloat ? "f32" : t == at::kBFloat16 ? "bf16" : t == at::kHalf ? "f16" : c10::toString(t);
+}
+
+int64_t Model::projection_bytes() const {
+  int64_t n = 0;
+  for (const auto& l : w_.layers) {
+    for (const auto* t : {&l.qkv_w, &l.o_w, &l.up_w, &l.down_w})
+      if (t->defined()) n += t->numel() * static_cast<int64_t>(t->element_size());
+    for (const auto* p : {&l.qkv_p, &l.o_p, &l.up_p, &l.down_p})
+      if (*p) n += (*p)->bytes();
+  }
+  if (w_.lm_head_p) n += w_.lm_head_p->bytes();
+  return n;
+}
 
 int64_t Model::param_count() const {
   int64_t n = w_.embed.numel();
@@ -443,6 +483,7 @@ int64_t Model::param_count() const {
   add(w_.final_norm_w);
   add(w_.final_norm_b);
   if (!cfg_.tie_word_embeddings) add(w_.lm_head_w);
+  if (!cfg_.tie_word_embeddings && w_.lm_head_p) n += w_.lm_head_p->numel();
   add(w_.lm_head_b);
   for (const auto& l : w_.layers) {
     for (const auto* t : {&l.norm1_w, &l.norm1_b, &l.norm2_w, &l.norm2_b, &l.qkv_w, &l.qkv_b, &l.o_w, &l.o_b, &l.up_w,

@@ -24,7 +24,10 @@ class PackedWeight;
 
 struct LoadOptions {
   std::string device = "cpu";   // "cpu", "cuda", "cuda:1"
-  std::string dtype = "f32";    // compute dtype: f32 (default), bf16, f16
+  // auto (default): compute in float32; a checkpoint stored in bf16 or f16 keeps that type for its packed
+  // projections (16-bit panels, PackedWeight) where they are packed (CPU with AVX2/FMA), everything else float32.
+  // f32: everything upcast to float32. bf16, f16: compute in that dtype (ATen; nothing is packed).
+  std::string dtype = "auto";
   bool load_tokenizer = true;   // a missing tokenizer is not an error; tokenizer() is then null
   bool pack_weights = true;     // CPU float32: repack the projections for our kernels (Model::pack_weights)
   TokenizerOptions tokenizer;
@@ -50,6 +53,9 @@ struct ModelWeights {
   at::Tensor pos_embed;  // [P, D] (learned positions) or undefined
   at::Tensor final_norm_w, final_norm_b;
   at::Tensor lm_head_w, lm_head_b;  // lm_head_w may alias embed (tied)
+  // After Model::pack_weights with 16-bit projections: the LM head packed in their type (decode reads it whole
+  // every token: in float32 it would be a third of a small model's bytes); lm_head_w is then released.
+  std::shared_ptr<const engine::PackedWeight> lm_head_p;
   std::vector<LayerWeights> layers;
 };
 
@@ -131,6 +137,10 @@ class Model {
   bool weights_packed() const;
   at::Device device() const { return device_; }
   at::ScalarType dtype() const { return dtype_; }
+  // The projections' storage: "bf16"/"f16" (16-bit packed panels), else the compute dtype's name ("f32", ...).
+  std::string weight_storage() const;
+  // Bytes of the four projections of every layer, and of the LM head when it is packed, as stored.
+  int64_t projection_bytes() const;
   const std::filesystem::path& source() const { return source_; }
   int64_t param_count() const;
 

@@ -13,189 +13,13 @@
 #endif
 
 #include "core/engine/fused_ops.h"
-#include "core/engine/simd_math.h"
+#include "core/engine/packed_tiles.h"
 #include "core/error.h"
 
 namespace hl::engine {
 namespace {
 
-constexpr int64_t kPanel = 16;     // columns per panel
-constexpr int64_t kTile = 2;       // panels per tile: 32 columns, or 16 gate + 16 up units
-constexpr int64_t kTileCols = kPanel * kTile;
-constexpr int64_t kRowBlock = 256;  // rows per work item: a thread takes a weight tile for all rows of up to 256 (see run)
-
-enum class Epilogue { Store, Accumulate, Residual, SiluGate, QkvRope };
-
-#if defined(__x86_64__)
-// c[i][j] = sum over k < K of A[i * lda + k] * panel j (B + j * pstride, [K][16]): the inner loop every AVX-512
-// tile shares, inlined into each, where its constant bounds unroll fully and the accumulators stay in registers.
-template <int MR, int NP>
-__attribute__((target("avx512f"), always_inline)) inline void accumulate_avx512(const float* A, int64_t lda,
-                                                                              const float* B, int64_t pstride,
-                                                                              int64_t K, __m512 (&c)[MR][NP]) {
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NP; ++j) c[i][j] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < K; ++k) {
-    __m512 b[NP];
-    for (int j = 0; j < NP; ++j) b[j] = _mm512_load_ps(B + j * pstride + kPanel * k);
-    for (int i = 0; i < MR; ++i) {
-      const __m512 a = _mm512_set1_ps(A[i * lda + k]);
-      for (int j = 0; j < NP; ++j) c[i][j] = _mm512_fmadd_ps(a, b[j], c[i][j]);
-    }
-  }
-}
-
-// MR rows x NP panels of 16 columns in zmm registers (MR * NP <= 16 accumulators of the 32 registers), and the
-// epilogue in registers on the way out, for columns c < cols (masked loads and stores past them):
-//   Store:      C[i][c] = sum (+ bias0[c]);   Accumulate: C[i][c] += sum (+ bias0[c])   (0 < cols <= 16 NP)
-//   Residual:   C[i][c] = R[i][c] + (sum (+ bias0[c])), R laid out as C (ldc floats a row)
-//   SiluGate:   C[i][c] = silu(gate + bias0[c]) * (up + bias1[c]), gate in panel 0, up in panel 1 (cols units).
-// The loops have constant bounds and unroll fully, so the accumulators stay in registers.
-template <int MR, int NP, Epilogue E>
-__attribute__((target("avx512f"))) void tile_avx512(const float* A, int64_t lda, const float* B, int64_t pstride,
-                                                     int64_t K, float* C, int64_t ldc, const float* bias0,
-                                                     const float* bias1, int64_t cols, const float* R) {
-  static_assert(E != Epilogue::SiluGate || NP == 2, "the gated epilogue takes a gate panel and an up panel");
-  __m512 c[MR][NP];
-  accumulate_avx512<MR, NP>(A, lda, B, pstride, K, c);
-  auto mask = [](int64_t n) {
-    return n >= kPanel ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? static_cast<__mmask16>(0)
-                                                              : static_cast<__mmask16>((1u << n) - 1u);
-  };
-  if constexpr (E == Epilogue::SiluGate) {
-    const __mmask16 m = mask(cols);
-    const __m512 bg = bias0 ? _mm512_maskz_loadu_ps(m, bias0) : _mm512_setzero_ps();
-    const __m512 bu = bias0 ? _mm512_maskz_loadu_ps(m, bias1) : _mm512_setzero_ps();
-    for (int i = 0; i < MR; ++i) {
-      const __m512 g = bias0 ? _mm512_add_ps(c[i][0], bg) : c[i][0];
-      const __m512 u = bias0 ? _mm512_add_ps(c[i][1], bu) : c[i][1];
-      _mm512_mask_storeu_ps(C + i * ldc, m, silu_mul_avx512(g, u));
-    }
-  } else {
-    __mmask16 m[NP];
-    __m512 bv[NP];
-    for (int j = 0; j < NP; ++j) {
-      m[j] = mask(cols - kPanel * j);
-      bv[j] = bias0 ? _mm512_maskz_loadu_ps(m[j], bias0 + kPanel * j) : _mm512_setzero_ps();
-    }
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NP; ++j) {
-        float* o = C + i * ldc + kPanel * j;
-        const __m512 v = bias0 ? _mm512_add_ps(c[i][j], bv[j]) : c[i][j];
-        if constexpr (E == Epilogue::Accumulate) {
-          _mm512_mask_storeu_ps(o, m[j], _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], o), v));
-        } else if constexpr (E == Epilogue::Residual) {
-          const float* r = R + i * ldc + kPanel * j;
-          _mm512_mask_storeu_ps(o, m[j], _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], r), v));
-        } else {
-          _mm512_mask_storeu_ps(o, m[j], v);
-        }
-      }
-  }
-}
-
-using Tile512 = void (*)(const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, float* C,
-                         int64_t ldc, const float* bias0, const float* bias1, int64_t cols, const float* R);
-
-template <int NP, Epilogue E>
-Tile512 avx512_rows(int64_t mr) {
-  switch (mr) {
-    case 1: return tile_avx512<1, NP, E>;
-    case 2: return tile_avx512<2, NP, E>;
-    case 3: return tile_avx512<3, NP, E>;
-    case 4: return tile_avx512<4, NP, E>;
-    case 5: return tile_avx512<5, NP, E>;
-    case 6: return tile_avx512<6, NP, E>;
-    case 7: return tile_avx512<7, NP, E>;
-    default: return tile_avx512<8, NP, E>;
-  }
-}
-
-Tile512 avx512_tile(Epilogue e, int64_t np, int64_t mr) {
-  switch (e) {
-    case Epilogue::Store: return np == 2 ? avx512_rows<2, Epilogue::Store>(mr) : avx512_rows<1, Epilogue::Store>(mr);
-    case Epilogue::Accumulate:
-      return np == 2 ? avx512_rows<2, Epilogue::Accumulate>(mr) : avx512_rows<1, Epilogue::Accumulate>(mr);
-    case Epilogue::Residual:
-      return np == 2 ? avx512_rows<2, Epilogue::Residual>(mr) : avx512_rows<1, Epilogue::Residual>(mr);
-    case Epilogue::QkvRope: throw Error("packed product: the rotary epilogue has its own tile");
-    case Epilogue::SiluGate: break;
-  }
-  return avx512_rows<2, Epilogue::SiluGate>(mr);
-}
-#endif
-
-// Where the QKV product with rotary embedding writes (packed_qkv_rope): rows m = b * T + t of the product.
-struct RopeOut {
-  const float* cos = nullptr;  // [T, half]
-  const float* sin = nullptr;
-  int64_t half = 0, T = 0, pos0 = 0, hd = 0;
-  int64_t q_features = 0, k_end = 0;  // features [0, q_features) are queries, [q_features, k_end) keys, then values
-  float q_scale = 1.0f;
-  float* q = nullptr;  // [rows, q_features]
-  float* kc = nullptr;  // [B, KVH, capacity, hd] with these strides
-  float* vc = nullptr;
-  int64_t kc0 = 0, kc1 = 0, kc2 = 0, vc0 = 0, vc1 = 0, vc2 = 0;
-};
-
-#if defined(__x86_64__)
-// A RopePairs tile of rows [m0, m0 + MR): panel 0 holds features f0.. (a head's first rotary half, or 16 values),
-// panel 1 features f1.. (the same dims of the second half, or the next 16 values). Queries and keys are rotated in
-// registers (x1 c - x2 s, x2 c + x1 s: multiplications and additions as written, no fused multiply-add, as
-// fused_rope_to_cache computes them), queries scaled; keys and values go to their cache rows. No fp contraction:
-// the same floats as the product followed by the rotation pass.
-template <int MR>
-__attribute__((target("avx512f"), optimize("fp-contract=off"))) void tile_rope_avx512(
-    const float* A, int64_t lda, const float* B, int64_t pstride, int64_t K, const RopeOut& ro, int64_t m0,
-    int64_t f0, int64_t f1, const float* bias0, const float* bias1) {
-  __m512 c[MR][2];
-  accumulate_avx512<MR, 2>(A, lda, B, pstride, K, c);
-  const __m512 bv0 = bias0 ? _mm512_loadu_ps(bias0) : _mm512_setzero_ps();
-  const __m512 bv1 = bias1 ? _mm512_loadu_ps(bias1) : _mm512_setzero_ps();
-  const bool value = f0 >= ro.k_end, query = f0 < ro.q_features;
-  const int64_t g = value ? f0 - ro.k_end : query ? f0 : f0 - ro.q_features;  // feature within its part
-  const int64_t head = g / ro.hd, d0 = g % ro.hd, d1 = d0 + (f1 - f0);
-  for (int i = 0; i < MR; ++i) {
-    const int64_t m = m0 + i, b = m / ro.T, t = m % ro.T;
-    const __m512 x1 = bias0 ? _mm512_add_ps(c[i][0], bv0) : c[i][0];
-    const __m512 x2 = bias0 ? _mm512_add_ps(c[i][1], bv1) : c[i][1];
-    if (value) {
-      float* dst = ro.vc + b * ro.vc0 + head * ro.vc1 + (ro.pos0 + t) * ro.vc2;
-      _mm512_storeu_ps(dst + d0, x1);
-      _mm512_storeu_ps(dst + d1, x2);
-      continue;
-    }
-    const __m512 cs = _mm512_loadu_ps(ro.cos + t * ro.half + d0), sn = _mm512_loadu_ps(ro.sin + t * ro.half + d0);
-    __m512 y1 = _mm512_sub_ps(_mm512_mul_ps(x1, cs), _mm512_mul_ps(x2, sn));
-    __m512 y2 = _mm512_add_ps(_mm512_mul_ps(x2, cs), _mm512_mul_ps(x1, sn));
-    if (query) {
-      const __m512 sc = _mm512_set1_ps(ro.q_scale);
-      _mm512_storeu_ps(ro.q + m * ro.q_features + f0, _mm512_mul_ps(y1, sc));
-      _mm512_storeu_ps(ro.q + m * ro.q_features + f1, _mm512_mul_ps(y2, sc));
-    } else {
-      float* dst = ro.kc + b * ro.kc0 + head * ro.kc1 + (ro.pos0 + t) * ro.kc2;
-      _mm512_storeu_ps(dst + d0, y1);
-      _mm512_storeu_ps(dst + d1, y2);
-    }
-  }
-}
-
-using TileRope = void (*)(const float*, int64_t, const float*, int64_t, int64_t, const RopeOut&, int64_t, int64_t,
-                          int64_t, const float*, const float*);
-
-TileRope rope_tile(int64_t mr) {
-  switch (mr) {
-    case 1: return tile_rope_avx512<1>;
-    case 2: return tile_rope_avx512<2>;
-    case 3: return tile_rope_avx512<3>;
-    case 4: return tile_rope_avx512<4>;
-    case 5: return tile_rope_avx512<5>;
-    case 6: return tile_rope_avx512<6>;
-    case 7: return tile_rope_avx512<7>;
-    default: return tile_rope_avx512<8>;
-  }
-}
-#endif
+using namespace packed_tiles;
 
 struct Product {
   const float* x = nullptr;
@@ -260,12 +84,22 @@ void finish_tile(const Product& p, const float* T, int64_t t, int64_t m0, int64_
   }
 }
 
-// Item `item` of the product: weight tile item / row_blocks over row block item % row_blocks.
-void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_t mr_max, float* T) {
+// Item `item` of the product: weight tile item / row_blocks over row block item % row_blocks. wide: room for a
+// tile's panels as floats when the product widens 16-bit panels first (see run), else null.
+void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_t mr_max, float* T, float* wide) {
   const PackedWeight& w = *p.w;
   const int64_t K = w.in_features(), t = item / row_blocks, rb = item % row_blocks;
   const int64_t np = std::min(kTile, w.panels() - t * kTile);
-  const float* B = w.panel(t * kTile);
+  const bool bf16 = w.storage() == PackedWeight::Storage::BF16;
+  const void* tile_data = w.panel_data(t * kTile);
+  if (wide) widen_16bit(bf16, static_cast<const uint16_t*>(tile_data), wide, np * K * kPanel);
+  // Panels as the kernels read them: floats (float32 storage, or widened), or 16-bit ones the AVX-512 tiles widen
+  // in registers.
+  const bool in_registers = w.storage() != PackedWeight::Storage::F32 && !wide;
+  const void* Bv = wide ? static_cast<const void*>(wide) : tile_data;
+  const float* B = static_cast<const float*>(Bv);  // when !in_registers
+  const int64_t esize = in_registers ? 2 : 4;
+  auto panel_at = [&](int64_t j) { return static_cast<const unsigned char*>(Bv) + j * K * kPanel * esize; };
   const int64_t m_end = std::min(p.rows, (rb + 1) * kRowBlock);
   // fn(m0, mr) for the row block's register tiles of up to mr_max rows.
   auto each_tile = [&](const auto& fn) {
@@ -277,7 +111,7 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
     const float* b0 = p.bias ? p.bias + f0 : nullptr;
     const float* b1 = p.bias ? p.bias + f1 : nullptr;
     each_tile([&](int64_t m0, int64_t mr) {
-      rope_tile(mr)(p.x + m0 * p.ldx, p.ldx, B, K * kPanel, K, *p.rope, m0, f0, f1, b0, b1);
+      (in_registers ? rope_tile_16bit(bf16, mr) : rope_tile<float>(mr))(p.x + m0 * p.ldx, p.ldx, Bv, K * kPanel, K, *p.rope, m0, f0, f1, b0, b1);
     });
     return;
   }
@@ -295,15 +129,17 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
       const float* b0 = p.bias ? p.bias + n0 : nullptr;
       const float* b1 = p.bias && gated ? p.bias + I + n0 : nullptr;
       each_tile([&](int64_t m0, int64_t mr) {
-        avx512_tile(p.epilogue, panels, mr)(p.x + m0 * p.ldx, p.ldx, B + j * K * kPanel, K * kPanel, K,
-                                            p.out + m0 * p.ldo + n0, p.ldo, b0, b1, cols,
-                                            p.residual ? p.residual + m0 * p.ldo + n0 : nullptr);
+        const Tile512 tile = in_registers ? avx512_tile_16bit(bf16, p.epilogue, panels, mr)
+                                          : avx512_tile<float>(p.epilogue, panels, mr);
+        tile(p.x + m0 * p.ldx, p.ldx, panel_at(j), K * kPanel, K, p.out + m0 * p.ldo + n0, p.ldo, b0, b1, cols,
+             p.residual ? p.residual + m0 * p.ldo + n0 : nullptr);
       });
     }
     return;
   }
 #endif
   if (p.epilogue == Epilogue::QkvRope) throw Error("packed QKV with rotary embedding: AVX-512 only");
+  if (in_registers) throw Error("packed product: 16-bit panels in registers are AVX-512 only");
   // A whole tile with nothing to add goes straight to the output; the rest through T and the epilogue.
   const bool direct = p.epilogue == Epilogue::Store && !p.bias && w.layout() == PackedWeight::Layout::Plain &&
                       (t + 1) * kTileCols <= w.out_features();
@@ -324,6 +160,13 @@ void run(const Product& p) {
   // Up to 8 rows (decode steps, small batches) form one tile, so the weights stream once; more rows go in
   // groups of 6 (12 accumulators; the AVX2 tile holds at most 6 rows).
   const int64_t mr_max = z && M <= 8 ? M : 6;
+  // 16-bit panels: where the weights stream once (one register tile of rows, AVX-512) the tiles widen them in
+  // registers, so decode reads half the bytes. Otherwise each item widens its tile's panels once into a float
+  // buffer (in L2, reused by every row tile of the item) and the float32 kernels run over it: prefill runs the
+  // float32 inner loop itself (widening in the loop would add two instructions per 16 weights to the FMAs of a
+  // compute-bound product), and the AVX2 and portable kernels need no 16-bit variants.
+  const bool widen = p.w->storage() != PackedWeight::Storage::F32 && !(z && M <= 8);
+  const int64_t K = p.w->in_features();
   const int64_t row_blocks = (M + kRowBlock - 1) / kRowBlock, items = tiles * row_blocks;
   // Threads take chunks of consecutive items (a chunk's items mostly share their weight tile) from a counter: a
   // static split waits for whichever core the VM or a neighbour slowed down. Chunks shrink as the items run out
@@ -336,11 +179,14 @@ void run(const Product& p) {
   std::atomic<int64_t> next{0};
   at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
     alignas(64) float T[8 * kTileCols];
+    std::vector<float> wide_buf(widen ? K * kTileCols + 16 : 0);
+    float* wide = widen ? reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(wide_buf.data()) + 63) & ~uintptr_t{63})
+                        : nullptr;
     int64_t i0 = next.load(std::memory_order_relaxed);
     while (i0 < items) {
       const int64_t chunk = std::max<int64_t>(1, (items - i0) / (4 * threads));
       if (!next.compare_exchange_weak(i0, i0 + chunk)) continue;  // i0 now holds the counter's value
-      for (int64_t item = i0; item < std::min(items, i0 + chunk); ++item) run_item(p, item, row_blocks, z, mr_max, T);
+      for (int64_t item = i0; item < std::min(items, i0 + chunk); ++item) run_item(p, item, row_blocks, z, mr_max, T, wide);
       i0 = next.load(std::memory_order_relaxed);
     }
   });
@@ -384,7 +230,9 @@ int64_t source_row(const PackedWeight& w, int64_t p, int64_t c) {
 }  // namespace
 
 bool PackedWeight::applies(const at::Tensor& w) {
-  return w.defined() && w.device().is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2 && vector_kernels_on();
+  return w.defined() && w.device().is_cpu() &&
+         (w.scalar_type() == at::kFloat || w.scalar_type() == at::kBFloat16 || w.scalar_type() == at::kHalf) &&
+         w.dim() == 2 && vector_kernels_on();
 }
 
 int64_t PackedWeight::panel_feature(int64_t p) const {
@@ -398,8 +246,9 @@ int64_t PackedWeight::panel_feature(int64_t p) const {
 
 PackedWeight PackedWeight::pack(const at::Tensor& w_in, Layout layout, const std::string& what, int64_t head_dim,
                                 int64_t rope_features) {
-  if (!w_in.defined() || w_in.dim() != 2 || !w_in.device().is_cpu() || w_in.scalar_type() != at::kFloat)
-    throw Error("packing " + what + ": expected a 2-D float32 CPU tensor");
+  if (!w_in.defined() || w_in.dim() != 2 || !w_in.device().is_cpu() ||
+      (w_in.scalar_type() != at::kFloat && w_in.scalar_type() != at::kBFloat16 && w_in.scalar_type() != at::kHalf))
+    throw Error("packing " + what + ": expected a 2-D float32, bfloat16 or float16 CPU tensor");
   if (w_in.size(0) < 1 || w_in.size(1) < 1) throw Error("packing " + what + ": empty matrix");
   if (layout == Layout::GatePairs && w_in.size(0) % 2 != 0)
     throw Error("packing " + what + ": a gate/up matrix needs an even number of rows, got " +
@@ -415,41 +264,56 @@ PackedWeight PackedWeight::pack(const at::Tensor& w_in, Layout layout, const std
   pw.n_ = w.size(0);
   pw.k_ = w.size(1);
   pw.layout_ = layout;
+  pw.storage_ = w.scalar_type() == at::kFloat      ? Storage::F32
+                : w.scalar_type() == at::kBFloat16 ? Storage::BF16
+                                                   : Storage::F16;
   if (layout == Layout::RopePairs) {
     pw.head_dim_ = head_dim;
     pw.rope_features_ = rope_features;
   }
   pw.panels_ = layout == Layout::GatePairs ? 2 * ((pw.n_ / 2 + kPanel - 1) / kPanel) : (pw.n_ + kPanel - 1) / kPanel;
-  // 64-byte aligned panels (aligned zmm loads); 16 spare floats for the alignment offset.
-  pw.buf_ = at::zeros({pw.panels_ * pw.k_ * kPanel + kPanel}, at::kFloat);
-  const auto addr = reinterpret_cast<uintptr_t>(pw.buf_.data_ptr<float>());
-  auto* base = reinterpret_cast<float*>((addr + 63) & ~uintptr_t{63});
+  // 64-byte aligned panels (aligned zmm loads); 64 spare bytes for the alignment offset.
+  pw.buf_ = at::zeros({pw.bytes() + 64}, at::kByte);
+  const auto addr = reinterpret_cast<uintptr_t>(pw.buf_.data_ptr<uint8_t>());
+  auto* base = reinterpret_cast<unsigned char*>((addr + 63) & ~uintptr_t{63});
   pw.base_ = base;
-  const float* src = w.data_ptr<float>();
-  const int64_t K = pw.k_;
-  at::parallel_for(0, pw.panels_, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      float* dst = base + p * K * kPanel;
-      for (int64_t c = 0; c < kPanel; ++c) {
-        const int64_t row = source_row(pw, p, c);
-        if (row < 0) continue;
-        const float* s = src + row * K;
-        for (int64_t k = 0; k < K; ++k) dst[k * kPanel + c] = s[k];
+  // Elements are copied as they are (4 or 2 bytes): the panels hold the tensor's own values.
+  auto copy = [&](auto elem) {
+    using E = decltype(elem);
+    const E* src = static_cast<const E*>(w.data_ptr());
+    const int64_t K = pw.k_;
+    at::parallel_for(0, pw.panels_, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        E* dst = reinterpret_cast<E*>(base) + p * K * kPanel;
+        for (int64_t c = 0; c < kPanel; ++c) {
+          const int64_t row = source_row(pw, p, c);
+          if (row < 0) continue;
+          const E* s = src + row * K;
+          for (int64_t k = 0; k < K; ++k) dst[k * kPanel + c] = s[k];
+        }
       }
-    }
-  });
+    });
+  };
+  if (pw.storage_ == Storage::F32) copy(float{});
+  else copy(uint16_t{});
   return pw;
 }
 
 at::Tensor PackedWeight::unpack() const {
   at::Tensor w = at::empty({n_, k_}, at::kFloat);
   float* dst = w.data_ptr<float>();
-  for (int64_t p = 0; p < panels_; ++p)
+  std::vector<float> panel(k_ * kPanel);
+  for (int64_t p = 0; p < panels_; ++p) {
+    if (storage_ == Storage::F32)
+      std::copy_n(static_cast<const float*>(panel_data(p)), k_ * kPanel, panel.data());
+    else
+      widen_16bit(storage_ == Storage::BF16, static_cast<const uint16_t*>(panel_data(p)), panel.data(), k_ * kPanel);
     for (int64_t c = 0; c < kPanel; ++c) {
       const int64_t row = source_row(*this, p, c);
       if (row < 0) continue;
-      for (int64_t k = 0; k < k_; ++k) dst[row * k_ + k] = panel(p)[k * kPanel + c];
+      for (int64_t k = 0; k < k_; ++k) dst[row * k_ + k] = panel[k * kPanel + c];
     }
+  }
   return w;
 }
 
@@ -588,6 +452,10 @@ at::Tensor packed_silu_gate(const at::Tensor& x_in, const PackedWeight& w, const
   at::Tensor y = at::empty(out_shape(x_in, I), x.options());
   multiply(x, w, b, Epilogue::SiluGate, y.data_ptr<float>(), I, "packed gated MLP");
   return y;
+}
+
+const char* storage_name(PackedWeight::Storage s) {
+  return s == PackedWeight::Storage::F32 ? "f32" : s == PackedWeight::Storage::BF16 ? "bf16" : "f16";
 }
 
 const char* packed_kernels() { return avx512_kernels_on() ? "avx512" : vector_kernels_on() ? "avx2" : "portable"; }

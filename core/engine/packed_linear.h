@@ -4,6 +4,10 @@
 // and the thread hand-off around it cost 10-30 % of the product (bench/, README). Epilogues fold the bias, the
 // residual add and the gated MLP's SiLU into the store of each tile, so those passes over memory disappear too.
 // The packed layout replaces the row-major weight (no second copy of the model in memory).
+// Panels keep the weight's own type: float32, or bfloat16 / IEEE half, the type checkpoints ship in. 16-bit panels
+// hold half the bytes (decode reads every weight once a token, so about half the time) and each weight is widened
+// to float32 exactly before the same FMAs and epilogues: activations, sums and outputs stay float32, and a 16-bit
+// product equals the float32 product of the rounded weights bit for bit.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -21,22 +25,30 @@ class PackedWeight {
   // rows after rope_features (the values) stay in order. Any product of such a weight still writes its outputs
   // in the matrix's own order.
   enum class Layout { Plain, GatePairs, RopePairs };
+  // The panels' element type (the packed tensor's dtype).
+  enum class Storage { F32, BF16, F16 };
 
-  // Whether weights on this device and dtype are packed: CPU float32 on a CPU with AVX2 and FMA.
+  // Whether weights on this device and dtype are packed: a 2-D CPU float32, bfloat16 or float16 tensor, on a CPU
+  // with AVX2 and FMA.
   static bool applies(const at::Tensor& w);
-  // w: [N, K] float32 on the CPU (N even for GatePairs). Throws hl::Error naming `what` otherwise.
+  // w: [N, K] float32, bfloat16 or float16 on the CPU (N even for GatePairs), packed in its own type. Throws
+  // hl::Error naming `what` otherwise.
   static PackedWeight pack(const at::Tensor& w, Layout layout, const std::string& what, int64_t head_dim = 0,
                            int64_t rope_features = 0);
 
   int64_t out_features() const { return n_; }
   int64_t in_features() const { return k_; }
   Layout layout() const { return layout_; }
+  Storage storage() const { return storage_; }
   int64_t numel() const { return n_ * k_; }
-  // The [N, K] matrix back (tests; callers that need the row-major weight).
+  // Bytes the panels take (padding columns included).
+  int64_t bytes() const { return panels_ * k_ * 16 * element_size(); }
+  int64_t element_size() const { return storage_ == Storage::F32 ? 4 : 2; }
+  // The [N, K] matrix back as float32 (exact for every storage; tests, callers that need the row-major weight).
   at::Tensor unpack() const;
 
-  // Panel p: [K][16] floats, 64-byte aligned; columns past the matrix are zero.
-  const float* panel(int64_t p) const { return base_ + p * k_ * 16; }
+  // Panel p: [K][16] elements of the storage type, 64-byte aligned; columns past the matrix are zero.
+  const void* panel_data(int64_t p) const { return base_ + p * k_ * 16 * element_size(); }
   int64_t panels() const { return panels_; }
   // The first output feature (row of W) that panel p holds; its 16 columns are consecutive features (Plain and
   // RopePairs layouts).
@@ -46,7 +58,8 @@ class PackedWeight {
 
  private:
   at::Tensor buf_;
-  const float* base_ = nullptr;
+  const unsigned char* base_ = nullptr;
+  Storage storage_ = Storage::F32;
   int64_t n_ = 0, k_ = 0, panels_ = 0, head_dim_ = 0, rope_features_ = 0;
   Layout layout_ = Layout::Plain;
 };
@@ -76,5 +89,7 @@ at::Tensor packed_silu_gate(const at::Tensor& x, const PackedWeight& w, const at
 
 // "avx512", "avx2" or "portable": the kernels packed products run on now.
 const char* packed_kernels();
+// "f32", "bf16" or "f16".
+const char* storage_name(PackedWeight::Storage s);
 
 }  // namespace hl::engine

@@ -97,7 +97,9 @@ at::Tensor WeightSource::get(const std::string& name, std::vector<int64_t> shape
   if (info->dtype != DType::F32 && info->dtype != DType::F16 && info->dtype != DType::BF16 && info->dtype != DType::F64)
     throw Error(files_[fi]->path().string() + ": tensor \"" + name + "\" has dtype " + dtype_name(info->dtype) +
                 "; weights must be F32, F16, BF16 or F64");
-  return tensor_from_bytes(*info, files_[fi]->data(*info), dtype, dev);
+  at::Tensor t = tensor_from_bytes(*info, files_[fi]->data(*info), dtype, dev);
+  files_[fi]->release(*info);  // the copy replaces the mapped bytes (no double residency while loading)
+  return t;
 }
 
 std::vector<std::string> WeightSource::unused() const {
@@ -114,6 +116,12 @@ std::string WeightSource::detect_prefix(const std::vector<std::string>& candidat
   for (const auto& p : candidates) tried += (tried.empty() ? "\"" : ", \"") + p + probe + "\"";
   throw Error((files_.size() == 1 ? files_[0]->path().string() : std::string("model shards")) +
               ": missing tensor (looked for " + tried + ")");
+}
+
+std::set<at::ScalarType> WeightSource::dtypes() const {
+  std::set<at::ScalarType> out;
+  for (const auto& [name, loc] : where_) out.insert(to_scalar(loc.second->dtype, name));
+  return out;
 }
 
 std::vector<std::string> WeightSource::names() const {

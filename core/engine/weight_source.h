@@ -25,6 +25,8 @@ class WeightSource {
   // Prefix of the checkpoint's names among candidates ("model.", "transformer.", ""), found by probing `probe`.
   std::string detect_prefix(const std::vector<std::string>& candidates, const std::string& probe) const;
   std::vector<std::string> names() const;
+  // The dtypes the checkpoint's tensors are stored in.
+  std::set<at::ScalarType> dtypes() const;
   // Tensors no get() has read (a loader checks them: weights the config does not use are an error).
   std::vector<std::string> unused() const;
 
