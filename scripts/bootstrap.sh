@@ -32,6 +32,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+# Paths relative to the checkout's parent: a fresh clone in another folder (CI) hits the same cache entries.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(cd .. && pwd)}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEADLIGHT_SHARED_DIR="$SHARED" >/dev/null
 cmake --build "$BUILD_DIR" -j "$JOBS"
 
