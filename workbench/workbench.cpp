@@ -135,6 +135,14 @@ struct Workbench::Impl {
   }
 
   void enqueue_stages(uint64_t gen, const Document& d);
+  std::optional<Document> latest_document() const {
+    std::lock_guard<std::mutex> lk(mu);
+    return latest_doc;
+  }
+  // Prepares and runs the UI's latest document (if any) as a new generation.
+  void run_latest_document() {
+    if (auto d = latest_document()) enqueue_stages(++doc_gen, *d);
+  }
   void prepare(JobScope& js, uint64_t gen, const Document& d);
   void run_baseline(JobScope& js, uint64_t gen);
   void run_steered(JobScope& js, uint64_t gen);
@@ -197,19 +205,11 @@ uint64_t Workbench::load_model(const std::string& path, const std::string& devic
     std::unique_ptr<Model> m;
     try {
       m = Model::load(path, lo);
-    } catch (const Cancelled&) {
-      throw;
     } catch (const std::exception& e) {
-      im->publish([&](Snapshot& s) { s.model_error = e.what(); });
-      // The previous model (if any) stays: its document runs again (load_model cancelled its jobs).
-      if (im->model) {
-        std::optional<Document> d;
-        {
-          std::lock_guard<std::mutex> lk(im->mu);
-          d = im->latest_doc;
-        }
-        if (d) im->enqueue_stages(++im->doc_gen, *d);
-      }
+      if (!dynamic_cast<const Cancelled*>(&e)) im->publish([&](Snapshot& s) { s.model_error = e.what(); });
+      // A failed or cancelled load leaves the previous model (if any): its document runs again (load_model
+      // cancelled its jobs).
+      if (im->model) im->run_latest_document();
       throw;
     }
     ModelInfo info;
@@ -241,13 +241,7 @@ uint64_t Workbench::load_model(const std::string& path, const std::string& devic
       s.steered.reset();
       s.scan.reset();
     });
-    // The document of the moment, on the new model.
-    std::optional<Document> d;
-    {
-      std::lock_guard<std::mutex> lk(im->mu);
-      d = im->latest_doc;
-    }
-    if (d) im->enqueue_stages(++im->doc_gen, *d);
+    im->run_latest_document();  // the document of the moment, on the new model
   });
 }
 
@@ -399,11 +393,7 @@ GenerateOptions Workbench::Impl::generate_options(JobScope& js, Continuation& co
 
 std::shared_ptr<VariantResult> Workbench::Impl::analyse(JobScope& js, const Continuation& cont,
                                                         const AttentionBias* bias) {
-  Document d;
-  {
-    std::lock_guard<std::mutex> lk(mu);
-    d = latest_doc.value_or(Document{});
-  }
+  const Document d = latest_document().value_or(Document{});
   CaptureRequest req;
   req.prompt = setup->ids;
   req.continuation = cont.ids;
@@ -552,7 +542,14 @@ void Workbench::Impl::run_capture(JobScope& js, uint64_t gen) {
     return std::shared_ptr<const VariantResult>(fresh);
   };
   auto nb = redo(base, nullptr);
-  auto ns = redo(steer, bias);
+  std::shared_ptr<const VariantResult> ns = steer;
+  if (bias) {
+    ns = redo(steer, bias);
+  } else if (steer && nb) {  // unsteered: the steered result is the baseline's, under its own generation
+    auto same = std::make_shared<VariantResult>(*nb);
+    same->generation = steer->generation;
+    ns = same;
+  }
   check_gen(js, gen);
   publish([&](Snapshot& s) {
     s.baseline = nb;
