@@ -20,6 +20,7 @@
 #include "core/engine/generate.h"
 #include "core/engine/head_scan.h"
 #include "storage/store.h"
+#include "workbench/profile_store_journal.h"
 
 namespace hl::bench {
 namespace {
@@ -27,30 +28,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// What the CLI's journal does: each unit and its per-example scores one store transaction.
-class BenchJournal : public ProfileJournal {
+// The CLI's journal (each unit and its per-example scores one store transaction), keeping the scores it records.
+class BenchJournal : public wb::StoreProfileJournal {
  public:
-  BenchJournal(store::Store& s, int64_t job) : s_(s), job_(job) {}
-  bool has(const ProfileUnit& u) override {
-    return s_.is_unit_recorded(job_, task, static_cast<int32_t>(u.head_block), static_cast<int32_t>(u.example_block));
-  }
+  BenchJournal(store::Store& s, int64_t job) : StoreProfileJournal(s, job, {}) {}
   void record(const ProfileUnit& u, const UnitScores& sc, double elapsed_s) override {
-    store::ProfilingUnit pu;
-    pu.task = task;
-    pu.layer = static_cast<int32_t>(u.head_block);
-    pu.head = static_cast<int32_t>(u.example_block);
-    pu.n_examples = u.n_examples;
-    pu.elapsed_s = elapsed_s;
-    pu.scores = unit_metrics(sc, u.first_example);
-    s_.record_unit(job_, pu);
+    StoreProfileJournal::record(u, sc, elapsed_s);
     results.push_back(sc);
   }
-  std::string task;  // the name of the task being run (units carry only its index)
   std::vector<UnitScores> results;
-
- private:
-  store::Store& s_;
-  int64_t job_;
 };
 
 }  // namespace
@@ -97,7 +83,7 @@ void profile_section(const Model& m, bool quick) {
       one.name = "bench " + std::to_string(e);
       one.scorer = task.scorer;
       one.examples = {task.examples[static_cast<size_t>(e)]};
-      journal.task = one.name;
+      journal.set_task_names({one.name});
       // The profiler, and the bare inner loop on the same example back to back (what the suite machinery — units,
       // bias compilation, scoring, the store — costs on top of scan_heads), in alternating order so that neither
       // always runs on the warmer or quieter side.

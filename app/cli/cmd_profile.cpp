@@ -12,6 +12,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/model_args.h"
 #include "app/cli/profile_files.h"
+#include "workbench/profile_store_journal.h"
 #include "workbench/run_recorder.h"
 #include "storage/store.h"
 
@@ -20,31 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-
-// Units live in profiling_units as (task, layer, head) = (task name, head block, example block).
-class StoreJournal : public ProfileJournal {
- public:
-  StoreJournal(store::Store& s, int64_t job, const std::vector<PreparedTask>& tasks) : s_(s), job_(job), tasks_(tasks) {}
-  bool has(const ProfileUnit& u) override {
-    return s_.is_unit_recorded(job_, tasks_[u.task].name, static_cast<int32_t>(u.head_block),
-                               static_cast<int32_t>(u.example_block));
-  }
-  void record(const ProfileUnit& u, const UnitScores& sc, double elapsed_s) override {
-    store::ProfilingUnit pu;
-    pu.task = tasks_[u.task].name;
-    pu.layer = static_cast<int32_t>(u.head_block);
-    pu.head = static_cast<int32_t>(u.example_block);
-    pu.n_examples = u.n_examples;
-    pu.elapsed_s = elapsed_s;
-    pu.scores = unit_metrics(sc, u.first_example);
-    s_.record_unit(job_, pu);
-  }
-
- private:
-  store::Store& s_;
-  int64_t job_;
-  const std::vector<PreparedTask>& tasks_;
-};
 
 ScalePosition parse_scale_position(const std::string& s) {
   if (s == "exclude") return ScalePosition::Exclude;
@@ -154,7 +130,9 @@ int cmd_profile(const Args& a) {
   const int64_t job = find_or_create_job(st, doc, out_path, *m, static_cast<int64_t>(units.size()), resumed);
   const int64_t run_id = st.get_profiling_job(job)->run_id;
 
-  StoreJournal journal(st, job, tasks);
+  std::vector<std::string> task_names;
+  for (const auto& t : tasks) task_names.push_back(t.name);
+  wb::StoreProfileJournal journal(st, job, std::move(task_names));
   const bool quiet = a.has("quiet");
   const ProfileRunStats rs = run_profile(*m, tasks, plan, journal, &interrupted(), [&](const Progress& p) {
     if (!quiet)
