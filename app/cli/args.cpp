@@ -91,9 +91,4 @@ std::vector<double> Args::get_double_list(const std::string& flag) const {
   return out;
 }
 
-void Args::allow_only(const std::vector<std::string>& known) const {
-  for (const auto& [k, v] : values_)
-    if (std::find(known.begin(), known.end(), k) == known.end()) throw Error("unknown option --" + k);
-}
-
 }  // namespace hl::cli

@@ -26,8 +26,6 @@ class Args {
   std::vector<long long> get_int_list(const std::string& flag) const;
   std::vector<double> get_double_list(const std::string& flag) const;
   const std::vector<std::string>& positional() const { return positional_; }
-  // Throws for any flag not in `known` (the parser already refuses undeclared options; kept as a check).
-  void allow_only(const std::vector<std::string>& known) const;
 
  private:
   std::map<std::string, std::string> values_;

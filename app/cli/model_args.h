@@ -10,15 +10,10 @@
 
 namespace hl::cli {
 
-extern const std::vector<std::string> kModelFlags;  // model, device, dtype, threads
-
 std::unique_ptr<Model> load_model(const Args& a);
 // --threads N (0 = one per core), bounded by the machine's cores.
 void set_threads(const Args& a);
 using wb::default_add_bos;
 using wb::require_tokenizer;
-// Prompt ids from --ids or --prompt (tokenised with BOS per default_add_bos).
-std::vector<int64_t> prompt_ids(const Args& a, const Model& m);
-std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b);
 
 }  // namespace hl::cli
