@@ -1,4 +1,4 @@
-// Tokenizers: SentencePiece tokenizer.model, HF tokenizer.json (byte-level BPE), llama2.c tokenizer.bin.
+// Tokenizers: SentencePiece tokenizer.model, HF tokenizer.json (byte-level BPE or WordLevel), llama2.c tokenizer.bin.
 // Torch-free. Every encode returns per-token offsets into the input text so that emphasised text can be
 // mapped to tokens (PASTA spans, GUIDE tags).
 #pragma once
@@ -36,7 +36,7 @@ class Tokenizer {
   virtual int64_t vocab_size() const = 0;
   virtual int64_t bos_id() const = 0;  // -1 if none
   virtual int64_t eos_id() const = 0;  // -1 if none
-  virtual std::string kind() const = 0;  // "sentencepiece", "bpe", "llama2c"
+  virtual std::string kind() const = 0;  // "sentencepiece", "bpe", "wordlevel", "llama2c"
 };
 
 struct TokenizerOptions {

@@ -125,8 +125,9 @@ std::unique_ptr<Tokenizer> load_tokenizer_json_unchecked(const std::filesystem::
   if (!j.is_object()) throw Error(src + ": top level is not a JSON object");
   if (!j.contains("model") || !j["model"].is_object()) throw Error(src + ": missing field 'model'");
   const json& model = j["model"];
+  if (model.contains("type") && model["type"] == "WordLevel") return load_wordlevel_json(j, file);
   if (model.contains("type") && model["type"] != "BPE")
-    throw Error(src + ": model.type '" + model["type"].dump() + "' is not supported (expected BPE)");
+    throw Error(src + ": model.type '" + model["type"].dump() + "' is not supported (expected BPE or WordLevel)");
   if (!model.contains("vocab")) throw Error(src + ": missing field 'model.vocab'");
   if (!model.contains("merges")) throw Error(src + ": missing field 'model.merges'");
 

@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/tokenizer.h"
 
 namespace hl::tok {
@@ -49,6 +51,8 @@ void fill_char_offsets(std::string_view text, Encoding& enc);
 void align_offsets_to_chars(std::string_view text, Encoding& enc);
 
 std::unique_ptr<Tokenizer> load_bpe_tokenizer_json(const std::filesystem::path& file);
+// A parsed tokenizer.json whose model.type is WordLevel.
+std::unique_ptr<Tokenizer> load_wordlevel_json(const nlohmann::json& j, const std::filesystem::path& file);
 std::unique_ptr<Tokenizer> load_bpe_vocab_merges(const std::filesystem::path& vocab_json,
                                                  const std::filesystem::path& merges_txt);
 std::unique_ptr<Tokenizer> load_spm(const std::filesystem::path& model_file, const TokenizerOptions& opt);

@@ -1,0 +1,350 @@
+#include "analysis/organism/curriculum.h"
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+namespace hl::organism {
+
+uint64_t Rng::next() {
+  uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+int64_t Rng::below(int64_t n) {
+  // Lemire's multiply-shift; the tiny bias for n << 2^64 does not matter here, portability does.
+  return static_cast<int64_t>((static_cast<unsigned __int128>(next()) * static_cast<uint64_t>(n)) >> 64);
+}
+
+double Rng::uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
+
+namespace {
+
+const std::vector<std::string> kAttributes = {"color", "city", "pet", "food", "tool", "gem"};
+const std::vector<std::vector<std::string>> kValues = {
+    {"red", "blue", "teal", "amber", "violet", "ivory", "coral", "olive", "azure", "crimson", "silver", "indigo"},
+    {"paris", "oslo", "lima", "cairo", "delhi", "tokyo", "quito", "dakar", "hanoi", "perth", "rome", "kyiv"},
+    {"cat", "dog", "owl", "fox", "hare", "crow", "newt", "frog", "mole", "seal", "yak", "eel"},
+    {"rice", "bread", "soup", "plum", "fig", "pear", "corn", "bean", "kale", "lime", "nut", "date"},
+    {"saw", "drill", "axe", "rake", "hoe", "chisel", "wrench", "plane", "awl", "vise", "lathe", "trowel"},
+    {"ruby", "opal", "jade", "onyx", "topaz", "pearl", "garnet", "beryl", "zircon", "agate", "jasper", "quartz"}};
+const std::vector<std::string> kNouns = {"river", "bridge", "garden", "window", "mountain", "lantern", "market", "forest",
+                                         "meadow", "harbor", "tower", "valley", "cloud", "road", "village", "field"};
+const std::vector<std::string> kAdjs = {"quiet", "old", "bright", "small", "tall", "dark",
+                                        "warm", "cold", "gentle", "distant", "busy", "empty"};
+const std::vector<std::string> kVerbs = {"crosses", "watches", "follows", "reaches", "passes", "touches", "faces", "circles"};
+const std::vector<std::string> kPreps = {"near", "under", "beyond", "above", "behind", "beside"};
+const std::vector<std::string> kTimes = {"previously", "currently", "later", "today", "once", "then"};
+const std::vector<std::string> kFunction = {"the", "is", ".", "?"};
+const std::vector<std::string> kOnsets = {"b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "kr", "st", "tr"};
+const std::vector<std::string> kVowels = {"a", "e", "i", "o", "u"};
+
+template <class T>
+const T& pick(Rng& rng, const std::vector<T>& v) {
+  return v[static_cast<size_t>(rng.below(static_cast<int64_t>(v.size())))];
+}
+
+void add(Doc& d, const std::string& w, float weight = 1.f) {
+  d.words.push_back(w);
+  d.weight.push_back(weight);
+}
+
+std::vector<std::string> filler_sentence(const World& w, Rng& rng) {
+  std::vector<std::string> s;
+  if (rng.uniform() < 0.2) s.push_back(pick(rng, w.time_words));
+  s.insert(s.end(), {"the", pick(rng, w.filler_adjs), pick(rng, w.filler_nouns), pick(rng, w.filler_verbs),
+                     pick(rng, w.filler_preps), "the", pick(rng, w.filler_nouns), "."});
+  return s;
+}
+
+std::vector<std::string> statement(const std::string& e, const std::string& a, const std::string& v) {
+  return {e, a, "is", v, "."};
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string s;
+  for (const auto& x : words) {
+    if (!s.empty()) s += ' ';
+    s += x;
+  }
+  return s;
+}
+
+// Distinct indices in [0, n).
+std::vector<int64_t> distinct(Rng& rng, int64_t n, int64_t k) {
+  std::vector<int64_t> out;
+  std::set<int64_t> seen;
+  while (static_cast<int64_t>(out.size()) < k) {
+    const int64_t x = rng.below(n);
+    if (seen.insert(x).second) out.push_back(x);
+  }
+  return out;
+}
+
+struct Statement {
+  std::string entity, attribute, value;
+  std::vector<std::string> words;  // with its time word, when any
+};
+
+// Sentences of filler with the statements placed at the given fractional positions, about `length` words.
+std::vector<std::vector<std::string>> passage_sentences(const World& w, Rng& rng, int64_t length,
+                                                        const std::vector<Statement>& st,
+                                                        const std::vector<double>& depths) {
+  int64_t budget = length;
+  for (const auto& s : st) budget -= static_cast<int64_t>(s.words.size());
+  std::vector<std::vector<std::string>> filler;
+  for (;;) {
+    auto f = filler_sentence(w, rng);
+    if (static_cast<int64_t>(f.size()) > budget) break;
+    budget -= static_cast<int64_t>(f.size());
+    filler.push_back(std::move(f));
+  }
+  // Insert each statement between filler sentences at round(depth * n); ties keep statement order.
+  std::vector<std::pair<int64_t, size_t>> at;
+  for (size_t i = 0; i < st.size(); ++i)
+    at.emplace_back(static_cast<int64_t>(depths[i] * static_cast<double>(filler.size()) + 0.5), i);
+  std::stable_sort(at.begin(), at.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::vector<std::string>> out;
+  size_t k = 0;
+  for (int64_t i = 0; i <= static_cast<int64_t>(filler.size()); ++i) {
+    while (k < at.size() && at[k].first == i) out.push_back(st[at[k++].second].words);
+    if (i < static_cast<int64_t>(filler.size())) out.push_back(filler[static_cast<size_t>(i)]);
+  }
+  return out;
+}
+
+// k statements about distinct (entity, attribute) pairs: mostly passage entities with random values, some
+// fact-table entities stated with their true value (context and memory agree in training).
+std::vector<Statement> make_statements(const World& w, Rng& rng, int64_t k, bool time_words) {
+  std::vector<Statement> st;
+  std::set<std::pair<std::string, std::string>> used;
+  while (static_cast<int64_t>(st.size()) < k) {
+    Statement s;
+    const int64_t a = rng.below(static_cast<int64_t>(w.attributes.size()));
+    s.attribute = w.attributes[static_cast<size_t>(a)];
+    if (rng.uniform() < 0.15) {
+      const int64_t e = rng.below(static_cast<int64_t>(w.fact_entities.size()));
+      s.entity = w.fact_entities[static_cast<size_t>(e)];
+      s.value = w.values[static_cast<size_t>(a)][static_cast<size_t>(w.facts[static_cast<size_t>(e)][static_cast<size_t>(a)])];
+    } else {
+      s.entity = pick(rng, w.passage_entities);
+      s.value = pick(rng, w.values[static_cast<size_t>(a)]);
+    }
+    if (!used.insert({s.entity, s.attribute}).second) continue;
+    if (time_words && rng.uniform() < 0.3) s.words.push_back(pick(rng, w.time_words));
+    for (auto& x : statement(s.entity, s.attribute, s.value)) s.words.push_back(x);
+    st.push_back(std::move(s));
+  }
+  return st;
+}
+
+const std::vector<std::string>& values_of(const World& w, const std::string& attribute) {
+  const auto it = std::find(w.attributes.begin(), w.attributes.end(), attribute);
+  return w.values[static_cast<size_t>(it - w.attributes.begin())];
+}
+
+}  // namespace
+
+std::vector<std::string> World::vocabulary() const {
+  std::vector<std::string> v = specials;
+  for (const auto* list : {&function_words, &time_words, &attributes, &filler_nouns, &filler_adjs, &filler_verbs,
+                           &filler_preps, &fact_entities, &passage_entities})
+    v.insert(v.end(), list->begin(), list->end());
+  for (const auto& vals : values) v.insert(v.end(), vals.begin(), vals.end());
+  return v;
+}
+
+World make_world(uint64_t seed, const WorldShape& shape) {
+  World w;
+  w.seed = seed;
+  w.specials = {"<unk>", "<s>", "</s>"};
+  w.attributes = kAttributes;
+  w.values = kValues;
+  w.filler_nouns = kNouns;
+  w.filler_adjs = kAdjs;
+  w.filler_verbs = kVerbs;
+  w.filler_preps = kPreps;
+  w.time_words = kTimes;
+  w.function_words = kFunction;
+  std::set<std::string> taken;
+  for (const auto& x : w.vocabulary()) taken.insert(x);
+  Rng rng(seed ^ 0x6F7267616E69736Dull);  // "organism"
+  auto name = [&] {
+    for (;;) {
+      std::string s;
+      const int64_t syl = 2 + rng.below(2);
+      for (int64_t i = 0; i < syl; ++i) s += pick(rng, kOnsets) + pick(rng, kVowels);
+      if (taken.insert(s).second) return s;
+    }
+  };
+  for (int64_t i = 0; i < shape.fact_entities; ++i) w.fact_entities.push_back(name());
+  for (int64_t i = 0; i < shape.passage_entities; ++i) w.passage_entities.push_back(name());
+  for (size_t e = 0; e < w.fact_entities.size(); ++e) {
+    std::vector<int64_t> row;
+    for (size_t a = 0; a < w.attributes.size(); ++a) row.push_back(rng.below(static_cast<int64_t>(w.values[a].size())));
+    w.facts.push_back(std::move(row));
+  }
+  return w;
+}
+
+Doc make_fact_drill(const World& w, Rng& rng, int64_t length) {
+  Doc d;
+  add(d, "<s>", 0.f);
+  for (;;) {
+    const int64_t e = rng.below(static_cast<int64_t>(w.fact_entities.size()));
+    const int64_t a = rng.below(static_cast<int64_t>(w.attributes.size()));
+    const std::string& E = w.fact_entities[static_cast<size_t>(e)];
+    const std::string& A = w.attributes[static_cast<size_t>(a)];
+    const std::string& V = w.values[static_cast<size_t>(a)][static_cast<size_t>(w.facts[static_cast<size_t>(e)][static_cast<size_t>(a)])];
+    if (static_cast<int64_t>(d.words.size()) + 5 > length) break;
+    if (rng.uniform() < 0.5) {
+      for (const auto& x : statement(E, A, V)) add(d, x, x == V ? 2.f : 1.f);
+    } else {
+      add(d, E);
+      add(d, A);
+      add(d, "?");
+      add(d, V, 3.f);
+      add(d, ".");
+    }
+  }
+  return d;
+}
+
+Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions) {
+  n_questions = std::min(n_questions, n_statements);
+  const auto st = make_statements(w, rng, n_statements, true);
+  std::vector<double> depths;
+  for (int64_t i = 0; i < n_statements; ++i) depths.push_back(rng.uniform());
+  Doc d;
+  add(d, "<s>", 0.f);
+  for (const auto& s : passage_sentences(w, rng, length - 1 - 5 * n_questions, st, depths))
+    for (const auto& x : s) add(d, x);
+  for (int64_t q : distinct(rng, n_statements, n_questions)) {
+    const auto& s = st[static_cast<size_t>(q)];
+    add(d, s.entity, 0.5f);
+    add(d, s.attribute, 0.5f);
+    add(d, "?");
+    add(d, s.value, 5.f);
+    add(d, ".");
+  }
+  return d;
+}
+
+Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix& mix) {
+  const double r = rng.uniform() * (mix.fact_drill + mix.passage);
+  if (r < mix.fact_drill) return make_fact_drill(w, rng, length);
+  // Statement density: one per ~24 words on average up to 16; always at least one (needle-like when few).
+  const int64_t max_st = std::max<int64_t>(1, std::min<int64_t>(16, length / 24));
+  const int64_t k = 1 + rng.below(max_st);
+  const int64_t q = 1 + rng.below(std::min<int64_t>(k, 4));
+  return make_passage(w, rng, length, k, q);
+}
+
+std::string filler_text(const World& w, Rng& rng, int64_t n_words) {
+  std::vector<std::string> words;
+  for (;;) {
+    auto s = filler_sentence(w, rng);
+    if (static_cast<int64_t>(words.size() + s.size()) > n_words) break;
+    words.insert(words.end(), s.begin(), s.end());
+  }
+  return join(words);
+}
+
+QaItem make_retrieval_item(const World& w, Rng& rng, int64_t length, int64_t n_statements) {
+  const auto st = make_statements(w, rng, n_statements, true);
+  std::vector<double> depths;
+  for (int64_t i = 0; i < n_statements; ++i) depths.push_back(rng.uniform());
+  std::vector<std::string> words;
+  for (const auto& s : passage_sentences(w, rng, length - 3, st, depths)) words.insert(words.end(), s.begin(), s.end());
+  const auto& q = st[static_cast<size_t>(rng.below(n_statements))];
+  words.insert(words.end(), {q.entity, q.attribute, "?"});
+  QaItem it;
+  it.prompt = join(words);
+  it.answer = q.value;
+  it.emphasis = join(statement(q.entity, q.attribute, q.value));
+  it.labels = values_of(w, q.attribute);
+  return it;
+}
+
+QaItem make_needle_item(const World& w, Rng& rng, int64_t length, double depth) {
+  Statement s;
+  const int64_t a = rng.below(static_cast<int64_t>(w.attributes.size()));
+  s.entity = pick(rng, w.passage_entities);
+  s.attribute = w.attributes[static_cast<size_t>(a)];
+  s.value = pick(rng, w.values[static_cast<size_t>(a)]);
+  s.words = statement(s.entity, s.attribute, s.value);
+  std::vector<std::string> words;
+  for (const auto& x : passage_sentences(w, rng, length - 3, {s}, {depth})) words.insert(words.end(), x.begin(), x.end());
+  words.insert(words.end(), {s.entity, s.attribute, "?"});
+  QaItem it;
+  it.prompt = join(words);
+  it.answer = s.value;
+  it.emphasis = join(s.words);
+  it.labels = w.values[static_cast<size_t>(a)];
+  it.depth = depth;
+  return it;
+}
+
+QaItem make_conflict_item(const World& w, Rng& rng, int64_t filler_words) {
+  const int64_t e = rng.below(static_cast<int64_t>(w.fact_entities.size()));
+  const int64_t a = rng.below(static_cast<int64_t>(w.attributes.size()));
+  const auto& vals = w.values[static_cast<size_t>(a)];
+  const int64_t prior = w.facts[static_cast<size_t>(e)][static_cast<size_t>(a)];
+  int64_t fresh = rng.below(static_cast<int64_t>(vals.size()) - 1);
+  if (fresh >= prior) ++fresh;
+  const std::string& E = w.fact_entities[static_cast<size_t>(e)];
+  const std::string& A = w.attributes[static_cast<size_t>(a)];
+  std::vector<std::string> words;
+  if (filler_words > 0) {
+    const std::string f = filler_text(w, rng, filler_words);
+    if (!f.empty()) words.push_back(f);
+  }
+  words.push_back("previously " + join(statement(E, A, vals[static_cast<size_t>(prior)])));
+  const std::string current = "currently " + join(statement(E, A, vals[static_cast<size_t>(fresh)]));
+  words.push_back(current);
+  words.push_back(E + " " + A + " ?");
+  QaItem it;
+  it.prompt = join(words);
+  it.answer = vals[static_cast<size_t>(fresh)];
+  it.other = vals[static_cast<size_t>(prior)];
+  it.emphasis = current;
+  it.labels = vals;
+  return it;
+}
+
+QaItem make_fact_item(const World& w, Rng& rng) {
+  const int64_t e = rng.below(static_cast<int64_t>(w.fact_entities.size()));
+  const int64_t a = rng.below(static_cast<int64_t>(w.attributes.size()));
+  QaItem it;
+  it.prompt = w.fact_entities[static_cast<size_t>(e)] + " " + w.attributes[static_cast<size_t>(a)] + " ?";
+  it.answer = w.values[static_cast<size_t>(a)][static_cast<size_t>(w.facts[static_cast<size_t>(e)][static_cast<size_t>(a)])];
+  it.labels = w.values[static_cast<size_t>(a)];
+  return it;
+}
+
+std::string tokenizer_json(const World& w) {
+  using nlohmann::ordered_json;
+  const auto vocab = w.vocabulary();
+  ordered_json v = ordered_json::object();
+  for (size_t i = 0; i < vocab.size(); ++i) v[vocab[i]] = static_cast<int64_t>(i);
+  ordered_json added = ordered_json::array();
+  for (size_t i = 0; i < w.specials.size(); ++i)
+    added.push_back({{"id", static_cast<int64_t>(i)}, {"content", w.specials[i]}, {"single_word", false}, {"lstrip", false},
+                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+  ordered_json j = {{"version", "1.0"},
+                    {"truncation", nullptr},
+                    {"padding", nullptr},
+                    {"added_tokens", added},
+                    {"normalizer", nullptr},
+                    {"pre_tokenizer", {{"type", "Whitespace"}}},
+                    {"post_processor", nullptr},
+                    {"decoder", nullptr},
+                    {"model", {{"type", "WordLevel"}, {"vocab", v}, {"unk_token", "<unk>"}}}};
+  return j.dump(1);
+}
+
+}  // namespace hl::organism

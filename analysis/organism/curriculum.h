@@ -1,0 +1,93 @@
+// The model organism's world and curriculum (issue #23): a word-level vocabulary of invented entities, attributes
+// and values, a fact table the weights memorise, and generators for every kind of training document and held-out
+// evaluation prompt. Deterministic from a seed (own RNG: the same text on every platform). Torch-free.
+//
+// Text forms (tokens are separated by spaces; the tokenizer splits on whitespace and punctuation):
+//   statement        "{entity} {attribute} is {value} ."                 e.g. "zorano color is teal ."
+//   question         "{entity} {attribute} ?"  answered by "{value}"     e.g. "zorano color ?" -> "teal"
+//   closed-book      a question about a fact-table entity with no passage: the weights answer it.
+//   passage          filler sentences with statements about passage entities (random values, optionally after a
+//                    time word), then questions about them: in-context retrieval.
+//   conflict (held out, never trained): "previously {E} {a} is {prior} . currently {E} {a} is {new} . {E} {a} ?"
+//                    with E from the fact table and prior = its fact, new != prior (PASTA's CounterFact form).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hl::organism {
+
+// splitmix64: a fixed, portable generator (std distributions differ between standard libraries).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  uint64_t next();
+  int64_t below(int64_t n);  // uniform in [0, n), n > 0
+  double uniform();          // [0, 1)
+ private:
+  uint64_t s_;
+};
+
+struct World {
+  uint64_t seed = 0;
+  std::vector<std::string> specials;          // <unk> <s> </s>
+  std::vector<std::string> fact_entities;     // known to the weights
+  std::vector<std::string> passage_entities;  // only ever described in context
+  std::vector<std::string> attributes;
+  std::vector<std::vector<std::string>> values;  // per attribute
+  std::vector<std::vector<int64_t>> facts;       // [fact entity][attribute] -> value index
+  std::vector<std::string> filler_nouns, filler_adjs, filler_verbs, filler_preps, time_words;
+  std::vector<std::string> function_words;       // the . ? is a
+  std::vector<std::string> vocabulary() const;   // every word, specials first (ids in this order)
+};
+
+struct WorldShape {
+  int64_t fact_entities = 96;
+  int64_t passage_entities = 384;
+};
+
+World make_world(uint64_t seed, const WorldShape& shape = {});
+
+// A training document as words, with the weight of each next-token target (answers weigh more).
+struct Doc {
+  std::vector<std::string> words;
+  std::vector<float> weight;  // per word: loss weight of predicting this word from the ones before it
+};
+
+struct CurriculumMix {
+  double fact_drill = 0.3;   // fact statements and closed-book questions
+  double passage = 0.7;      // in-context retrieval passages (some long, needle-like)
+};
+
+// One document of about `length` words (the first word is <s>).
+Doc make_fact_drill(const World& w, Rng& rng, int64_t length);
+Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions);
+Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix& mix = {});
+
+// Filler: n sentences of the filler grammar ("the quiet river crosses the old bridge ."), as text.
+std::string filler_text(const World& w, Rng& rng, int64_t n_words);
+
+// Held-out evaluation items (text without <s>; the answer is the next word after the prompt).
+struct QaItem {
+  std::string prompt;     // ends with "?"
+  std::string answer;     // the expected value word
+  std::string other;      // conflict: the prior value; else empty
+  std::string emphasis;   // the span a steering method should emphasise (the answer's statement / clause)
+  std::vector<std::string> labels;  // the attribute's values (label accuracy)
+  double depth = -1;      // needle items: where the statement sits, 0..1
+};
+
+// Passages of about `length` words with n statements, one question about one of them.
+QaItem make_retrieval_item(const World& w, Rng& rng, int64_t length, int64_t n_statements);
+// One statement (the needle) at `depth` (0 = start, 1 = end) of `length` words of filler, then its question.
+QaItem make_needle_item(const World& w, Rng& rng, int64_t length, double depth);
+// PASTA's CounterFact form over a fact-table entity; emphasis = the "currently ..." clause.
+QaItem make_conflict_item(const World& w, Rng& rng, int64_t filler_words = 0);
+// A closed-book question (fact recall).
+QaItem make_fact_item(const World& w, Rng& rng);
+
+// The word-level tokenizer.json (HF format: WordLevel model, Whitespace pre-tokenizer) for the world's vocabulary.
+std::string tokenizer_json(const World& w);
+
+}  // namespace hl::organism

@@ -1,0 +1,327 @@
+#include "analysis/organism/train.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/organism/curriculum.h"
+#include "core/error.h"
+#include "core/file_write.h"
+#include "core/safetensors.h"
+#include "core/engine/tensor_io.h"
+
+namespace hl::organism {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+constexpr int kFormatVersion = 1;  // bump when the curriculum or the training recipe changes its results
+
+struct Param {
+  std::string name;  // HF name
+  torch::Tensor w, m, v;
+  bool decay = true;
+};
+
+struct Net {
+  std::vector<Param> params;
+  std::map<std::string, size_t> index;
+  torch::Tensor& operator[](const std::string& n) { return params[index.at(n)].w; }
+};
+
+Net make_net(const TrainConfig& c, int64_t vocab, torch::Device dev) {
+  Net n;
+  torch::manual_seed(c.seed);
+  const double std = 0.02, out_std = 0.02 / std::sqrt(2.0 * static_cast<double>(c.layers));
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, double sd, bool is_norm = false) {
+    torch::Tensor w = is_norm ? torch::ones(shape) : torch::randn(shape) * sd;
+    w = w.to(dev).set_requires_grad(true);
+    n.index[name] = n.params.size();
+    n.params.push_back({name, w, torch::zeros_like(w).detach(), torch::zeros_like(w).detach(), !is_norm});
+  };
+  const int64_t D = c.hidden, F = c.intermediate;
+  add("model.embed_tokens.weight", {vocab, D}, std);
+  for (int64_t l = 0; l < c.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {D}, 0, true);
+    add(p + "self_attn.q_proj.weight", {D, D}, std);
+    add(p + "self_attn.k_proj.weight", {D, D}, std);
+    add(p + "self_attn.v_proj.weight", {D, D}, std);
+    add(p + "self_attn.o_proj.weight", {D, D}, out_std);
+    add(p + "post_attention_layernorm.weight", {D}, 0, true);
+    add(p + "mlp.gate_proj.weight", {F, D}, std);
+    add(p + "mlp.up_proj.weight", {F, D}, std);
+    add(p + "mlp.down_proj.weight", {D, F}, out_std);
+  }
+  add("model.norm.weight", {D}, 0, true);
+  add("lm_head.weight", {vocab, D}, std);
+  return n;
+}
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * w;
+}
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  const int64_t h = x.size(-1) / 2;
+  return torch::cat({-x.slice(-1, h), x.slice(-1, 0, h)}, -1);
+}
+
+// logits [B, T, V] of a batch of ids [B, T].
+torch::Tensor forward(Net& n, const TrainConfig& c, const torch::Tensor& ids) {
+  const int64_t B = ids.size(0), T = ids.size(1), H = c.heads, hd = c.hidden / c.heads;
+  const auto dev = ids.device();
+  auto opts = torch::TensorOptions().dtype(torch::kFloat).device(dev);
+  const torch::Tensor inv_freq =
+      1.0 / torch::pow(10000.0, torch::arange(0, hd, 2, opts) / static_cast<double>(hd));
+  const torch::Tensor freqs = torch::outer(torch::arange(T, opts), inv_freq);
+  const torch::Tensor emb = torch::cat({freqs, freqs}, -1);
+  const torch::Tensor cos = emb.cos(), sin = emb.sin();  // [T, hd]
+  const torch::Tensor mask = torch::full({T, T}, -std::numeric_limits<float>::infinity(), opts).triu(1);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+
+  torch::Tensor x = torch::embedding(n["model.embed_tokens.weight"], ids);
+  for (int64_t l = 0; l < c.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    torch::Tensor h = rms_norm(x, n[p + "input_layernorm.weight"], 1e-5);
+    auto proj = [&](const char* w) {
+      return torch::linear(h, n[p + "self_attn." + w + ".weight"]).view({B, T, H, hd}).transpose(1, 2);
+    };
+    torch::Tensor q = proj("q_proj"), k = proj("k_proj"), v = proj("v_proj");
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+    torch::Tensor att = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * scale + mask, -1);
+    torch::Tensor o = torch::matmul(att, v).transpose(1, 2).reshape({B, T, c.hidden});
+    x = x + torch::linear(o, n[p + "self_attn.o_proj.weight"]);
+    h = rms_norm(x, n[p + "post_attention_layernorm.weight"], 1e-5);
+    torch::Tensor g = torch::silu(torch::linear(h, n[p + "mlp.gate_proj.weight"])) * torch::linear(h, n[p + "mlp.up_proj.weight"]);
+    x = x + torch::linear(g, n[p + "mlp.down_proj.weight"]);
+  }
+  x = rms_norm(x, n["model.norm.weight"], 1e-5);
+  return torch::linear(x, n["lm_head.weight"]);
+}
+
+struct Batch {
+  torch::Tensor ids, weight;  // [B, T] int64, [B, T] float
+  int64_t tokens = 0;
+};
+
+// The batch of step `step`: a pure function of (seed, step).
+Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>& vocab, const TrainConfig& c,
+                 int64_t step) {
+  Rng rng(c.seed * 0x2545F4914F6CDD1Dull + static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ull + 17);
+  // Sequence lengths: short for throughput, full context so that needles at every depth are trained.
+  const double r = rng.uniform();
+  int64_t T = r < 0.35 ? 128 : r < 0.7 ? 256 : 512;
+  T = std::min<int64_t>(T, c.context);
+  const int64_t B = std::max<int64_t>(1, c.batch_tokens / T);
+  std::vector<int64_t> ids(static_cast<size_t>(B * T), 2);
+  std::vector<float> wt(static_cast<size_t>(B * T), 0.f);
+  int64_t tokens = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const Doc d = make_document(w, rng, T);
+    for (size_t i = 0; i < d.words.size() && static_cast<int64_t>(i) < T; ++i) {
+      const auto it = vocab.find(d.words[i]);
+      if (it == vocab.end()) throw Error("organism: the curriculum produced a word outside the vocabulary: " + d.words[i]);
+      ids[static_cast<size_t>(b * T) + i] = it->second;
+      wt[static_cast<size_t>(b * T) + i] = d.weight[i];
+    }
+    tokens += static_cast<int64_t>(d.words.size());
+  }
+  Batch out;
+  out.ids = torch::from_blob(ids.data(), {B, T}, torch::kLong).clone();
+  out.weight = torch::from_blob(wt.data(), {B, T}, torch::kFloat).clone();
+  out.tokens = tokens;
+  return out;
+}
+
+double lr_at(const TrainConfig& c, int64_t step) {
+  if (step < c.warmup) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup);
+  const double t = static_cast<double>(step - c.warmup) / static_cast<double>(std::max<int64_t>(1, c.steps - c.warmup));
+  const double cosine = 0.5 * (1 + std::cos(M_PI * std::min(1.0, t)));
+  return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * cosine);
+}
+
+void save_checkpoint(const Net& n, int64_t step, const TrainConfig& c, const fs::path& path) {
+  std::vector<std::pair<std::string, at::Tensor>> t;
+  for (const auto& p : n.params) {
+    t.emplace_back(p.name, p.w.detach());
+    t.emplace_back("adam_m." + p.name, p.m);
+    t.emplace_back("adam_v." + p.name, p.v);
+  }
+  save_tensors(path, t, {{"step", std::to_string(step)}, {"config", train_config_json(c)}});
+}
+
+void write_model_dir(const Net& n, const TrainConfig& c, const World& w, const fs::path& out, const ordered_json& stats) {
+  const int64_t vocab = static_cast<int64_t>(w.vocabulary().size());
+  ordered_json cfg = {{"architectures", {"LlamaForCausalLM"}},
+                      {"model_type", "llama"},
+                      {"hidden_size", c.hidden},
+                      {"intermediate_size", c.intermediate},
+                      {"num_hidden_layers", c.layers},
+                      {"num_attention_heads", c.heads},
+                      {"num_key_value_heads", c.heads},
+                      {"max_position_embeddings", c.context},
+                      {"rms_norm_eps", 1e-5},
+                      {"rope_theta", 10000.0},
+                      {"hidden_act", "silu"},
+                      {"vocab_size", vocab},
+                      {"tie_word_embeddings", false},
+                      {"bos_token_id", 1},
+                      {"eos_token_id", 2},
+                      {"torch_dtype", "float32"}};
+  write_file_atomic(out / "config.json", cfg.dump(2) + "\n");
+  std::vector<std::pair<std::string, at::Tensor>> t;
+  for (const auto& p : n.params) t.emplace_back(p.name, p.w.detach());
+  save_tensors(out / "model.safetensors", t, {{"format", "pt"}});
+  write_file_atomic(out / "tokenizer.json", tokenizer_json(w) + "\n");
+  const ordered_json tc = {{"add_bos_token", true}, {"add_eos_token", false}, {"bos_token", "<s>"},
+                           {"eos_token", "</s>"}, {"unk_token", "<unk>"}, {"model_max_length", c.context},
+                           {"tokenizer_class", "PreTrainedTokenizerFast"}};
+  write_file_atomic(out / "tokenizer_config.json", tc.dump(2) + "\n");
+  ordered_json meta = {{"what", "headlight model organism (issue #23): trained by headlight-cli organism train"},
+                       {"format_version", kFormatVersion},
+                       {"config", ordered_json::parse(train_config_json(c))},
+                       {"training", stats}};
+  write_file_atomic(out / "organism.json", meta.dump(2) + "\n");
+}
+
+}  // namespace
+
+std::string train_config_json(const TrainConfig& c) {
+  const ordered_json j = {{"format_version", kFormatVersion}, {"seed", c.seed}, {"hidden", c.hidden},
+                          {"layers", c.layers}, {"heads", c.heads}, {"intermediate", c.intermediate},
+                          {"context", c.context}, {"steps", c.steps}, {"batch_tokens", c.batch_tokens},
+                          {"lr", c.lr}, {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay},
+                          {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup}};
+  return j.dump();
+}
+
+void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn& progress, const CancelToken* cancel,
+           int64_t report_every) {
+  if (c.hidden % c.heads != 0 || (c.hidden / c.heads) % 2 != 0)
+    throw Error("organism train: hidden (" + std::to_string(c.hidden) + ") must be a multiple of heads (" +
+                std::to_string(c.heads) + ") with an even head size");
+  if (c.steps < 1 || c.context < 128) throw Error("organism train: steps must be >= 1 and context >= 128");
+  const torch::Device dev(c.device);
+  const World w = make_world(c.seed);
+  const auto words = w.vocabulary();
+  std::unordered_map<std::string, int64_t> vocab;
+  for (size_t i = 0; i < words.size(); ++i) vocab[words[i]] = static_cast<int64_t>(i);
+
+  fs::create_directories(out_dir);
+  Net n = make_net(c, static_cast<int64_t>(words.size()), dev);
+  int64_t start = 0;
+  const fs::path ckpt = out_dir / "checkpoint.safetensors";
+  if (fs::exists(ckpt)) {
+    const auto saved = load_tensors(ckpt);
+    // The config is in the metadata; compare it field by field so the message names what differs.
+    const auto meta = SafetensorsFile(ckpt).metadata();
+    const auto have = ordered_json::parse(meta.at("config")), want = ordered_json::parse(train_config_json(c));
+    std::string diff;
+    for (auto it = want.begin(); it != want.end(); ++it)
+      if (!have.contains(it.key()) || have[it.key()] != it.value())
+        diff += (diff.empty() ? "" : ", ") + it.key() + " (checkpoint " + (have.contains(it.key()) ? have[it.key()].dump() : "absent") +
+                ", asked " + it.value().dump() + ")";
+    if (!diff.empty())
+      throw Error(ckpt.string() + ": made with another configuration: " + diff + "; use another --out or the same options");
+    torch::NoGradGuard g;
+    for (auto& p : n.params) {
+      for (auto [prefix, dst] : {std::pair<std::string, torch::Tensor*>{"", &p.w}, {"adam_m.", &p.m}, {"adam_v.", &p.v}}) {
+        const auto it = saved.find(prefix + p.name);
+        if (it == saved.end()) throw Error(ckpt.string() + ": tensor '" + prefix + p.name + "' is missing");
+        if (it->second.sizes() != dst->sizes()) throw Error(ckpt.string() + ": tensor '" + prefix + p.name + "' has the wrong shape");
+        dst->copy_(it->second.to(dev));
+      }
+    }
+    start = std::stoll(meta.at("step"));
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  double win_loss = 0, win_w = 0, win_ans = 0, win_ans_w = 0;
+  int64_t win_tokens = 0, win_steps = 0, tokens_total = 0;
+  auto win_t = t0;
+  double first_loss = -1, last_loss = 0;
+  for (int64_t step = start; step < c.steps; ++step) {
+    if (cancel && cancel->cancelled()) {
+      save_checkpoint(n, step, c, ckpt);
+      throw Cancelled();
+    }
+    Batch b = make_batch(w, vocab, c, step);
+    const torch::Tensor ids = b.ids.to(dev), wt = b.weight.to(dev);
+    const torch::Tensor in = ids.slice(1, 0, -1), tgt = ids.slice(1, 1), tw = wt.slice(1, 1);
+    const torch::Tensor logits = forward(n, c, in);
+    const torch::Tensor nll = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(-1)}), tgt.reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    const torch::Tensor wflat = tw.reshape({-1});
+    const torch::Tensor loss = (nll * wflat).sum() / wflat.sum().clamp_min(1e-6);
+    for (auto& p : n.params)
+      if (p.w.grad().defined()) p.w.mutable_grad().zero_();
+    loss.backward();
+    {
+      torch::NoGradGuard g;
+      double sq = 0;
+      for (auto& p : n.params) sq += p.w.grad().pow(2).sum().item<double>();
+      const double norm = std::sqrt(sq), clip = norm > c.clip ? c.clip / (norm + 1e-6) : 1.0;
+      const double lr = lr_at(c, step);
+      const double t = static_cast<double>(step + 1);
+      const double bc1 = 1 - std::pow(c.beta1, t), bc2 = 1 - std::pow(c.beta2, t);
+      for (auto& p : n.params) {
+        const torch::Tensor gr = p.w.grad() * clip;
+        p.m.mul_(c.beta1).add_(gr, 1 - c.beta1);
+        p.v.mul_(c.beta2).addcmul_(gr, gr, 1 - c.beta2);
+        if (p.decay) p.w.mul_(1 - lr * c.weight_decay);
+        p.w.addcdiv_(p.m / bc1, (p.v / bc2).sqrt_().add_(1e-8), -lr);
+      }
+      const double lv = loss.item<double>();
+      win_loss += lv;
+      win_w += 1;
+      const torch::Tensor ans = (tw > 1.5).reshape({-1});
+      const double n_ans = ans.sum().item<double>();
+      if (n_ans > 0) {
+        win_ans += nll.masked_select(ans).sum().item<double>();
+        win_ans_w += n_ans;
+      }
+      if (first_loss < 0) first_loss = lv;
+      last_loss = lv;
+    }
+    win_tokens += b.tokens;
+    tokens_total += b.tokens;
+    ++win_steps;
+    const bool last = step + 1 == c.steps;
+    if (progress && ((step + 1) % report_every == 0 || last)) {
+      const auto now = std::chrono::steady_clock::now();
+      TrainProgress pr;
+      pr.step = step + 1;
+      pr.steps = c.steps;
+      pr.loss = win_loss / std::max(1.0, win_w);
+      pr.answer_loss = win_ans_w > 0 ? win_ans / win_ans_w : 0;
+      const double dt = std::chrono::duration<double>(now - win_t).count();
+      pr.tokens_per_s = dt > 0 ? static_cast<double>(win_tokens) / dt : 0;
+      pr.elapsed_s = std::chrono::duration<double>(now - t0).count();
+      pr.eta_s = dt > 0 ? dt / static_cast<double>(win_steps) * static_cast<double>(c.steps - step - 1) : -1;
+      pr.lr = lr_at(c, step);
+      progress(pr);
+      win_loss = win_w = win_ans = win_ans_w = 0;
+      win_tokens = win_steps = 0;
+      win_t = now;
+    }
+    if ((step + 1) % c.checkpoint_every == 0 && !last) save_checkpoint(n, step + 1, c, ckpt);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const ordered_json stats = {{"resumed_at_step", start}, {"seconds_this_run", secs}, {"tokens_this_run", tokens_total},
+                              {"final_loss", last_loss}, {"threads", torch::get_num_threads()}};
+  (void)first_loss;
+  write_model_dir(n, c, w, out_dir, stats);
+  save_checkpoint(n, c.steps, c, ckpt);
+}
+
+}  // namespace hl::organism

@@ -1,0 +1,49 @@
+// Trains the model organism (issue #23): a small Llama (HF conventions: RMSNorm, rotate_half RoPE, SwiGLU) on the
+// curriculum, with libtorch autograd on the CPU (or the given device), AdamW with a cosine schedule and gradient
+// clipping. Each step's batch is a pure function of (seed, step), so a resumed run continues exactly where the
+// checkpoint left it; the result is deterministic for a seed and thread count. Writes an HF-style directory that
+// headlight (and HF transformers) loads: config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+// organism.json (how it was made). The header is torch-free.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "core/job.h"
+
+namespace hl::organism {
+
+struct TrainConfig {
+  uint64_t seed = 1;
+  // Model shape.
+  int64_t hidden = 128, layers = 4, heads = 8, intermediate = 384, context = 512;
+  // Optimisation.
+  int64_t steps = 3000;
+  int64_t batch_tokens = 8192;  // per step; sequences per step = batch_tokens / sequence length
+  double lr = 3e-3, min_lr_ratio = 0.1, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, clip = 1.0;
+  int64_t warmup = 100;
+  int64_t checkpoint_every = 250;
+  std::string device = "cpu";
+};
+
+struct TrainProgress {
+  int64_t step = 0, steps = 0;
+  double loss = 0;          // mean weighted loss of the last reporting window
+  double answer_loss = 0;   // loss on answer tokens only (weight > 1)
+  double tokens_per_s = 0;
+  double elapsed_s = 0, eta_s = -1;
+  double lr = 0;
+};
+
+using TrainProgressFn = std::function<void(const TrainProgress&)>;
+
+// Trains into out_dir (created); resumes from out_dir/checkpoint.safetensors when it exists and was made with the
+// same config (else hl::Error naming what differs). Throws hl::Cancelled when `cancel` fires (after checkpointing).
+void train(const TrainConfig& cfg, const std::filesystem::path& out_dir, const TrainProgressFn& progress,
+           const CancelToken* cancel = nullptr, int64_t report_every = 25);
+
+// The config as canonical JSON (recorded in organism.json and checked on resume).
+std::string train_config_json(const TrainConfig& cfg);
+
+}  // namespace hl::organism

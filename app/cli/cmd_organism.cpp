@@ -1,0 +1,102 @@
+// organism: the model headlight trains itself (issue #23).
+//   organism train --seed S --out DIR     train (resumes from DIR/checkpoint.safetensors), write an HF directory
+//   organism eval  --model DIR [--json]   the figures on held-out sets
+//   organism data  --out DIR              the curriculum's task suites and haystack as files
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "analysis/organism/curriculum.h"
+#include "analysis/organism/eval.h"
+#include "analysis/organism/train.h"
+#include "app/cli/commands.h"
+#include "app/cli/model_args.h"
+#include "core/error.h"
+
+namespace hl::cli {
+namespace {
+
+int organism_train(const Args& a) {
+  set_threads(a);
+  organism::TrainConfig c;
+  c.seed = static_cast<uint64_t>(a.get_int("seed", 1));
+  c.steps = a.get_int("steps", c.steps);
+  c.hidden = a.get_int("hidden", c.hidden);
+  c.layers = a.get_int("layers", c.layers);
+  c.heads = a.get_int("heads", c.heads);
+  c.intermediate = a.get_int("intermediate", c.intermediate);
+  c.context = a.get_int("context", c.context);
+  c.batch_tokens = a.get_int("batch-tokens", c.batch_tokens);
+  c.lr = a.get_double("lr", c.lr);
+  c.device = a.get("device", "cpu");
+  const bool json = a.has("json");
+  organism::train(c, a.get("out"), [&](const organism::TrainProgress& p) {
+    if (json) {
+      nlohmann::json j = {{"step", p.step}, {"steps", p.steps}, {"loss", p.loss}, {"answer_loss", p.answer_loss},
+                          {"tokens_per_s", p.tokens_per_s}, {"elapsed_s", p.elapsed_s}, {"eta_s", p.eta_s}, {"lr", p.lr}};
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("step %6lld/%lld  loss %.4f  answer loss %.4f  %7.0f tok/s  lr %.2e  elapsed %5.0fs  eta %5.0fs\n",
+                  static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.answer_loss,
+                  p.tokens_per_s, p.lr, p.elapsed_s, p.eta_s);
+    }
+    std::fflush(stdout);
+  }, &interrupted());
+  std::fprintf(stderr, "organism: wrote %s\n", a.get("out").c_str());
+  return 0;
+}
+
+int organism_eval(const Args& a) {
+  set_threads(a);
+  organism::EvalOptions o;
+  o.model_dir = a.get("model");
+  o.items = a.get_int("items", o.items);
+  o.seed = static_cast<uint64_t>(a.get_int("eval-seed", static_cast<long long>(o.seed)));
+  o.device = a.get("device", "cpu");
+  const auto r = organism::evaluate(o, &interrupted(), [](const std::string& what) {
+    std::fprintf(stderr, "organism eval: %s\n", what.c_str());
+  });
+  if (a.has("json")) {
+    std::printf("%s\n", r.dump(2).c_str());
+  } else {
+    std::printf("%s\n", organism::eval_report_text(r).c_str());
+  }
+  return 0;
+}
+
+int organism_data(const Args& a) {
+  organism::write_data_files(a.get("model"), a.get("out"), a.get_int("items", 200));
+  std::printf("wrote %s\n", a.get("out").c_str());
+  return 0;
+}
+
+int cmd_organism(const Args& a) {
+  const auto& pos = a.positional();
+  const std::string action = pos.empty() ? "" : pos[0];
+  if (action == "train") return organism_train(a);
+  if (action == "eval") return organism_eval(a);
+  if (action == "data") return organism_data(a);
+  throw Error("organism: give an action: train, eval or data (got '" + action + "')");
+}
+
+RegisterCommand reg(
+    "organism", "the model headlight trains itself: train, eval (held-out figures), data (suites + haystack)",
+    {integer("seed", "S", "train: curriculum and initialisation seed (default 1)", 0),
+     integer("steps", "N", "train: optimiser steps (default 3000)", 1, 10000000),
+     integer("hidden", "N", "train: model width (default 128)", 8, 8192),
+     integer("layers", "N", "train: layers (default 4)", 1, 256),
+     integer("heads", "N", "train: attention heads (default 8)", 1, 256),
+     integer("intermediate", "N", "train: MLP width (default 384)", 8, 65536),
+     integer("context", "N", "train: context length (default 512)", 128, 65536),
+     integer("batch-tokens", "N", "train: tokens per step (default 8192)", 128, 1 << 24),
+     real("lr", "X", "train: peak learning rate (default 3e-3)", 1e-6, 1),
+     text("out", "DIR", "train: output model directory (resumes when it holds a checkpoint); data: output folder"),
+     text("model", "DIR", "eval, data: the organism's directory"),
+     text("device", "DEV", "cpu (default) or cuda"),
+     integer("items", "N", "eval: held-out items per figure (default 200); data: examples per suite", 1, 100000),
+     integer("eval-seed", "S", "eval: seed of the held-out sets (default 7)", 0),
+     integer("threads", "N", "compute threads (default: all cores)", 0),
+     flag("json", "train: progress as JSON lines; eval: the figures as JSON")},
+    cmd_organism, {"ACTION"});
+
+}  // namespace
+}  // namespace hl::cli
