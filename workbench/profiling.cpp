@@ -36,15 +36,6 @@ std::string model_weights_id(const Model& m) {
 
 namespace {
 
-const char* scale_name(ScalePosition p) {
-  switch (p) {
-    case ScalePosition::Exclude: return "exclude";
-    case ScalePosition::Include: return "include";
-    case ScalePosition::Generation: return "generation";
-  }
-  return "exclude";
-}
-
 // The stored job with this fingerprint, or a new one. A job written to the same scores file under another
 // fingerprint is an error naming what differs (a rerun with changed settings would otherwise mix two results).
 int64_t find_or_create_job(store::Store& st, const nlohmann::json& doc, const std::string& out_path, const Model& m,
@@ -186,7 +177,7 @@ ProfileOutcome run_profiling(const Model& m, const ProfileRequest& req, store::S
   spec.heads_per_layer = c.n_heads;
   spec.max_examples = req.examples;
   spec.alpha = plan.alpha;
-  spec.scale_position = scale_name(req.scale_position);
+  spec.scale_position = to_string(req.scale_position);
   spec.heads = head_set_to_names(plan.heads);
   spec.head_block = plan.head_block;
   spec.example_block = plan.example_block;

@@ -282,6 +282,17 @@ std::vector<std::string> file_lines(const std::string& path) {
   return out;
 }
 
+// A workbench recording in `db` (empty: none) with `model` loaded.
+std::unique_ptr<wb::Workbench> loaded_workbench(const std::string& db, const std::string& model) {
+  wb::WorkbenchOptions o;
+  o.db_path = db;
+  auto w = std::make_unique<wb::Workbench>(o);
+  w->load_model(model);
+  REQUIRE(w->wait_idle(120));
+  REQUIRE(w->snapshot().model);
+  return w;
+}
+
 const wb::JobInfo& job_of(const wb::Snapshot& s, uint64_t id) {
   for (const auto& j : s.jobs)
     if (j.id == id) return j;
@@ -294,11 +305,8 @@ const wb::JobInfo& job_of(const wb::Snapshot& s, uint64_t id) {
 TEST_CASE("workbench: a NIAH sweep job gives the CLI's cells, records its run, and a rerun skips every cell") {
   hl_test::ScratchDir tmp("wb_niah");
   const std::string model = stories_dir() + "/stories260K.bin";
-  wb::WorkbenchOptions o;
-  o.db_path = tmp.file("runs.db");
-  wb::Workbench w(o);
-  w.load_model(model);
-  REQUIRE(w.wait_idle(120));
+  auto wp = loaded_workbench(tmp.file("runs.db"), model);
+  wb::Workbench& w = *wp;
   wb::NiahSweepRequest req;
   req.grid.lengths = {256, 384};
   req.grid.depths = {0, 50, 100};
@@ -355,9 +363,8 @@ TEST_CASE("workbench: a profile job cancelled midway and restarted computes no u
 
   // Without a store there is no journal to resume from: a clear error, no crash.
   {
-    wb::Workbench bare;
-    bare.load_model(stories_dir());
-    REQUIRE(bare.wait_idle(120));
+    auto bp = loaded_workbench("", stories_dir());
+    wb::Workbench& bare = *bp;
     const uint64_t id = bare.start_profile(req);
     REQUIRE(bare.wait_idle(60));
     const wb::Snapshot s = bare.snapshot();
@@ -365,12 +372,8 @@ TEST_CASE("workbench: a profile job cancelled midway and restarted computes no u
     CHECK(job_of(s, id).error.find("store") != std::string::npos);
   }
 
-  wb::WorkbenchOptions o;
-  o.db_path = tmp.file("runs.db");
-  o.threads = 1;
-  wb::Workbench w(o);
-  w.load_model(stories_dir());
-  REQUIRE(w.wait_idle(120));
+  auto wp = loaded_workbench(tmp.file("runs.db"), stories_dir());
+  wb::Workbench& w = *wp;
   const uint64_t first = w.start_profile(req);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -410,12 +413,8 @@ TEST_CASE("workbench: a profile job cancelled midway and restarted computes no u
   CHECK(job_of(s, second).run_id == resumed.run_id);
 
   // The uninterrupted job, in another store.
-  wb::WorkbenchOptions o2;
-  o2.db_path = tmp.file("ref.db");
-  o2.threads = 1;
-  wb::Workbench ref(o2);
-  ref.load_model(stories_dir());
-  REQUIRE(ref.wait_idle(120));
+  auto rp = loaded_workbench(tmp.file("ref.db"), stories_dir());
+  wb::Workbench& ref = *rp;
   wb::ProfileRequest req2 = req;
   req2.out_path = tmp.file("ref.json");
   ref.start_profile(req2);
