@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/organism/curriculum.h"
-#include "analysis/organism/eval.h"
+#include "workbench/organism_eval.h"
 #include "analysis/organism/train.h"
 #include "app/cli/commands.h"
 #include "app/cli/model_args.h"

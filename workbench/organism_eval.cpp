@@ -1,0 +1,386 @@
+// The organism's figures (issue #23), measured with the engine as any user's run would: the same prompt set-up,
+// steering compiler, profiler and Influence tracer as the CLI and the window.
+#include "workbench/organism_eval.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "analysis/organism/curriculum.h"
+#include "analysis/profile_select.h"
+#include "analysis/run/profile_run.h"
+#include "core/engine/model.h"
+#include "core/error.h"
+#include "core/file_read.h"
+#include "core/file_write.h"
+#include "core/tokenizer.h"
+#include "workbench/prompt_setup.h"
+#include "workbench/recipes.h"
+
+namespace hl::organism {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+uint64_t organism_seed(const fs::path& dir) {
+  const fs::path meta = dir / "organism.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(meta, ec))
+    throw Error(meta.string() + ": not found: " + dir.string() + " is not a headlight organism (organism train writes it)");
+  const auto j = nlohmann::json::parse(read_file_bounded(meta, 1 << 20, "organism.json"), nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("config") || !j["config"].contains("seed") ||
+      !j["config"]["seed"].is_number_unsigned())
+    throw Error(meta.string() + ": field config.seed is missing or not a non-negative integer");
+  return j["config"]["seed"].get<uint64_t>();
+}
+
+struct Ctx {
+  std::unique_ptr<Model> m;
+  const Tokenizer* tok = nullptr;
+  World w;
+  const CancelToken* cancel = nullptr;
+  int64_t context = 0;
+
+  int64_t id(const std::string& word) const {
+    const auto e = tok->encode(word);
+    if (e.ids.size() != 1) throw Error("organism eval: '" + word + "' is not one token of " + m->source().string());
+    return e.ids[0];
+  }
+  void check() const {
+    if (cancel && cancel->cancelled()) throw Cancelled();
+  }
+};
+
+// Next-token logits after the prompt, with an optional steering spec (PASTA / GUIDE / ablation).
+std::vector<float> next_logits(const Ctx& c, const std::string& prompt, const std::optional<SteeringSpec>& spec) {
+  c.check();
+  wb::PromptRequest r;
+  r.text = prompt;
+  if (spec) {
+    SteeringSpec s = *spec;
+    s.markers = false;
+    r.spec = s;
+  }
+  const wb::PromptSetup ps = wb::setup_prompt(*c.m, r);
+  const int64_t T = static_cast<int64_t>(ps.ids.size());
+  if (T > c.context) throw Error("organism eval: a prompt of " + std::to_string(T) + " tokens exceeds the context");
+  KVCache cache = c.m->new_cache(1, T);
+  ForwardOptions fo;
+  fo.bias = ps.bias.get();
+  const at::Tensor ids = torch::tensor(ps.ids, torch::kLong).view({1, T}).to(c.m->device());
+  const at::Tensor logits = c.m->forward(ids, cache, fo).logits.index({0, -1}).to(torch::kCPU).contiguous();
+  return std::vector<float>(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+}
+
+int64_t argmax(const std::vector<float>& v) { return std::max_element(v.begin(), v.end()) - v.begin(); }
+
+// Among the labels, which has the largest logit.
+std::string best_label(const Ctx& c, const std::vector<float>& logits, const std::vector<std::string>& labels) {
+  std::string best;
+  float bv = -INFINITY;
+  for (const auto& l : labels) {
+    const float v = logits[static_cast<size_t>(c.id(l))];
+    if (v > bv) bv = v, best = l;
+  }
+  return best;
+}
+
+double accuracy(const Ctx& c, const std::vector<QaItem>& items, const std::optional<SteeringSpec>& spec) {
+  int64_t ok = 0;
+  for (const auto& it : items) ok += argmax(next_logits(c, it.prompt, spec)) == c.id(it.answer);
+  return items.empty() ? 0 : static_cast<double>(ok) / static_cast<double>(items.size());
+}
+
+SteeringSpec pasta_spec(const HeadSet& heads, double alpha, const std::string& emphasis) {
+  SteeringSpec s;
+  s.method = SteeringMethod::Pasta;
+  s.heads = heads;
+  s.alpha = alpha;
+  s.emphasis = {emphasis};
+  return s;
+}
+
+SteeringSpec ablation_spec(const std::vector<HeadRef>& heads) {
+  SteeringSpec s;
+  for (const auto& h : heads) s.ablate.add(h.layer, h.head, "ablate");
+  return s;
+}
+
+std::string head_name(const HeadRef& h) { return "L" + std::to_string(h.layer) + "H" + std::to_string(h.head); }
+
+TaskSuite suite_of(const std::string& name, const std::vector<QaItem>& items) {
+  TaskSuite s;
+  s.name = name;
+  s.source = "organism " + name;
+  s.scorer = SuiteScorer::LogProb;
+  for (size_t i = 0; i < items.size(); ++i) {
+    SuiteExample e;
+    e.id = name + " " + std::to_string(i);
+    e.prompt = items[i].prompt;
+    e.emphasis = items[i].emphasis;
+    e.target = items[i].answer;
+    s.examples.push_back(std::move(e));
+  }
+  return s;
+}
+
+// Every head steered alone (PASTA, alpha) on each task; the per-task mean of log P(answer).
+std::vector<TaskHeadScores> profile(const Ctx& c, const std::vector<TaskSuite>& suites, double alpha) {
+  struct Collect : ProfileJournal {
+    std::vector<std::pair<ProfileUnit, UnitScores>> units;
+    bool has(const ProfileUnit&) override { return false; }
+    void record(const ProfileUnit& u, const UnitScores& s, double) override { units.emplace_back(u, s); }
+  } journal;
+  std::vector<PreparedTask> tasks;
+  for (const auto& s : suites) tasks.push_back(prepare_task(s, *c.tok, wb::default_add_bos(*c.m), 0));
+  ProfilePlan plan;
+  plan.alpha = alpha;
+  const auto stats = run_profile(*c.m, tasks, plan, journal, c.cancel);
+  if (stats.cancelled) throw Cancelled();
+  const int64_t L = c.m->config().n_layers, H = c.m->config().n_heads;
+  std::vector<TaskHeadScores> out;
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    std::vector<double> sum(static_cast<size_t>(L * H), 0.0);
+    std::vector<int64_t> n(static_cast<size_t>(L * H), 0);
+    for (const auto& [u, s] : journal.units) {
+      if (u.task != t) continue;
+      for (size_t h = 0; h < s.heads.size(); ++h)
+        for (double v : s.steered[h]) {
+          sum[static_cast<size_t>(s.heads[h].layer * H + s.heads[h].head)] += v;
+          ++n[static_cast<size_t>(s.heads[h].layer * H + s.heads[h].head)];
+        }
+    }
+    TaskHeadScores ts;
+    ts.task = tasks[t].name;
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t h = 0; h < H; ++h) {
+        const size_t k = static_cast<size_t>(l * H + h);
+        ts.heads.push_back({l, h});
+        ts.scores.push_back(n[k] ? sum[k] / static_cast<double>(n[k]) : -INFINITY);
+      }
+    out.push_back(std::move(ts));
+  }
+  return out;
+}
+
+// PASTA's multi-task choice: the heads in every task's top K, K grown until `want` heads qualify.
+std::vector<HeadRef> top_heads(const std::vector<TaskHeadScores>& scores, int64_t want, int64_t n_heads) {
+  for (int64_t k = want; k <= n_heads; ++k) {
+    const HeadSelection sel = select_heads(scores, SelectStrategy::Intersection, k);
+    if (static_cast<int64_t>(sel.ranked.size()) >= want)
+      return std::vector<HeadRef>(sel.ranked.begin(), sel.ranked.begin() + want);
+  }
+  return select_heads(scores, SelectStrategy::Intersection, n_heads).ranked;
+}
+
+ordered_json heads_json(const std::vector<HeadRef>& hs) {
+  ordered_json a = ordered_json::array();
+  for (const auto& h : hs) a.push_back(head_name(h));
+  return a;
+}
+
+}  // namespace
+
+ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std::function<void(const std::string&)>& log) {
+  auto say = [&](const std::string& s) {
+    if (log) log(s);
+  };
+  Ctx c;
+  c.cancel = cancel;
+  c.w = make_world(organism_seed(o.model_dir));
+  LoadOptions lo;
+  lo.device = o.device;
+  lo.cancel = cancel;
+  c.m = Model::load(o.model_dir, lo);
+  if (!c.m->tokenizer()) throw Error(o.model_dir.string() + ": the organism has no tokenizer.json");
+  c.tok = c.m->tokenizer();
+  c.context = c.m->config().max_positions;
+  const int64_t L = c.m->config().n_layers, H = c.m->config().n_heads;
+  const int64_t long_len = c.context - 8;  // words; + BOS and the question stay inside the context
+  Rng rng(o.seed * 0x9E3779B97F4A7C15ull + 0xE7A1);
+
+  // Held-out sets: fresh random passages (values drawn anew), needles at 11 depths, conflict prompts (a form never
+  // trained), closed-book questions.
+  std::vector<QaItem> retrieval, needle, conflict, facts, profile_retrieval, profile_needle;
+  for (int64_t i = 0; i < o.items; ++i)
+    retrieval.push_back(make_retrieval_item(c.w, rng, 64 + rng.below(long_len - 64), 1 + rng.below(8)));
+  const int64_t per_depth = std::max<int64_t>(1, o.items / 10);
+  for (int d = 0; d <= 10; ++d)
+    for (int64_t i = 0; i < per_depth; ++i) needle.push_back(make_needle_item(c.w, rng, long_len, d / 10.0));
+  for (int64_t i = 0; i < o.items; ++i) conflict.push_back(make_conflict_item(c.w, rng, rng.below(2) ? 0 : 24));
+  for (int64_t i = 0; i < o.items; ++i) facts.push_back(make_fact_item(c.w, rng));
+  for (int64_t i = 0; i < o.profile_examples; ++i) {
+    profile_retrieval.push_back(make_retrieval_item(c.w, rng, long_len / 4 + rng.below(long_len / 4), 2 + rng.below(6)));
+    profile_needle.push_back(make_needle_item(c.w, rng, long_len / 2, rng.uniform()));
+  }
+
+  ordered_json r;
+  r["model"] = o.model_dir.string();
+  r["eval_seed"] = o.seed;
+  r["items"] = o.items;
+
+  say("retrieval accuracy");
+  r["retrieval_accuracy"] = accuracy(c, retrieval, std::nullopt);
+  say("fact recall");
+  r["fact_recall"] = accuracy(c, facts, std::nullopt);
+
+  say("needle accuracy by depth");
+  ordered_json by_depth = ordered_json::object();
+  for (int d = 0; d <= 10; ++d) {
+    std::vector<QaItem> at(needle.begin() + d * per_depth, needle.begin() + (d + 1) * per_depth);
+    by_depth[std::to_string(d * 10)] = accuracy(c, at, std::nullopt);
+  }
+  r["needle_length_tokens"] = long_len + 4;
+  r["needle_accuracy_by_depth"] = by_depth;
+
+  say("profiling heads (retrieval and needle suites, every head steered alone)");
+  const auto scores = profile(c, {suite_of("retrieval", profile_retrieval), suite_of("needle", profile_needle)}, o.alpha);
+  const std::vector<HeadRef> top = top_heads(scores, o.top_heads, L * H);
+  r["profiled_heads"] = heads_json(top);
+
+  say("knowledge conflicts: baseline and PASTA");
+  HeadSet top_set;
+  for (const auto& h : top) top_set.add(h.layer, h.head);
+  int64_t base_new = 0, base_prior = 0, pasta_new = 0, pasta_prior = 0;
+  for (const auto& it : conflict) {
+    const std::string b = best_label(c, next_logits(c, it.prompt, std::nullopt), it.labels);
+    const std::string p = best_label(c, next_logits(c, it.prompt, pasta_spec(top_set, o.alpha, it.emphasis)), it.labels);
+    base_new += b == it.answer, base_prior += b == it.other;
+    pasta_new += p == it.answer, pasta_prior += p == it.other;
+  }
+  const double nc = static_cast<double>(conflict.size());
+  r["conflict_items"] = conflict.size();
+  r["conflict_new_share_baseline"] = base_new / nc;
+  r["conflict_prior_share_baseline"] = base_prior / nc;
+  r["conflict_new_share_pasta"] = pasta_new / nc;
+  r["conflict_prior_share_pasta"] = pasta_prior / nc;
+  r["conflict_counts"] = {{"baseline", {{"new", base_new}, {"prior", base_prior}, {"other", conflict.size() - base_new - base_prior}}},
+                          {"pasta", {{"new", pasta_new}, {"prior", pasta_prior}, {"other", conflict.size() - pasta_new - pasta_prior}}}};
+
+  say("needle Influence over GUIDE's delta");
+  ordered_json infl = ordered_json::object();
+  const std::vector<double> deltas = {0, 0.5, 1, 2};
+  const size_t n_infl = std::min<size_t>(needle.size(), static_cast<size_t>(std::max<int64_t>(11, o.items / 4)));
+  for (double d : deltas) {
+    double sum = 0;
+    for (size_t i = 0; i < n_infl; ++i) {
+      c.check();
+      // Spread over depths: every k-th needle item.
+      const QaItem& it = needle[(i * needle.size()) / n_infl];
+      SteeringSpec s;
+      s.method = SteeringMethod::Guide;
+      s.delta = d;
+      s.emphasis = {it.emphasis};
+      s.markers = false;
+      wb::PromptRequest pr;
+      pr.text = it.prompt;
+      pr.spec = s;
+      const wb::PromptSetup ps = wb::setup_prompt(*c.m, pr);
+      wb::CaptureRequest req;
+      req.prompt = ps.ids;
+      req.bias = ps.bias.get();
+      req.stats = false;
+      req.influence_span = ps.spans.at(0);
+      req.last_k = 1;
+      req.cancel = cancel;
+      sum += wb::capture(*c.m, req).influence_lastk;
+    }
+    std::ostringstream k;
+    k << d;
+    infl[k.str()] = sum / static_cast<double>(n_infl);
+  }
+  r["influence_by_delta"] = infl;
+  bool mono = true;
+  for (size_t i = 1; i < deltas.size(); ++i) {
+    std::ostringstream a, b;
+    a << deltas[i - 1], b << deltas[i];
+    mono = mono && infl[b.str()].get<double>() > infl[a.str()].get<double>();
+  }
+  r["influence_monotonic"] = mono;
+
+  say("ablation: top profiled heads vs random heads");
+  r["ablation_top_heads"] = accuracy(c, retrieval, ablation_spec(top));
+  std::vector<HeadRef> others;
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t h = 0; h < H; ++h)
+      if (std::find(top.begin(), top.end(), HeadRef{l, h}) == top.end()) others.push_back({l, h});
+  double rnd = 0;
+  ordered_json draws = ordered_json::array();
+  for (int64_t d = 0; d < o.random_draws; ++d) {
+    std::vector<HeadRef> pick;
+    std::set<int64_t> used;
+    while (pick.size() < top.size() && used.size() < others.size()) {
+      const int64_t k = rng.below(static_cast<int64_t>(others.size()));
+      if (used.insert(k).second) pick.push_back(others[static_cast<size_t>(k)]);
+    }
+    const double acc = accuracy(c, retrieval, ablation_spec(pick));
+    rnd += acc;
+    draws.push_back({{"heads", heads_json(pick)}, {"retrieval_accuracy", acc}});
+  }
+  r["ablation_random_heads"] = rnd / static_cast<double>(std::max<int64_t>(1, o.random_draws));
+  r["ablation_random_draws"] = draws;
+  return r;
+}
+
+std::string eval_report_text(const ordered_json& r) {
+  std::ostringstream s;
+  auto pct = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f %%", 100 * v);
+    return std::string(b);
+  };
+  s << "model organism " << r["model"].get<std::string>() << " (held-out sets, seed " << r["eval_seed"] << ", "
+    << r["items"] << " items per figure)\n";
+  s << "  in-context retrieval accuracy      " << pct(r["retrieval_accuracy"]) << "\n";
+  s << "  closed-book fact recall            " << pct(r["fact_recall"]) << "\n";
+  s << "  needle accuracy by depth (" << r["needle_length_tokens"] << " tokens):";
+  for (auto it = r["needle_accuracy_by_depth"].begin(); it != r["needle_accuracy_by_depth"].end(); ++it)
+    s << " " << it.key() << "%:" << pct(it.value());
+  s << "\n  profiled heads (PASTA multi-task)   ";
+  for (const auto& h : r["profiled_heads"]) s << h.get<std::string>() << " ";
+  s << "\n  conflicts: new-answer share        baseline " << pct(r["conflict_new_share_baseline"]) << " -> PASTA "
+    << pct(r["conflict_new_share_pasta"]) << "  (prior: " << pct(r["conflict_prior_share_baseline"]) << " -> "
+    << pct(r["conflict_prior_share_pasta"]) << ")\n";
+  s << "  needle Influence over GUIDE delta:";
+  for (auto it = r["influence_by_delta"].begin(); it != r["influence_by_delta"].end(); ++it)
+    s << " " << it.key() << ":" << it.value().get<double>();
+  s << (r["influence_monotonic"].get<bool>() ? "  (monotonic)" : "  (NOT monotonic)") << "\n";
+  s << "  retrieval accuracy, ablated        top heads " << pct(r["ablation_top_heads"]) << " vs random heads "
+    << pct(r["ablation_random_heads"]) << " (baseline " << pct(r["retrieval_accuracy"]) << ")";
+  return s.str();
+}
+
+void write_data_files(const fs::path& model_dir, const fs::path& out_dir, int64_t items) {
+  const World w = make_world(organism_seed(model_dir));
+  fs::create_directories(out_dir / "haystack");
+  Rng rng(0x5EED5u);
+  auto write_suite = [&](const std::string& name, const std::vector<QaItem>& its, bool labels) {
+    std::ostringstream s;
+    for (size_t i = 0; i < its.size(); ++i) {
+      ordered_json j = {{"id", name + " " + std::to_string(i)}, {"prompt", its[i].prompt}, {"emphasis", its[i].emphasis},
+                        {"target", its[i].answer}};
+      if (labels) j["labels"] = its[i].labels;
+      if (!its[i].other.empty()) j["versus"] = its[i].other;
+      if (its[i].depth >= 0) j["depth"] = its[i].depth;
+      s << j.dump() << "\n";
+    }
+    write_file_atomic(out_dir / (name + ".jsonl"), s.str());
+  };
+  std::vector<QaItem> retrieval, needle, conflict;
+  for (int64_t i = 0; i < items; ++i) {
+    retrieval.push_back(make_retrieval_item(w, rng, 96 + rng.below(160), 2 + rng.below(6)));
+    needle.push_back(make_needle_item(w, rng, 240, rng.uniform()));
+    conflict.push_back(make_conflict_item(w, rng));
+  }
+  write_suite("organism_retrieval", retrieval, true);
+  write_suite("organism_needle", needle, true);
+  write_suite("organism_conflict", conflict, false);
+  write_file_atomic(out_dir / "haystack" / "filler.txt", filler_text(w, rng, 20000) + "\n");
+}
+
+}  // namespace hl::organism
