@@ -153,15 +153,18 @@ void draw_marks_legend(GuiState& s, int64_t L, int64_t H, float frame_w, bool pa
   char buf[200];
   sample(false);
   std::snprintf(buf, sizeof buf, "steered: %lld head%s%s%s", static_cast<long long>(st.inside), st.inside == 1 ? "" : "s",
-                st.outside ? " (+ entries outside this model)" : "", pasta ? "" : " (PASTA only)");
+                st.outside ? " (+ entries outside this model)" : "", pasta ? "" : ", used by PASTA only");
   ImGui::TextUnformatted(buf);
-  ImGui::SameLine(0, fh * 1.5f);
   sample(true);
   std::snprintf(buf, sizeof buf, "ablated (%s): %lld head%s%s", to_string(spec.ablation), static_cast<long long>(ab.inside),
                 ab.inside == 1 ? "" : "s", ab.outside ? " (+ entries outside this model)" : "");
   ImGui::TextUnformatted(buf);
-  if (!pasta && st.inside > 0)
-    ImGui::TextDisabled("GUIDE and InstABoost steer whole layers: the steered set applies to PASTA only");
+}
+
+// The store's ISO-8601 UTC time ("2026-05-01T12:00:00.123Z") as "2026-05-01 12:00:00 UTC".
+std::string readable_time(std::string t) {
+  if (t.size() >= 19 && t[10] == 'T') return t.substr(0, 10) + " " + t.substr(11, 8) + " UTC";
+  return t;
 }
 
 void head_tooltip(const GuiState& s, const MetricSource& ms, int64_t hl, int64_t hh) {
@@ -215,8 +218,8 @@ void draw_heads_panel(GuiState& s) {
   s.head_metric = ms.head_metric_of(metric);
   const bool scan = metric == ms.scan_index, retrieval = metric == ms.retrieval_index;
   const std::string metric_name = ms.names[static_cast<size_t>(metric)];
-  ImGui::SetNextItemWidth(std::max(120.f, ImGui::GetContentRegionAvail().x - 190));
-  if (ImGui::BeginCombo("colour by", head_metric_title(metric_name).c_str(), ImGuiComboFlags_HeightLarge)) {
+  ImGui::SetNextItemWidth(std::max(120.f, ImGui::GetContentRegionAvail().x - ImGui::CalcTextSize("colour by").x - 8));
+  if (ImGui::BeginCombo("colour by", head_metric_info(metric_name).label.c_str(), ImGuiComboFlags_HeightLarge)) {
     if (ImGui::IsWindowAppearing()) s.refresh_retrieval();  // the store may have a new NIAH run since the last read
     for (int i = 0; i < static_cast<int>(ms.names.size()); ++i) {
       const std::string& name = ms.names[static_cast<size_t>(i)];
@@ -238,7 +241,6 @@ void draw_heads_panel(GuiState& s) {
     }
     ImGui::EndCombo();
   }
-  ImGui::SameLine();
   if (scan) {
     if (ImGui::Button("Scan heads")) s.workbench().scan_heads();
   } else if (retrieval) {
@@ -280,16 +282,15 @@ void draw_heads_panel(GuiState& s) {
     const float m = std::max({std::fabs(lo), std::fabs(hi), 1e-6f});
     lo = -m, hi = m;
   }
-  if (retrieval) lo = std::min(lo, 0.f);  // scores are fractions: the scale starts at 0
   const bool have_values = std::isfinite(lo) && std::isfinite(hi);
-  if (!have_values) lo = 0, hi = 1;
+  if (!have_values || retrieval) lo = 0, hi = 1;  // retrieval scores are fractions: one fixed scale, 0 to 1
   if (!(hi > lo)) hi = lo + 1e-6f;
 
   // Geometry: a label column for layers and a header row for heads, square cells filling the width.
   const float fh = ImGui::GetFontSize();
   const float label_w = ImGui::CalcTextSize("L00").x + 8;
   const ImVec2 avail = ImGui::GetContentRegionAvail();
-  const float grid_h_budget = avail.y - fh * 11.5f;  // colorbar, legend, source line, file row and the message below
+  const float grid_h_budget = avail.y - fh * (retrieval ? 12.5f : 10.5f);  // colorbar, legend, source line, file row and the message below
   const float cell = std::clamp(std::min((avail.x - label_w) / static_cast<float>(H),
                                          (grid_h_budget - fh * 1.4f) / static_cast<float>(L)), 4.f, 44.f);
   const ImVec2 o = ImGui::GetCursorScreenPos();
@@ -389,8 +390,8 @@ void draw_heads_panel(GuiState& s) {
   draw_marks_legend(s, L, H, frame_w, pasta);
   if (retrieval) {
     if (const wb::RetrievalScores* r = retrieval_of(s))
-      ImGui::TextWrapped("from NIAH run #%lld (%s UTC), sweep %lld, method %s: %lld copy steps over %lld cell%s",
-                         static_cast<long long>(r->run_id), r->run_created_at.c_str(), static_cast<long long>(r->sweep_id),
+      ImGui::TextWrapped("from NIAH run #%lld (%s), sweep %lld, method %s: %lld copy steps over %lld cell%s",
+                         static_cast<long long>(r->run_id), readable_time(r->run_created_at).c_str(), static_cast<long long>(r->sweep_id),
                          r->method.c_str(), static_cast<long long>(r->copy_steps), static_cast<long long>(r->cells),
                          r->cells == 1 ? "" : "s");
     else
