@@ -4,21 +4,21 @@ namespace hl::gui {
 
 HeadMetricInfo head_metric_info(const std::string& name) {
   if (name == "span_mass_after")
-    return {"span mass, rows after the span", "fraction of attention",
+    return {"span mass, rows after span", "fraction",
             "Attention on the emphasised span, mean over the query rows after it."};
   if (name == "span_mass_last")
-    return {"span mass, last position", "fraction of attention",
+    return {"span mass, last position", "fraction",
             "Attention the last prompt position puts on the emphasised span."};
   if (name == "entropy") return {"entropy", "nats", "Entropy of the attention distribution, mean over query rows."};
   if (name == "max") return {"max attention", "probability", "Largest attention weight of a row, mean over rows."};
   if (name == "sink")
-    return {"sink (first token)", "fraction of attention", "Attention on the first token, mean over query rows."};
+    return {"sink (first token)", "fraction", "Attention on the first token, mean over query rows."};
   if (name == "attn_distance")
-    return {"windowed attention distance", "tokens, window 16",
+    return {"windowed attention distance", "tokens, W = 16",
             "How far back the head looks: sum_j p_ij * min(i - j, 16), mean over rows.\n"
             "Small: locally focused head; large: globally focused."};
   if (name == "future_influence")
-    return {"future attention influence", "fraction of attention",
+    return {"future attention influence", "fraction",
             "Mean attention a token receives from later tokens, mean over keys:\n"
             "how much later positions anchor on earlier ones."};
   if (name == "scan") return {"scan: KL, steered alone", "nats", "KL(baseline || steered) of the next token, each head steered alone (PASTA)."};

@@ -11,7 +11,7 @@ namespace hl::gui {
 
 struct HeadMetricInfo {
   std::string label;  // for the colour menu, e.g. "windowed attention distance"
-  std::string unit;   // e.g. "tokens", "nats", "fraction of attention"
+  std::string unit;   // e.g. "tokens, W = 16", "nats", "fraction" (of the row's attention)
   std::string help;   // one or two lines: what the number is
 };
 

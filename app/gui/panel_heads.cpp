@@ -290,7 +290,7 @@ void draw_heads_panel(GuiState& s) {
   const float fh = ImGui::GetFontSize();
   const float label_w = ImGui::CalcTextSize("L00").x + 8;
   const ImVec2 avail = ImGui::GetContentRegionAvail();
-  const float grid_h_budget = avail.y - fh * (retrieval ? 12.5f : 10.5f);  // colorbar, legend, source line, file row and the message below
+  const float grid_h_budget = avail.y - fh * (retrieval ? 11.5f : 9.5f);  // colorbar, legend, source line, file row and the message below
   const float cell = std::clamp(std::min((avail.x - label_w) / static_cast<float>(H),
                                          (grid_h_budget - fh * 1.4f) / static_cast<float>(L)), 4.f, 44.f);
   const ImVec2 o = ImGui::GetCursorScreenPos();
@@ -383,10 +383,13 @@ void draw_heads_panel(GuiState& s) {
   if (over_cell && s.grid_drag_l0 < 0) head_tooltip(s, ms, hl, hh);
 
   // The colour scale, then the legend of the marks and where the colours come from.
+  // The variant is in the combo above; the title names the number and its unit (the label alone if that is too wide).
+  const float bar_w = std::min(avail.x, 360.f);
   std::string title = head_metric_title(metric_name);
-  if (stats) title += std::string(", ") + to_string(s.head_variant);
-  if (!have_values) title = scan ? "scan: press Scan heads" : retrieval ? "retrieval scores: none for this model" : "(not computed yet)";
-  draw_colorbar(cmap, lo, hi, false, ImVec2(std::min(avail.x, 360.f), fh * 3.2f), false, title.c_str());
+  if (ImGui::CalcTextSize(title.c_str()).x > bar_w) title = head_metric_info(metric_name).label;
+  if (!have_values && !retrieval) title = scan ? "scan: press Scan heads" : "(not computed yet)";
+  if (retrieval && !retrieval_of(s)) title = "retrieval scores: not available (below)";
+  draw_colorbar(cmap, lo, hi, false, ImVec2(bar_w, fh * 3.2f), false, title.c_str());
   draw_marks_legend(s, L, H, frame_w, pasta);
   if (retrieval) {
     if (const wb::RetrievalScores* r = retrieval_of(s))

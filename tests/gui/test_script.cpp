@@ -56,8 +56,9 @@ TEST_CASE("a script parses into actions; blank lines and comments are skipped") 
   CHECK(a[15].op == ScriptOp::Scan);
 }
 
-TEST_CASE("the README's demo script and the window test's script parse") {
+TEST_CASE("the README's scripts and the window test's script parse") {
   CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/assets/examples/demo.script").size() >= 5);
+  CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/assets/examples/heads_ablation.script").size() >= 10);
   CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/tests/gui/window.script").size() >= 10);
 }
 
