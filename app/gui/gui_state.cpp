@@ -173,15 +173,17 @@ void GuiState::set_heads(const HeadSet& heads) {
 }
 // wb::toggle_head / set_head expand the set against the model and throw for entries outside it (a config for a
 // bigger model): the click is refused with the reason instead.
-void GuiState::toggle_head(int64_t layer, int64_t head) {
+void GuiState::edit_head_set(HeadSet& set, int64_t layer, int64_t head, int on) {
   try {
-    wb::toggle_head(doc_.spec.heads, layer, head, n_layers(), n_heads());
+    if (on < 0) wb::toggle_head(set, layer, head, n_layers(), n_heads());
+    else wb::set_head(set, layer, head, on != 0, n_layers(), n_heads());
   } catch (const std::exception& e) {
     heads_message = e.what();
     return;
   }
   commit();
 }
+void GuiState::toggle_head(int64_t layer, int64_t head) { edit_head_set(doc_.spec.heads, layer, head, -1); }
 bool GuiState::load_heads_file() {
   try {
     set_heads(wb::Workbench::load_heads(heads_file));
@@ -205,37 +207,13 @@ bool GuiState::save_heads_file() {
   }
 }
 
-void GuiState::set_head(int64_t layer, int64_t head, bool on) {
-  try {
-    wb::set_head(doc_.spec.heads, layer, head, on, n_layers(), n_heads());
-  } catch (const std::exception& e) {
-    heads_message = e.what();
-    return;
-  }
-  commit();
-}
+void GuiState::set_head(int64_t layer, int64_t head, bool on) { edit_head_set(doc_.spec.heads, layer, head, on); }
 void GuiState::set_ablate(const HeadSet& heads) {
   doc_.spec.ablate = heads;
   commit();
 }
-void GuiState::toggle_ablated(int64_t layer, int64_t head) {
-  try {
-    wb::toggle_head(doc_.spec.ablate, layer, head, n_layers(), n_heads());
-  } catch (const std::exception& e) {
-    heads_message = e.what();
-    return;
-  }
-  commit();
-}
-void GuiState::set_ablated(int64_t layer, int64_t head, bool on) {
-  try {
-    wb::set_head(doc_.spec.ablate, layer, head, on, n_layers(), n_heads());
-  } catch (const std::exception& e) {
-    heads_message = e.what();
-    return;
-  }
-  commit();
-}
+void GuiState::toggle_ablated(int64_t layer, int64_t head) { edit_head_set(doc_.spec.ablate, layer, head, -1); }
+void GuiState::set_ablated(int64_t layer, int64_t head, bool on) { edit_head_set(doc_.spec.ablate, layer, head, on); }
 void GuiState::set_ablation(AblationMode mode) {
   doc_.spec.ablation = mode == AblationMode::Mean ? AblationMode::Mean : AblationMode::Zero;
   commit();

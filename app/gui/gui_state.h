@@ -182,6 +182,8 @@ class GuiState {
  private:
   void commit();
   void take_snapshot();
+  // Toggles (on < 0) or sets one head of `set` (the document's steered or ablated set) and commits.
+  void edit_head_set(HeadSet& set, int64_t layer, int64_t head, int on);
 
   wb::Workbench& wb_;
   std::unique_ptr<HeatmapRenderer> renderer_;

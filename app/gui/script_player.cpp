@@ -59,23 +59,17 @@ ScriptPlayer::Progress ScriptPlayer::run(GuiState& s, const ScriptAction& a, std
     case ScriptOp::Delta: s.set_delta(a.number); break;
     case ScriptOp::Multiplier: s.set_multiplier(a.number); break;
     case ScriptOp::Heads:
+    case ScriptOp::Ablate: {
+      const bool ablate = a.op == ScriptOp::Ablate;
       try {
-        if (!a.heads.empty()) a.heads.validate(s.n_layers(), s.n_heads(), "heads");
+        if (!a.heads.empty()) a.heads.validate(s.n_layers(), s.n_heads(), ablate ? "ablate" : "heads");
       } catch (const std::exception& e) {
         fail(a, e.what());
         return Progress::Later;
       }
-      s.set_heads(a.heads);
+      ablate ? s.set_ablate(a.heads) : s.set_heads(a.heads);
       break;
-    case ScriptOp::Ablate:
-      try {
-        if (!a.heads.empty()) a.heads.validate(s.n_layers(), s.n_heads(), "ablate");
-      } catch (const std::exception& e) {
-        fail(a, e.what());
-        return Progress::Later;
-      }
-      s.set_ablate(a.heads);
-      break;
+    }
     case ScriptOp::Ablation: s.set_ablation(a.ablation); break;
     case ScriptOp::Click: s.head_click = a.variant == 1 ? HeadClick::Ablate : HeadClick::Steer; break;
     case ScriptOp::Colour: s.set_head_colour(a.text); break;

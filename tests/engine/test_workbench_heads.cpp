@@ -9,6 +9,7 @@
 #include "engine/cli_runner.h"
 #include "engine/doctest_torch.h"
 #include "engine/golden.h"
+#include "niah_store_fixture.h"
 #include "scratch_dir.h"
 #include "storage/store.h"
 #include "workbench/workbench.h"
@@ -165,6 +166,7 @@ TEST_CASE("workbench: retrieval scores are the store's for the loaded model's ne
   CHECK(got.heads == 8);
   CHECK(got.cells == 2);
   CHECK(got.method == "guide");
+  CHECK(got.copy_steps > 0);  // the answers copied needle tokens: a real tally, if every head scores 0 on this model
   {
     store::Store st = store::Store::open(db, store::Store::Access::ReadOnly);
     store::RunFilter f;
@@ -187,55 +189,16 @@ TEST_CASE("workbench: retrieval scores are the store's for the loaded model's ne
   }
 
   // Another model's sweep, newer and with scores, is not this model's: the model's own stays.
-  {
-    store::Store st = store::Store::open(db);
-    store::ModelRecord other;
-    other.path = "/elsewhere/other-model";
-    other.config_hash = "0123";
-    other.architecture = "llama";
-    other.n_layers = 5;
-    other.n_heads = 8;
-    store::RunRecord run;
-    run.model_id = st.record_model(other);
-    run.kind = "niah";
-    const int64_t run_id = st.start_run(run);
-    const int64_t sweep = st.create_niah_sweep(run_id, "none", "{}");
-    store::NiahCell c;
-    c.context_length = 256;
-    c.depth_percent = 50;
-    c.n_samples = 1;
-    c.retrieval_copy_steps = 4;
-    c.retrieval_hits.assign(40, 4);
-    REQUIRE(st.record_niah_cell(sweep, c));
-    st.finish_run(run_id, "done");
-  }
+  hl_test::record_retrieval_run(db, "/elsewhere/other-model", "0123", 4, std::vector<int32_t>(40, 4));
   const wb::RetrievalScores again = w.retrieval_scores();
   REQUIRE(again.available());
   CHECK(again.run_id == got.run_id);
   CHECK(again.score == got.score);
 
   // A newer sweep of the same model (same path and config hash) with scores replaces it.
-  int64_t newest = 0;
-  {
-    store::Store st = store::Store::open(db);
-    store::ModelRecord same;
-    same.path = s.model->record_path;
-    same.config_hash = s.model->config_hash;
-    store::RunRecord run;
-    run.model_id = st.record_model(same);
-    run.kind = "niah";
-    newest = st.start_run(run);
-    const int64_t sweep = st.create_niah_sweep(newest, "none", "{}");
-    store::NiahCell c;
-    c.context_length = 256;
-    c.depth_percent = 50;
-    c.n_samples = 1;
-    c.retrieval_copy_steps = 4;
-    c.retrieval_hits.assign(40, 0);
-    c.retrieval_hits[2 * 8 + 1] = 3;  // L2H1 retrieved 3 of 4
-    REQUIRE(st.record_niah_cell(sweep, c));
-    st.finish_run(newest, "done");
-  }
+  std::vector<int32_t> hits(40, 0);
+  hits[2 * 8 + 1] = 3;  // L2H1 retrieved 3 of 4
+  const int64_t newest = hl_test::record_retrieval_run(db, s.model->record_path, s.model->config_hash, 4, hits);
   const wb::RetrievalScores newer = w.retrieval_scores();
   REQUIRE(newer.available());
   CHECK(newer.run_id == newest);

@@ -12,6 +12,7 @@
 #include "app/gui/example.h"
 #include "app/gui/head_metrics.h"
 #include "app/gui/state_out.h"
+#include "niah_store_fixture.h"
 #include "scratch_dir.h"
 #include "storage/store.h"
 #include "test_headless.h"
@@ -462,27 +463,9 @@ TEST_CASE("heads grid colour: statistics with units, and the store's retrieval s
 
   // A NIAH sweep with retrieval scores for this model (its store identity) lands in the store; a re-read shows it.
   const auto& model = *w.state.snap().model;
-  int64_t run_id = 0;
-  {
-    hl::store::Store st = hl::store::Store::open(w.bench.db_path());
-    hl::store::ModelRecord m;
-    m.path = model.record_path;
-    m.config_hash = model.config_hash;
-    hl::store::RunRecord run;
-    run.model_id = st.record_model(m);
-    run.kind = "niah";
-    run_id = st.start_run(run);
-    const int64_t sweep = st.create_niah_sweep(run_id, "none", "{}");
-    hl::store::NiahCell c;
-    c.context_length = 256;
-    c.depth_percent = 50;
-    c.n_samples = 1;
-    c.retrieval_copy_steps = 5;
-    c.retrieval_hits.assign(40, 1);
-    c.retrieval_hits[3 * 8 + 2] = 4;  // L3H2 retrieved 4 of 5
-    REQUIRE(st.record_niah_cell(sweep, c));
-    st.finish_run(run_id, "done");
-  }
+  std::vector<int32_t> hits(40, 1);
+  hits[3 * 8 + 2] = 4;  // L3H2 retrieved 4 of 5
+  const int64_t run_id = hl_test::record_retrieval_run(w.bench.db_path(), model.record_path, model.config_hash, 5, hits);
   w.state.refresh_retrieval();
   for (int i = 0; i < 2000 && w.state.retrieval_pending(); ++i) {
     w.ui.frame(w.state);
