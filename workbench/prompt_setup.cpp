@@ -56,7 +56,7 @@ PromptSetup setup_prompt(const Model& m, const PromptRequest& req) {
   ps.steering_spans = r.spans;
   for (const auto& s : r.spans) ps.spans.emplace_back(s.begin, s.end);
   if (r.influence_span) ps.influence_span = std::make_pair(r.influence_span->begin, r.influence_span->end);
-  // Ablation alone (method none with ablate) is an operator too: it travels in the same bias.
+  // Ablation alone (method none) is a bias too: its second operator.
   if (mapped.method != SteeringMethod::None || !mapped.ablate.empty())
     ps.bias = std::make_unique<AttentionBias>(std::move(r.bias));
   ps.spec = mapped;
