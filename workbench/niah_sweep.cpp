@@ -39,7 +39,7 @@ NiahSweepOutcome run_niah(const Model& m, const NiahSweepRequest& req, RunRecord
   const NiahGrid& grid = req.grid;
   // Everything that determines a cell's result except the cell itself (length, depth, strength): a journal written
   // under another fingerprint is refused, never merged.
-  const nlohmann::json fingerprint = {
+  nlohmann::json fingerprint = {
       {"format", 2},
       {"model", model_identity(m)},
       {"steering", nlohmann::json::parse(steering_spec_to_json(with_strength(ro.steering, 1.0), -1))},
@@ -52,7 +52,15 @@ NiahSweepOutcome run_niah(const Model& m, const NiahSweepRequest& req, RunRecord
       {"add_bos", ro.add_bos},
       {"dtype", req.dtype},
       {"retrieval_scores", ro.retrieval_scores}};
-  NiahBuilder builder(haystack, req.texts, NiahTemplate{}, model_encoder(m, ro.add_bos));
+  const NiahTemplate& tpl = req.prompt_template;
+  const NiahTemplate guide_default;
+  if (tpl.prefix != guide_default.prefix || tpl.question_block != guide_default.question_block ||
+      tpl.question_before != guide_default.question_before || tpl.question_after != guide_default.question_after ||
+      tpl.suffix != guide_default.suffix)  // (GUIDE's template keeps the fingerprints journals already carry)
+    fingerprint["template"] = {{"prefix", tpl.prefix}, {"question_block", tpl.question_block},
+                               {"question_before", tpl.question_before}, {"question_after", tpl.question_after},
+                               {"suffix", tpl.suffix}};
+  NiahBuilder builder(haystack, req.texts, tpl, model_encoder(m, ro.add_bos));
   NiahJournal journal(req.journal_path, fingerprint.dump());
   NiahCellRunner runner = make_niah_runner(m, builder, ro);
   NiahSweepOutcome out;

@@ -169,6 +169,7 @@ struct NiahSweepRequest {
   NiahGrid grid;                         // lengths x depths x strengths (grid.deltas: alpha, delta or multiplier)
   std::optional<SteeringSpec> steering;  // method, heads, layers...; the needle is the span. Empty: GUIDE, all layers
   NiahTexts texts;
+  NiahTemplate prompt_template;           // default: GUIDE's question block before and after the context
   std::string haystack_dir;              // empty: the shared Paul Graham essays
   int64_t max_new_tokens = 30, last_k = 5;
   std::optional<bool> add_bos;           // empty: the model's default

@@ -228,20 +228,25 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
     add(d, s.entity, 0.5f);
     add(d, s.attribute, 0.5f);
     add(d, "?");
-    add(d, s.value, 5.f);
+    add(d, s.value, kRetrievalWeight);
     add(d, ".");
   }
   return d;
 }
 
 Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix& mix) {
-  const double r = rng.uniform() * (mix.fact_drill + mix.passage);
+  const double r = rng.uniform() * (mix.fact_drill + mix.recall + mix.passage);
   if (r < mix.fact_drill) return make_fact_drill(w, rng, length);
-  // Statement density: one per ~24 words on average up to 16; always at least one (needle-like when few).
-  const int64_t max_st = std::max<int64_t>(1, std::min<int64_t>(16, length / 24));
+  if (r < mix.fact_drill + mix.recall) {
+    // Dense associative recall: many statements, little filler, every one asked (the signal that forms the
+    // retrieval heads early).
+    const int64_t k = std::max<int64_t>(1, std::min<int64_t>(12, length / 16));
+    return make_passage(w, rng, length, k, k);
+  }
+  // Passages: one statement per ~24 words on average up to 12, needle-like when few; every statement asked.
+  const int64_t max_st = std::max<int64_t>(1, std::min<int64_t>(12, length / 24));
   const int64_t k = 1 + rng.below(max_st);
-  const int64_t q = 1 + rng.below(std::min<int64_t>(k, 4));
-  return make_passage(w, rng, length, k, q);
+  return make_passage(w, rng, length, k, k);
 }
 
 std::string filler_text(const World& w, Rng& rng, int64_t n_words) {

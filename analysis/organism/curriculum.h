@@ -18,7 +18,9 @@
 
 namespace hl::organism {
 
-// splitmix64: a fixed, portable generator (std distributions differ between standard libraries).
+// splitmix64: a fixed, portable generator (std distributions differ between standard libraries). Its state only
+// advances by a constant, so two generators whose seeds differ by a multiple of that constant replay one stream:
+// derive per-item seeds from another generator's output (Rng(Rng(base + i).next())), never base + i * constant.
 class Rng {
  public:
   explicit Rng(uint64_t seed) : s_(seed) {}
@@ -56,9 +58,13 @@ struct Doc {
 };
 
 struct CurriculumMix {
-  double fact_drill = 0.3;   // fact statements and closed-book questions
-  double passage = 0.7;      // in-context retrieval passages (some long, needle-like)
+  double fact_drill = 0.25;  // fact statements and closed-book questions
+  double recall = 0.25;      // dense associative recall: statements with little filler, each asked
+  double passage = 0.5;      // in-context retrieval passages (some long, needle-like)
 };
+
+// Loss weight of an in-context answer (the trainer reports the loss on these apart: "retrieval loss").
+inline constexpr float kRetrievalWeight = 5.f;
 
 // One document of about `length` words (the first word is <s>).
 Doc make_fact_drill(const World& w, Rng& rng, int64_t length);

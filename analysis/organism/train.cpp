@@ -116,7 +116,9 @@ struct Batch {
 // The batch of step `step`: a pure function of (seed, step).
 Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>& vocab, const TrainConfig& c,
                  int64_t step) {
-  Rng rng(c.seed * 0x2545F4914F6CDD1Dull + static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ull + 17);
+  // Seeded through splitmix's output, not its state: states one increment apart would give each step the previous
+  // step's stream shifted by one draw (nearly the same batch every step).
+  Rng rng(Rng(c.seed * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(step)).next());
   // Sequence lengths: short for throughput, full context so that needles at every depth are trained.
   const double r = rng.uniform();
   int64_t T = r < 0.35 ? 128 : r < 0.7 ? 256 : 512;
@@ -204,6 +206,48 @@ std::string train_config_json(const TrainConfig& c) {
   return j.dump();
 }
 
+TrainConfig train_config_from_json(const std::string& text, const std::string& where) {
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error(where + ": not a JSON object");
+  TrainConfig c;
+  auto get_int = [&](const char* k, int64_t& v) {
+    if (!j.contains(k) || !j[k].is_number_integer()) throw Error(where + ": field " + k + " is missing or not an integer");
+    v = j[k].get<int64_t>();
+  };
+  auto get_real = [&](const char* k, double& v) {
+    if (!j.contains(k) || !j[k].is_number()) throw Error(where + ": field " + k + " is missing or not a number");
+    v = j[k].get<double>();
+  };
+  int64_t seed = 0;
+  get_int("seed", seed);
+  c.seed = static_cast<uint64_t>(seed);
+  get_int("hidden", c.hidden), get_int("layers", c.layers), get_int("heads", c.heads);
+  get_int("intermediate", c.intermediate), get_int("context", c.context), get_int("steps", c.steps);
+  get_int("batch_tokens", c.batch_tokens), get_int("warmup", c.warmup);
+  get_real("lr", c.lr), get_real("min_lr_ratio", c.min_lr_ratio), get_real("weight_decay", c.weight_decay);
+  get_real("beta1", c.beta1), get_real("beta2", c.beta2), get_real("clip", c.clip);
+  return c;
+}
+
+std::vector<float> training_forward_logits(const fs::path& dir, const std::vector<int64_t>& ids) {
+  const fs::path meta_path = dir / "organism.json";
+  const auto meta = nlohmann::json::parse(std::ifstream(meta_path), nullptr, false);
+  if (meta.is_discarded() || !meta.contains("config")) throw Error(meta_path.string() + ": missing field config");
+  const TrainConfig c = train_config_from_json(meta["config"].dump(), meta_path.string() + ": config");
+  const World w = make_world(c.seed);
+  Net n = make_net(c, static_cast<int64_t>(w.vocabulary().size()), torch::kCPU);
+  const auto saved = load_tensors(dir / "model.safetensors");
+  torch::NoGradGuard g;
+  for (auto& p : n.params) {
+    const auto it = saved.find(p.name);
+    if (it == saved.end()) throw Error((dir / "model.safetensors").string() + ": tensor '" + p.name + "' is missing");
+    p.w.copy_(it->second);
+  }
+  const torch::Tensor x = torch::tensor(ids, torch::kLong).view({1, -1});
+  const torch::Tensor logits = forward(n, c, x)[0].contiguous();
+  return std::vector<float>(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+}
+
 void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn& progress, const CancelToken* cancel,
            int64_t report_every) {
   if (c.hidden % c.heads != 0 || (c.hidden / c.heads) % 2 != 0)
@@ -284,7 +328,7 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
       const double lv = loss.item<double>();
       win_loss += lv;
       win_w += 1;
-      const torch::Tensor ans = (tw > 1.5).reshape({-1});
+      const torch::Tensor ans = (tw == kRetrievalWeight).reshape({-1});
       const double n_ans = ans.sum().item<double>();
       if (n_ans > 0) {
         win_ans += nll.masked_select(ans).sum().item<double>();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/job.h"
 
@@ -30,7 +31,7 @@ struct TrainConfig {
 struct TrainProgress {
   int64_t step = 0, steps = 0;
   double loss = 0;          // mean weighted loss of the last reporting window
-  double answer_loss = 0;   // loss on answer tokens only (weight > 1)
+  double answer_loss = 0;   // loss on in-context answers only (the retrieval the organism must learn)
   double tokens_per_s = 0;
   double elapsed_s = 0, eta_s = -1;
   double lr = 0;
@@ -43,7 +44,13 @@ using TrainProgressFn = std::function<void(const TrainProgress&)>;
 void train(const TrainConfig& cfg, const std::filesystem::path& out_dir, const TrainProgressFn& progress,
            const CancelToken* cancel = nullptr, int64_t report_every = 25);
 
-// The config as canonical JSON (recorded in organism.json and checked on resume).
+// The config as canonical JSON (recorded in organism.json and checked on resume), and back (hl::Error naming the
+// field when one is missing or mistyped).
 std::string train_config_json(const TrainConfig& cfg);
+TrainConfig train_config_from_json(const std::string& json, const std::string& where);
+
+// The training code's own forward over `ids` (one sequence, no BOS added) with the weights of an organism directory:
+// logits [T, V] row-major. The engine must agree with it (tests/engine/test_organism.cpp).
+std::vector<float> training_forward_logits(const std::filesystem::path& dir, const std::vector<int64_t>& ids);
 
 }  // namespace hl::organism

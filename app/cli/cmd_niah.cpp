@@ -82,6 +82,15 @@ int cmd_niah(const Args& a) {
   if (a.has("needle")) req.texts.needle = a.get("needle");
   if (a.has("question")) req.texts.question = a.get("question");
   if (a.has("answer")) req.texts.answer = a.get("answer");
+  const std::string tpl = a.get("template", "guide");
+  if (tpl == "plain") {
+    // The context, then the question on its own line (a base model that was never shown GUIDE's tags, such as
+    // the model organism, reads it as text it knows).
+    req.prompt_template.question_block = "\n{question}";
+    req.prompt_template.question_before = false;
+  } else if (tpl != "guide") {
+    throw Error("--template: expected guide or plain, got \"" + tpl + "\"");
+  }
   req.haystack_dir = a.get("haystack", std::string(HEADLIGHT_DEFAULT_SHARED) + "/" + kDefaultHaystackSubdir);
   req.max_new_tokens = a.get_int("max-new", 30);
   req.last_k = a.get_int("last-k", 5);
@@ -133,6 +142,8 @@ RegisterCommand reg(
             text("haystack", "DIR", "folder of .txt filler (default: the shared Paul Graham essays)"),
             text("needle", "TEXT", "the needle sentence"), text("question", "TEXT", "the question"),
             text("answer", "TEXT", "the expected answer (substring scoring)"),
+            text("template", "guide|plain", "the prompt around the haystack: GUIDE's <question> block before and after it "
+                 "(default), or plain: the context, then the question"),
             integer("max-new", "N", "answer tokens (default 30)", 1, 1 << 16),
             integer("last-k", "K", "Influence over the last K prompt tokens (default 5)", 1),
             flag("retrieval-scores", "also score every head as a retrieval head (Wu et al.): the summary's L x H grid, "

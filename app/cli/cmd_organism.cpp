@@ -35,7 +35,7 @@ int organism_train(const Args& a) {
                           {"tokens_per_s", p.tokens_per_s}, {"elapsed_s", p.elapsed_s}, {"eta_s", p.eta_s}, {"lr", p.lr}};
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::printf("step %6lld/%lld  loss %.4f  answer loss %.4f  %7.0f tok/s  lr %.2e  elapsed %5.0fs  eta %5.0fs\n",
+      std::printf("step %6lld/%lld  loss %.4f  retrieval loss %.4f  %7.0f tok/s  lr %.2e  elapsed %5.0fs  eta %5.0fs\n",
                   static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.answer_loss,
                   p.tokens_per_s, p.lr, p.elapsed_s, p.eta_s);
     }

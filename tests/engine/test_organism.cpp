@@ -1,0 +1,177 @@
+// The model organism (issue #23): the curriculum is deterministic and sound, training is deterministic and resumes
+// exactly, the written directory runs in the engine exactly as in training, and the committed organism shows the
+// mechanisms it was built for (retrieval, needles at every depth, PASTA on conflicts, GUIDE's Influence, ablation).
+#include <ATen/Parallel.h>
+
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/organism/curriculum.h"
+#include "analysis/organism/train.h"
+#include "analysis/task_suite.h"
+#include "core/engine/model.h"
+#include "core/error.h"
+#include "core/tokenizer.h"
+#include "engine/cli_runner.h"
+#include "engine/doctest_torch.h"
+#include "tests/scratch_dir.h"
+#include "workbench/organism_eval.h"
+
+using namespace hl;
+using namespace hl::organism;
+using hl_test::ScratchDir;
+using hl::test::run_cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TrainConfig tiny(int64_t steps) {
+  TrainConfig c;
+  c.seed = 3;
+  c.hidden = 32, c.heads = 4, c.layers = 2, c.intermediate = 64, c.context = 128;
+  c.batch_tokens = 512, c.steps = steps, c.warmup = 4, c.checkpoint_every = 1000;
+  return c;
+}
+
+fs::path organism_dir() { return fs::path(HEADLIGHT_SOURCE_DIR) / "assets" / "organism"; }
+
+}  // namespace
+
+TEST_CASE("organism curriculum: deterministic per seed, one token per word, conflicts contradict the fact table") {
+  const World a = make_world(5), b = make_world(5), c = make_world(6);
+  CHECK(a.vocabulary() == b.vocabulary());
+  CHECK(a.facts == b.facts);
+  CHECK(a.fact_entities != c.fact_entities);
+  const auto vocab = a.vocabulary();
+  CHECK(std::set<std::string>(vocab.begin(), vocab.end()).size() == vocab.size());  // no word twice
+
+  ScratchDir d("organism_tok");
+  d.write("tokenizer.json", tokenizer_json(a));
+  const auto tok = load_tokenizer(d.dir);
+  CHECK(tok->vocab_size() == static_cast<int64_t>(vocab.size()));
+  for (size_t i = 0; i < vocab.size(); i += 7) CHECK(tok->encode(vocab[i]).ids == std::vector<int64_t>{static_cast<int64_t>(i)});
+
+  Rng r1(9), r2(9);
+  for (int i = 0; i < 20; ++i) {
+    const QaItem x = make_conflict_item(a, r1), y = make_conflict_item(a, r2);
+    CHECK(x.prompt == y.prompt);
+    CHECK(x.answer != x.other);
+    // The prior is the fact table's value for that entity and attribute.
+    const auto words = tok->encode(x.prompt).ids;
+    CHECK(x.prompt.rfind("previously ", 0) == 0);
+    CHECK(x.prompt.find(x.emphasis) != std::string::npos);
+    CHECK(x.emphasis.rfind("currently ", 0) == 0);
+    const std::string entity = x.prompt.substr(11, x.prompt.find(' ', 11) - 11);
+    const auto e = std::find(a.fact_entities.begin(), a.fact_entities.end(), entity) - a.fact_entities.begin();
+    REQUIRE(e < static_cast<long>(a.fact_entities.size()));
+    const std::string attr = x.prompt.substr(12 + entity.size(), x.prompt.find(' ', 12 + entity.size()) - 12 - entity.size());
+    const auto at = std::find(a.attributes.begin(), a.attributes.end(), attr) - a.attributes.begin();
+    REQUIRE(at < static_cast<long>(a.attributes.size()));
+    CHECK(a.values[static_cast<size_t>(at)][static_cast<size_t>(a.facts[static_cast<size_t>(e)][static_cast<size_t>(at)])] == x.other);
+    (void)words;
+  }
+  // A needle sits where asked and its question ends the prompt.
+  Rng r3(1);
+  const QaItem n0 = make_needle_item(a, r3, 200, 0.0), n1 = make_needle_item(a, r3, 200, 1.0);
+  CHECK(n0.prompt.rfind(n0.emphasis, 0) == 0);
+  CHECK(n1.prompt.find(n1.emphasis) > n1.prompt.size() / 2);
+  CHECK(n0.prompt.back() == '?');
+}
+
+TEST_CASE("organism training is deterministic and a cancelled run resumes to the same weights") {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  ScratchDir d("organism_train");
+  train(tiny(12), d.dir / "straight", {});
+  CancelToken stop;
+  CHECK_THROWS_AS(train(tiny(12), d.dir / "resumed", [&](const TrainProgress& p) { if (p.step == 6) stop.cancel(); }, &stop, 1),
+                  Cancelled);
+  CHECK(fs::exists(d.dir / "resumed" / "checkpoint.safetensors"));
+  CHECK_FALSE(fs::exists(d.dir / "resumed" / "model.safetensors"));
+  int64_t first_step = -1;
+  train(tiny(12), d.dir / "resumed", [&](const TrainProgress& p) { if (first_step < 0) first_step = p.step; }, nullptr, 1);
+  CHECK(first_step == 7);  // continued after the 6 finished steps
+  CHECK(slurp(d.dir / "straight" / "model.safetensors") == slurp(d.dir / "resumed" / "model.safetensors"));
+
+  // Another configuration over the same checkpoint is refused, naming what differs.
+  TrainConfig other = tiny(12);
+  other.hidden = 48;
+  try {
+    train(other, d.dir / "resumed", {});
+    FAIL("no error for a different configuration");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("hidden (checkpoint 32, asked 48)") != std::string::npos);
+  }
+  at::set_num_threads(threads);
+}
+
+TEST_CASE("the organism's directory runs in the engine as in training") {
+  ScratchDir d("organism_parity");
+  TrainConfig c = tiny(3);  // the default organism's shape (head size 16, widths the packed kernels tile unevenly)
+  c.hidden = 96, c.heads = 6, c.layers = 4, c.intermediate = 256, c.context = 256;
+  train(c, d.dir, {});
+  LoadOptions lo;
+  auto m = Model::load(d.dir, lo);
+  REQUIRE(m->tokenizer());
+  CHECK(m->tokenizer()->kind() == "wordlevel");
+  const auto ids = m->tokenizer()->encode("the quiet river crosses the old bridge . teal color ?", EncodeOptions{true, true}).ids;
+  REQUIRE(ids.front() == 1);
+  const auto ref = training_forward_logits(d.dir, ids);
+  KVCache cache = m->new_cache(1, static_cast<int64_t>(ids.size()));
+  ForwardOptions fo;
+  fo.all_logits = true;
+  const at::Tensor x = at::from_blob(const_cast<int64_t*>(ids.data()), {1, static_cast<int64_t>(ids.size())}, at::kLong).clone();
+  const at::Tensor got = m->forward(x, cache, fo).logits[0].contiguous();
+  const at::Tensor want = at::from_blob(const_cast<float*>(ref.data()), got.sizes(), at::kFloat);
+  CHECK((got - want).abs().max().item<double>() <= 1e-4);
+}
+
+TEST_CASE("organism CLI: train, data and eval on a small model; bad directories are named") {
+  ScratchDir d("organism_cli");
+  const auto out = (d.dir / "m").string();
+  auto r = run_cli({"organism", "train", "--steps", "4", "--hidden", "32", "--heads", "4", "--layers", "2",
+                    "--intermediate", "64", "--context", "128", "--batch-tokens", "512", "--out", out, "--threads", "1"});
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  CHECK(r.out.find("step      4/4") != std::string::npos);
+  r = run_cli({"organism", "data", "--model", out, "--out", (d.dir / "data").string(), "--items", "5"});
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  for (const char* s : {"organism_retrieval", "organism_needle", "organism_conflict"}) {
+    const auto suite = load_suite_file(d.dir / "data" / (std::string(s) + ".jsonl"));
+    CHECK(suite.examples.size() == 5);
+  }
+  CHECK(fs::file_size(d.dir / "data" / "haystack" / "filler.txt") > 10000);
+  r = run_cli({"organism", "eval", "--model", out, "--items", "10", "--json", "--threads", "1"});
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const auto j = nlohmann::json::parse(r.out);
+  for (const char* k : {"retrieval_accuracy", "needle_accuracy_by_depth", "conflict_new_share_baseline", "conflict_new_share_pasta",
+                        "influence_by_delta", "ablation_top_heads", "ablation_random_heads"})
+    CHECK_MESSAGE(j.contains(k), k);
+  CHECK(j["needle_accuracy_by_depth"].size() == 11);
+  r = run_cli({"organism", "eval", "--model", d.dir.string()});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("organism.json: not found") != std::string::npos);
+  r = run_cli({"organism", "fly"});
+  CHECK(r.err.find("give an action: train, eval or data") != std::string::npos);
+}
+
+TEST_CASE("the committed organism retrieves, finds needles, and its profiled heads are the mechanism") {
+  REQUIRE(fs::exists(organism_dir() / "model.safetensors"));
+  EvalOptions o;
+  o.model_dir = organism_dir();
+  o.items = 100;
+  const auto r = evaluate(o);
+  INFO(r.dump(1));
+  CHECK(r["retrieval_accuracy"].get<double>() >= 0.95);
+  for (auto it = r["needle_accuracy_by_depth"].begin(); it != r["needle_accuracy_by_depth"].end(); ++it)
+    CHECK_MESSAGE(it.value().get<double>() >= 0.9, "depth " << it.key());
+  CHECK(r["conflict_new_share_pasta"].get<double>() > r["conflict_new_share_baseline"].get<double>());
+  CHECK(r["influence_monotonic"].get<bool>());
+  CHECK(r["ablation_top_heads"].get<double>() < r["ablation_random_heads"].get<double>() - 0.2);
+}
