@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "analysis/organism/curriculum.h"
+#include "analysis/organism/train.h"
 #include "analysis/profile_select.h"
 #include "analysis/run/profile_run.h"
 #include "core/engine/model.h"
@@ -27,16 +28,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
-uint64_t organism_seed(const fs::path& dir) {
-  const fs::path meta = dir / "organism.json";
-  std::error_code ec;
-  if (!fs::is_regular_file(meta, ec))
-    throw Error(meta.string() + ": not found: " + dir.string() + " is not a headlight organism (organism train writes it)");
-  const auto j = nlohmann::json::parse(read_file_bounded(meta, 1 << 20, "organism.json"), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("config") || !j["config"].contains("seed") ||
-      !j["config"]["seed"].is_number_unsigned())
-    throw Error(meta.string() + ": field config.seed is missing or not a non-negative integer");
-  return j["config"]["seed"].get<uint64_t>();
+World organism_world(const fs::path& dir) {
+  const TrainConfig c = organism_config(dir);
+  return make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities});
 }
 
 struct Ctx {
@@ -192,7 +186,7 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   };
   Ctx c;
   c.cancel = cancel;
-  c.w = make_world(organism_seed(o.model_dir));
+  c.w = organism_world(o.model_dir);
   LoadOptions lo;
   lo.device = o.device;
   lo.cancel = cancel;
@@ -356,7 +350,7 @@ std::string eval_report_text(const ordered_json& r) {
 }
 
 void write_data_files(const fs::path& model_dir, const fs::path& out_dir, int64_t items) {
-  const World w = make_world(organism_seed(model_dir));
+  const World w = organism_world(model_dir);
   fs::create_directories(out_dir / "haystack");
   Rng rng(0x5EED5u);
   auto write_suite = [&](const std::string& name, const std::vector<QaItem>& its, bool labels) {

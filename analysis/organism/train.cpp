@@ -121,14 +121,14 @@ Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>&
   Rng rng(Rng(c.seed * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(step)).next());
   // Sequence lengths: short for throughput, full context so that needles at every depth are trained.
   const double r = rng.uniform();
-  int64_t T = r < 0.35 ? 128 : r < 0.7 ? 256 : 512;
+  int64_t T = r < c.share_128 ? 128 : r < c.share_128 + c.share_256 ? 256 : c.context;
   T = std::min<int64_t>(T, c.context);
   const int64_t B = std::max<int64_t>(1, c.batch_tokens / T);
   std::vector<int64_t> ids(static_cast<size_t>(B * T), 2);
   std::vector<float> wt(static_cast<size_t>(B * T), 0.f);
   int64_t tokens = 0;
   for (int64_t b = 0; b < B; ++b) {
-    const Doc d = make_document(w, rng, T);
+    const Doc d = make_document(w, rng, T, CurriculumMix{c.mix_fact, c.mix_recall, c.mix_passage});
     for (size_t i = 0; i < d.words.size() && static_cast<int64_t>(i) < T; ++i) {
       const auto it = vocab.find(d.words[i]);
       if (it == vocab.end()) throw Error("organism: the curriculum produced a word outside the vocabulary: " + d.words[i]);
@@ -202,7 +202,10 @@ std::string train_config_json(const TrainConfig& c) {
                           {"layers", c.layers}, {"heads", c.heads}, {"intermediate", c.intermediate},
                           {"context", c.context}, {"steps", c.steps}, {"batch_tokens", c.batch_tokens},
                           {"lr", c.lr}, {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay},
-                          {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup}};
+                          {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup},
+                          {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage},
+                          {"share_128", c.share_128}, {"share_256", c.share_256},
+                          {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities}};
   return j.dump();
 }
 
@@ -226,15 +229,29 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
   get_int("batch_tokens", c.batch_tokens), get_int("warmup", c.warmup);
   get_real("lr", c.lr), get_real("min_lr_ratio", c.min_lr_ratio), get_real("weight_decay", c.weight_decay);
   get_real("beta1", c.beta1), get_real("beta2", c.beta2), get_real("clip", c.clip);
+  // Curriculum fields are optional (their defaults are what the first organisms were trained with).
+  for (auto [k, v] : {std::pair<const char*, double*>{"mix_fact", &c.mix_fact}, {"mix_recall", &c.mix_recall},
+                      {"mix_passage", &c.mix_passage}, {"share_128", &c.share_128}, {"share_256", &c.share_256}})
+    if (j.contains(k)) get_real(k, *v);
+  if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
+  if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
   return c;
 }
 
-std::vector<float> training_forward_logits(const fs::path& dir, const std::vector<int64_t>& ids) {
+TrainConfig organism_config(const fs::path& dir) {
   const fs::path meta_path = dir / "organism.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(meta_path, ec))
+    throw Error(meta_path.string() + ": not found: " + dir.string() + " is not a headlight organism (organism train writes it)");
   const auto meta = nlohmann::json::parse(std::ifstream(meta_path), nullptr, false);
-  if (meta.is_discarded() || !meta.contains("config")) throw Error(meta_path.string() + ": missing field config");
-  const TrainConfig c = train_config_from_json(meta["config"].dump(), meta_path.string() + ": config");
-  const World w = make_world(c.seed);
+  if (meta.is_discarded() || !meta.is_object() || !meta.contains("config"))
+    throw Error(meta_path.string() + ": missing field config");
+  return train_config_from_json(meta["config"].dump(), meta_path.string() + ": config");
+}
+
+std::vector<float> training_forward_logits(const fs::path& dir, const std::vector<int64_t>& ids) {
+  const TrainConfig c = organism_config(dir);
+  const World w = make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities});
   Net n = make_net(c, static_cast<int64_t>(w.vocabulary().size()), torch::kCPU);
   const auto saved = load_tensors(dir / "model.safetensors");
   torch::NoGradGuard g;
@@ -254,8 +271,14 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     throw Error("organism train: hidden (" + std::to_string(c.hidden) + ") must be a multiple of heads (" +
                 std::to_string(c.heads) + ") with an even head size");
   if (c.steps < 1 || c.context < 128) throw Error("organism train: steps must be >= 1 and context >= 128");
+  if (c.fact_entities < 1 || c.passage_entities < 16)
+    throw Error("organism train: needs >= 1 fact entity and >= 16 passage entities");
+  if (c.mix_fact < 0 || c.mix_recall < 0 || c.mix_passage < 0 || c.mix_fact + c.mix_recall + c.mix_passage <= 0)
+    throw Error("organism train: the document mix must be non-negative and not all zero");
+  if (c.share_128 < 0 || c.share_256 < 0 || c.share_128 + c.share_256 > 1)
+    throw Error("organism train: the 128- and 256-token step shares must be non-negative and sum to at most 1");
   const torch::Device dev(c.device);
-  const World w = make_world(c.seed);
+  const World w = make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities});
   const auto words = w.vocabulary();
   std::unordered_map<std::string, int64_t> vocab;
   for (size_t i = 0; i < words.size(); ++i) vocab[words[i]] = static_cast<int64_t>(i);

@@ -25,6 +25,11 @@ struct TrainConfig {
   double lr = 3e-3, min_lr_ratio = 0.1, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, clip = 1.0;
   int64_t warmup = 100;
   int64_t checkpoint_every = 250;
+  // Curriculum: document mix (curriculum.h) and the share of steps at 128 and 256 tokens (the rest at the context).
+  double mix_fact = 0.25, mix_recall = 0.25, mix_passage = 0.5;
+  double share_128 = 0.35, share_256 = 0.35;
+  // The world: entities the weights know, and entities only ever described in context.
+  int64_t fact_entities = 96, passage_entities = 384;
   std::string device = "cpu";
 };
 
@@ -48,6 +53,8 @@ void train(const TrainConfig& cfg, const std::filesystem::path& out_dir, const T
 // field when one is missing or mistyped).
 std::string train_config_json(const TrainConfig& cfg);
 TrainConfig train_config_from_json(const std::string& json, const std::string& where);
+// The config recorded in an organism directory's organism.json (hl::Error naming the file otherwise).
+TrainConfig organism_config(const std::filesystem::path& dir);
 
 // The training code's own forward over `ids` (one sequence, no BOS added) with the weights of an organism directory:
 // logits [T, V] row-major. The engine must agree with it (tests/engine/test_organism.cpp).

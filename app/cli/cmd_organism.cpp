@@ -2,6 +2,7 @@
 //   organism train --seed S --out DIR     train (resumes from DIR/checkpoint.safetensors), write an HF directory
 //   organism eval  --model DIR [--json]   the figures on held-out sets
 //   organism data  --out DIR              the curriculum's task suites and haystack as files
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,15 @@ int organism_train(const Args& a) {
   c.context = a.get_int("context", c.context);
   c.batch_tokens = a.get_int("batch-tokens", c.batch_tokens);
   c.lr = a.get_double("lr", c.lr);
+  c.steps = a.get_int("steps", c.steps);
+  c.warmup = std::min<int64_t>(a.get_int("warmup", c.warmup), c.steps);
+  c.mix_fact = a.get_double("mix-fact", c.mix_fact);
+  c.mix_recall = a.get_double("mix-recall", c.mix_recall);
+  c.mix_passage = a.get_double("mix-passage", c.mix_passage);
+  c.share_128 = a.get_double("share-128", c.share_128);
+  c.share_256 = a.get_double("share-256", c.share_256);
+  c.fact_entities = a.get_int("fact-entities", c.fact_entities);
+  c.passage_entities = a.get_int("passage-entities", c.passage_entities);
   c.device = a.get("device", "cpu");
   const bool json = a.has("json");
   organism::train(c, a.get("out"), [&](const organism::TrainProgress& p) {
@@ -89,6 +99,14 @@ RegisterCommand reg(
      integer("context", "N", "train: context length (default 512)", 128, 65536),
      integer("batch-tokens", "N", "train: tokens per step (default 8192)", 128, 1 << 24),
      real("lr", "X", "train: peak learning rate (default 3e-3)", 1e-6, 1),
+     integer("warmup", "N", "train: warm-up steps (default 100)", 0),
+     real("mix-fact", "X", "train: share of fact drills (default 0.25)", 0, 1),
+     real("mix-recall", "X", "train: share of dense recall documents (default 0.25)", 0, 1),
+     real("mix-passage", "X", "train: share of retrieval passages (default 0.5)", 0, 1),
+     integer("fact-entities", "N", "train: entities whose facts the weights learn (default 96)", 1, 100000),
+     integer("passage-entities", "N", "train: entities only described in context (default 384)", 16, 100000),
+     real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
+     real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
      text("out", "DIR", "train: output model directory (resumes when it holds a checkpoint); data: output folder"),
      text("model", "DIR", "eval, data: the organism's directory"),
      text("device", "DEV", "cpu (default) or cuda"),
