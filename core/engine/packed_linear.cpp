@@ -244,29 +244,39 @@ int64_t PackedWeight::panel_feature(int64_t p) const {
   return p * kPanel;
 }
 
-PackedWeight PackedWeight::pack(const at::Tensor& w_in, Layout layout, const std::string& what, int64_t head_dim,
+PackedWeight PackedWeight::pack(const at::Tensor& w, Layout layout, const std::string& what, int64_t head_dim,
                                 int64_t rope_features) {
-  if (!w_in.defined() || w_in.dim() != 2 || !w_in.device().is_cpu() ||
-      (w_in.scalar_type() != at::kFloat && w_in.scalar_type() != at::kBFloat16 && w_in.scalar_type() != at::kHalf))
-    throw Error("packing " + what + ": expected a 2-D float32, bfloat16 or float16 CPU tensor");
-  if (w_in.size(0) < 1 || w_in.size(1) < 1) throw Error("packing " + what + ": empty matrix");
-  if (layout == Layout::GatePairs && w_in.size(0) % 2 != 0)
-    throw Error("packing " + what + ": a gate/up matrix needs an even number of rows, got " +
-                std::to_string(w_in.size(0)));
+  return pack(std::vector<at::Tensor>{w}, layout, what, head_dim, rope_features);
+}
+
+PackedWeight PackedWeight::pack(const std::vector<at::Tensor>& blocks_in, Layout layout, const std::string& what,
+                                int64_t head_dim, int64_t rope_features) {
+  int64_t rows = 0;
+  for (const at::Tensor& b : blocks_in) {
+    if (!b.defined() || b.dim() != 2 || !b.device().is_cpu() ||
+        (b.scalar_type() != at::kFloat && b.scalar_type() != at::kBFloat16 && b.scalar_type() != at::kHalf))
+      throw Error("packing " + what + ": expected a 2-D float32, bfloat16 or float16 CPU tensor");
+    if (b.scalar_type() != blocks_in.front().scalar_type() || b.size(1) != blocks_in.front().size(1))
+      throw Error("packing " + what + ": its row blocks differ in dtype or width");
+    rows += b.size(0);
+  }
+  if (blocks_in.empty() || rows < 1 || blocks_in.front().size(1) < 1) throw Error("packing " + what + ": empty matrix");
+  if (layout == Layout::GatePairs && rows % 2 != 0)
+    throw Error("packing " + what + ": a gate/up matrix needs an even number of rows, got " + std::to_string(rows));
   if (layout == Layout::RopePairs &&
       (head_dim <= 0 || head_dim % (2 * kPanel) != 0 || rope_features <= 0 || rope_features % head_dim != 0 ||
-       rope_features > w_in.size(0) || w_in.size(0) % (2 * kPanel) != 0))
+       rope_features > rows || rows % (2 * kPanel) != 0))
     throw Error("packing " + what + ": rotary pairs need a head size that is a multiple of 32 (got " +
                 std::to_string(head_dim) + "), whole heads of rotated rows (" + std::to_string(rope_features) +
-                ") and a multiple of 32 rows (" + std::to_string(w_in.size(0)) + ")");
-  const at::Tensor w = w_in.contiguous();
+                ") and a multiple of 32 rows (" + std::to_string(rows) + ")");
+  std::vector<at::Tensor> blocks;
+  for (const at::Tensor& b : blocks_in) blocks.push_back(b.contiguous());
   PackedWeight pw;
-  pw.n_ = w.size(0);
-  pw.k_ = w.size(1);
+  pw.n_ = rows;
+  pw.k_ = blocks.front().size(1);
   pw.layout_ = layout;
-  pw.storage_ = w.scalar_type() == at::kFloat      ? Storage::F32
-                : w.scalar_type() == at::kBFloat16 ? Storage::BF16
-                                                   : Storage::F16;
+  const at::ScalarType type = blocks.front().scalar_type();
+  pw.storage_ = type == at::kFloat ? Storage::F32 : type == at::kBFloat16 ? Storage::BF16 : Storage::F16;
   if (layout == Layout::RopePairs) {
     pw.head_dim_ = head_dim;
     pw.rope_features_ = rope_features;
@@ -277,10 +287,15 @@ PackedWeight PackedWeight::pack(const at::Tensor& w_in, Layout layout, const std
   const auto addr = reinterpret_cast<uintptr_t>(pw.buf_.data_ptr<uint8_t>());
   auto* base = reinterpret_cast<unsigned char*>((addr + 63) & ~uintptr_t{63});
   pw.base_ = base;
+  // Where each row of W starts, in its block.
+  std::vector<const void*> row_at;
+  row_at.reserve(rows);
+  for (const at::Tensor& b : blocks)
+    for (int64_t r = 0; r < b.size(0); ++r)
+      row_at.push_back(static_cast<const unsigned char*>(b.data_ptr()) + r * pw.k_ * b.element_size());
   // Elements are copied as they are (4 or 2 bytes): the panels hold the tensor's own values.
   auto copy = [&](auto elem) {
     using E = decltype(elem);
-    const E* src = static_cast<const E*>(w.data_ptr());
     const int64_t K = pw.k_;
     at::parallel_for(0, pw.panels_, 1, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p) {
@@ -288,7 +303,7 @@ PackedWeight PackedWeight::pack(const at::Tensor& w_in, Layout layout, const std
         for (int64_t c = 0; c < kPanel; ++c) {
           const int64_t row = source_row(pw, p, c);
           if (row < 0) continue;
-          const E* s = src + row * K;
+          const E* s = static_cast<const E*>(row_at[row]);
           for (int64_t k = 0; k < K; ++k) dst[k * kPanel + c] = s[k];
         }
       }
