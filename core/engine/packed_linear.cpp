@@ -300,11 +300,18 @@ PackedWeight PackedWeight::pack(const std::vector<at::Tensor>& blocks_in, Layout
     at::parallel_for(0, pw.panels_, 1, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p) {
         E* dst = reinterpret_cast<E*>(base) + p * K * kPanel;
+        const E* src[kPanel];
         for (int64_t c = 0; c < kPanel; ++c) {
           const int64_t row = source_row(pw, p, c);
-          if (row < 0) continue;
-          const E* s = static_cast<const E*>(row_at[row]);
-          for (int64_t k = 0; k < K; ++k) dst[k * kPanel + c] = s[k];
+          src[c] = row < 0 ? nullptr : static_cast<const E*>(row_at[row]);
+        }
+        // In blocks of 64 inputs: the block's 16 x 64 destination stays in L1 while the 16 rows fill it (a whole
+        // column at a time strides over the panel, which is larger than L1 for wide matrices).
+        for (int64_t k0 = 0; k0 < K; k0 += 64) {
+          const int64_t k1 = std::min(K, k0 + 64);
+          for (int64_t c = 0; c < kPanel; ++c)
+            if (src[c])
+              for (int64_t k = k0; k < k1; ++k) dst[k * kPanel + c] = src[c][k];
         }
       }
     });

@@ -110,6 +110,7 @@ at::Tensor WeightSource::get(const std::string& name, std::vector<int64_t> shape
 
 at::Tensor WeightSource::view(const std::string& name, std::vector<int64_t> shape) const {
   const auto& [fi, info] = locate(name, shape);
+  files_[fi]->will_need(*info);  // read ahead: the caller reads it whole, now
   return at::from_blob(const_cast<uint8_t*>(files_[fi]->data(*info)), info->shape, to_scalar(info->dtype, name));
 }
 
