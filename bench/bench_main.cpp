@@ -240,6 +240,15 @@ AttentionBias pasta_bias(const ModelConfig& c, int64_t T, int heads, uint64_t se
   return compiled(spec, c, T, T / 4, T / 2);
 }
 
+// PASTA on head 0 of layers [lowest, L), emphasising the second half of the prompt: keys [0, T/2) get log alpha, so
+// queries before T/2 see one constant bias and keep their unsteered states (what a re-run can reuse).
+AttentionBias head0_pasta(const ModelConfig& c, int64_t T, int64_t lowest) {
+  SteeringSpec spec;
+  spec.method = SteeringMethod::Pasta;
+  for (int64_t l = lowest; l < c.n_layers; ++l) spec.heads.add(l, 0);
+  return compiled(spec, c, T, T / 2, T);
+}
+
 // GUIDE delta = 1 on every layer, on [T/4, T/2).
 AttentionBias guide_bias(const ModelConfig& c, int64_t T) {
   SteeringSpec spec;
@@ -397,15 +406,11 @@ int big_child(const cli::Args& a) {
                 bytes / dec / 1e9, 100 * bound / dec, bound * 1e3, read_gbs);
   }
   {
-    // A PASTA change (alpha 0.01 on head 0 of the top quarter of the layers, emphasising the prompt's second half)
+    // A PASTA change (head 0 of the top quarter of the layers, emphasising the prompt's second half)
     // re-run to its first steered token: the session recomputes the steered layers from the changed keys on.
     const int64_t T = 256, lowest = c.n_layers - std::max<int64_t>(1, c.n_layers / 4);
     auto ids = random_ids(T, c.vocab, 42);
-    SteeringSpec spec;
-    spec.method = SteeringMethod::Pasta;
-    spec.alpha = 0.01;
-    for (int64_t l = lowest; l < c.n_layers; ++l) spec.heads.add(l, 0);
-    const AttentionBias b = compiled(spec, c, T, T / 2, T);
+    const AttentionBias b = head0_pasta(c, T, lowest);
     SteeringSession session(*m, ids, 1);
     GenerateOptions go;
     go.max_new_tokens = 1;
@@ -660,12 +665,8 @@ int main(int argc, char** argv) {
       // The LM head's bound is the read bandwidth: probe it again (this VM's swings between ~30 and ~80 GB/s) and
       // take the best seen, so that a slow first probe does not make the roofline generous.
       mach.read_gbs = std::max(mach.read_gbs, measure_bandwidth());
-      // PASTA on head 0 of the upper half of the layers, emphasising the second half of the prompt: keys
-      // [0, T/2) get log alpha, so queries before T/2 see one constant bias and keep their unsteered states.
-      SteeringSpec spec;
-      spec.method = SteeringMethod::Pasta;
-      for (int64_t l = lowest; l < c.n_layers; ++l) spec.heads.add(l, 0);
-      const AttentionBias b = compiled(spec, c, T, T / 2, T);
+      // PASTA on head 0 of the upper half of the layers.
+      const AttentionBias b = head0_pasta(c, T, lowest);
       SteeringSession session(*m, ids, 1);
       GenerateOptions go;
       go.max_new_tokens = 1;
