@@ -41,6 +41,8 @@ const char* to_string(JobKind k) {
     case JobKind::Capture: return "capture";
     case JobKind::Influence: return "influence";
     case JobKind::Scan: return "scan";
+    case JobKind::Sweep: return "sweep";
+    case JobKind::Profile: return "profile";
     case JobKind::Custom: return "job";
   }
   return "job";

@@ -33,6 +33,17 @@ void JobScope::progress(int64_t done, int64_t total, const std::string& what) {
   queue_->on_change_();
 }
 
+void JobScope::progress(const Progress& src) {
+  {
+    std::lock_guard<std::mutex> lk(queue_->mu_);
+    if (!queue_->running_ || queue_->running_->info.id != id_) return;
+    Progress& p = queue_->running_->info.progress;
+    p = src;
+    p.elapsed_s = seconds_since(start_);
+  }
+  queue_->on_change_();
+}
+
 void JobScope::set_run_id(int64_t id) {
   std::lock_guard<std::mutex> lk(queue_->mu_);
   if (queue_->running_ && queue_->running_->info.id == id_) queue_->running_->info.run_id = id;

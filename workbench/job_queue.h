@@ -26,6 +26,9 @@ class JobScope {
   void check() const;
   // done / total units; the ETA is extrapolated from the rate so far.
   void progress(int64_t done, int64_t total, const std::string& what);
+  // A progress report whose source knows its ETA better (units resumed from a journal cost nothing): its done,
+  // total, ETA and label, the elapsed time of this job.
+  void progress(const Progress& p);
   void set_run_id(int64_t id);
   uint64_t id() const { return id_; }
 

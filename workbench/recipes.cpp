@@ -128,6 +128,16 @@ CaptureOutput capture(const Model& m, const CaptureRequest& req) {
     t.names = HeadStatsRecorder::names();
     t.values.assign(st.data_ptr<float>(), st.data_ptr<float>() + st.numel());
     out.stats = std::move(t);
+    if (req.token_stats) {
+      at::Tensor ts = stats->token_stats()[0].to(at::kFloat).contiguous();  // [L, H, k, T]
+      HeadTokenStats tt;
+      tt.layers = c.n_layers;
+      tt.heads = c.n_heads;
+      tt.tokens = T;
+      tt.names = HeadStatsRecorder::token_names();
+      tt.values.assign(ts.data_ptr<float>(), ts.data_ptr<float>() + ts.numel());
+      out.token_stats = std::move(tt);
+    }
   }
   if (maps) {
     std::vector<int64_t> all = req.prompt;
@@ -146,6 +156,8 @@ CaptureOutput capture(const Model& m, const CaptureRequest& req) {
   }
   if (tracer) {
     InfluenceTrace tr = tracer->trace(0);
+    out.influence_lastk = tr.influence_last_k_mean(req.last_k);
+    out.rollout_lastk = tr.rollout_last_k_mean(req.last_k);
     InfluenceCurves ic;
     ic.layers = tr.layers;
     ic.tokens = tr.tokens;

@@ -2,7 +2,9 @@
 // chosen heads over a prompt and its continuation, Influence and rollout of a span. Results are plain arrays
 // (workbench.h types). Engine-facing: callers hold a Model; nothing here keeps state between calls.
 #pragma once
+#include <limits>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -28,13 +30,26 @@ struct CaptureRequest {
   std::vector<std::pair<int64_t, int64_t>> maps;    // (layer, head) maps to keep; head -1 = the layer's head mean
   std::optional<std::pair<int64_t, int64_t>> influence_span;  // trace Influence and rollout of this span
   InfluenceNorms norms = InfluenceNorms::Residual;
+  int last_k = 5;                                   // Influence / rollout summaries: mean over the last K tokens
+  bool token_stats = false;                         // per-token statistics of every head (with stats)
   const CancelToken* cancel = nullptr;              // checked between layers (throws hl::Cancelled)
+};
+
+// Per-token statistics of every head over the prompt, [layers, heads, names, tokens] row-major.
+struct HeadTokenStats {
+  int64_t layers = 0, heads = 0, tokens = 0;
+  std::vector<std::string> names;  // HeadStatsRecorder::token_names()
+  std::vector<float> values;
 };
 
 struct CaptureOutput {
   std::optional<HeadStatsTable> stats;
+  std::optional<HeadTokenStats> token_stats;
   std::vector<AttentionMap> maps;  // in request order
   std::optional<InfluenceCurves> influence;
+  // Mean last-layer Influence and rollout over the last `last_k` prompt tokens (NaN without influence_span).
+  double influence_lastk = std::numeric_limits<double>::quiet_NaN();
+  double rollout_lastk = std::numeric_limits<double>::quiet_NaN();
 };
 
 // One forward over the prompt (every observer at once), and one over the continuation when maps are asked for.

@@ -122,4 +122,21 @@ store::FloatMatrix to_matrix(int64_t rows, int64_t cols, std::vector<float> valu
   return m;
 }
 
+void add_head_stats(store::Store& st, int64_t run_id, const HeadStatsTable& t) {
+  std::vector<store::HeadStat> hs;
+  hs.reserve(t.values.size());
+  for (int64_t l = 0; l < t.layers; ++l)
+    for (int64_t h = 0; h < t.heads; ++h)
+      for (size_t k = 0; k < t.names.size(); ++k)
+        hs.push_back({static_cast<int32_t>(l), static_cast<int32_t>(h), t.names[k],
+                      static_cast<double>(t.at(l, h, static_cast<int64_t>(k)))});
+  st.add_head_stats(run_id, hs);
+}
+
+void add_influence_traces(store::Store& st, int64_t run_id, const InfluenceCurves& c, const std::string& suffix) {
+  const std::string sp = std::to_string(c.span.begin) + ":" + std::to_string(c.span.end) + suffix;
+  st.add_trace(run_id, sp, "influence", std::nullopt, to_matrix(c.layers + 1, c.tokens, c.influence));
+  st.add_trace(run_id, sp, "rollout", std::nullopt, to_matrix(c.layers + 1, c.tokens, c.rollout));
+}
+
 }  // namespace hl::wb

@@ -6,6 +6,7 @@
 
 #include "storage/store.h"
 #include "workbench/prompt_setup.h"
+#include "workbench/workbench.h"
 
 namespace hl {
 class Model;
@@ -42,5 +43,10 @@ int settle_open_runs(const std::string& status, const std::string& error);
 // The store's record of a model (path, config hash, shapes).
 store::ModelRecord model_record(const Model& m);
 store::FloatMatrix to_matrix(int64_t rows, int64_t cols, std::vector<float> values);
+
+// A run's per-head statistics (one row per layer, head and statistic).
+void add_head_stats(store::Store& st, int64_t run_id, const HeadStatsTable& t);
+// A run's Influence and rollout traces under the span "A:B" + suffix (" baseline" names the other variant).
+void add_influence_traces(store::Store& st, int64_t run_id, const InfluenceCurves& c, const std::string& suffix = "");
 
 }  // namespace hl::wb

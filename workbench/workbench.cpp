@@ -1,5 +1,5 @@
 // [SECTION] index: Impl state · publishing · set_document and the stage chain · Load · Prepare · Baseline and
-// Steered · Capture (focus change) · Scan · store jobs · runs and head files.
+// Steered · Capture (focus change) · Scan · Sweep and Profile · store jobs · runs and head files.
 //
 // The worker owns the model, the SteeringSession and the store connection; the UI thread owns the Document. Stage
 // jobs carry the document generation they were made for and end as superseded when a newer one exists, so a job
@@ -16,7 +16,6 @@
 #include <mutex>
 
 #include "core/engine/generate.h"
-#include "core/engine/head_scan.h"
 #include "core/engine/model.h"
 #include "core/engine/session.h"
 #include "core/error.h"
@@ -24,7 +23,10 @@
 #include "core/tokenizer.h"
 #include "storage/run_export.h"
 #include "storage/store.h"
+#include "workbench/head_scan_table.h"
 #include "workbench/job_queue.h"
+#include "workbench/niah_sweep.h"
+#include "workbench/profiling.h"
 #include "workbench/prompt_setup.h"
 #include "workbench/recipes.h"
 #include "workbench/run_recorder.h"
@@ -134,7 +136,29 @@ struct Workbench::Impl {
     return &*store;
   }
 
+  // Runs f with the open store lent to a RunRecorder (null without a store); the store comes back afterwards.
+  template <class F>
+  void with_recorder(F&& f) {
+    store::Store* st = open_store();
+    if (!st) {
+      f(static_cast<RunRecorder*>(nullptr));
+      return;
+    }
+    RunRecorder rec(std::move(*st));
+    store.reset();
+    struct Restore {
+      Impl* im;
+      RunRecorder& rec;
+      ~Restore() { im->store.emplace(std::move(rec.store())); }
+    } restore{this, rec};
+    f(&rec);
+  }
+
   void enqueue_stages(uint64_t gen, const Document& d);
+  std::optional<ModelInfo> snapshot_model() const {
+    std::lock_guard<std::mutex> lk(mu);
+    return snap.model;
+  }
   std::optional<Document> latest_document() const {
     std::lock_guard<std::mutex> lk(mu);
     return latest_doc;
@@ -150,6 +174,7 @@ struct Workbench::Impl {
   void run_scan(JobScope& js, uint64_t gen);
   std::shared_ptr<VariantResult> analyse(JobScope& js, const Continuation& cont, const AttentionBias* bias);
   void record(JobScope& js, const VariantResult& base, const VariantResult* steered);
+  void record_variants(JobScope& js, RunRecorder& rec, const VariantResult& base, const VariantResult* steered);
   GenerateOptions generate_options(JobScope& js, Continuation& cont, bool steered, uint64_t gen,
                                    std::chrono::steady_clock::time_point t0);
 };
@@ -459,15 +484,13 @@ void Workbench::Impl::run_steered(JobScope& js, uint64_t gen) {
 }
 
 void Workbench::Impl::record(JobScope& js, const VariantResult& base, const VariantResult* steered) {
-  store::Store* st = open_store();
-  if (!st) return;
-  RunRecorder rec(std::move(*st));
-  store.reset();
-  struct Restore {
-    Impl* im;
-    RunRecorder& rec;
-    ~Restore() { im->store.emplace(std::move(rec.store())); }
-  } restore{this, rec};
+  if (!open_store()) return;
+  with_recorder([&](RunRecorder* r) { record_variants(js, *r, base, steered); });
+  publish([&](Snapshot& s) { ++s.runs_recorded; });
+}
+
+void Workbench::Impl::record_variants(JobScope& js, RunRecorder& rec, const VariantResult& base,
+                                      const VariantResult* steered) {
   const SamplingSettings& s = session_sampling;
   rec.start("generate", *model, *setup, {s.temperature, s.top_p, s.top_k, s.max_new_tokens},
             static_cast<int64_t>(s.seed));
@@ -485,16 +508,7 @@ void Workbench::Impl::record(JobScope& js, const VariantResult& base, const Vari
     if (steered) gens.push_back(gen_record("steered", steered->continuation));
     rec.store().add_generations(rec.run_id(), gens);
     const VariantResult& main = steered ? *steered : base;
-    if (main.stats) {
-      std::vector<store::HeadStat> hs;
-      const HeadStatsTable& t = *main.stats;
-      for (int64_t l = 0; l < t.layers; ++l)
-        for (int64_t h = 0; h < t.heads; ++h)
-          for (size_t k = 0; k < t.names.size(); ++k)
-            hs.push_back({static_cast<int32_t>(l), static_cast<int32_t>(h), t.names[k],
-                          static_cast<double>(t.at(l, h, static_cast<int64_t>(k)))});
-      rec.store().add_head_stats(rec.run_id(), hs);
-    }
+    if (main.stats) add_head_stats(rec.store(), rec.run_id(), *main.stats);
     auto add_map = [&](const VariantResult& v, const char* phase) {
       if (!v.map) return;
       const AttentionMap& m = *v.map;
@@ -503,23 +517,14 @@ void Workbench::Impl::record(JobScope& js, const VariantResult& base, const Vari
     };
     add_map(main, steered ? "steered" : "baseline");
     if (steered) add_map(base, "baseline");
-    auto add_traces = [&](const VariantResult& v, const std::string& suffix) {
-      if (!v.influence) return;
-      const InfluenceCurves& c = *v.influence;
-      const std::string sp = std::to_string(c.span.begin) + ":" + std::to_string(c.span.end) + suffix;
-      rec.store().add_trace(rec.run_id(), sp, "influence", std::nullopt,
-                            to_matrix(c.layers + 1, c.tokens, c.influence));
-      rec.store().add_trace(rec.run_id(), sp, "rollout", std::nullopt,
-                            to_matrix(c.layers + 1, c.tokens, c.rollout));
-    };
-    add_traces(main, "");
-    if (steered) add_traces(base, " baseline");  // the span column names the variant: "12:20 baseline"
+    if (main.influence) add_influence_traces(rec.store(), rec.run_id(), *main.influence);
+    // The span column names the variant: "12:20 baseline".
+    if (steered && base.influence) add_influence_traces(rec.store(), rec.run_id(), *base.influence, " baseline");
     rec.finish("done");
   } catch (const std::exception& e) {
     rec.finish("failed");
     throw;
   }
-  publish([&](Snapshot& s) { ++s.runs_recorded; });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -579,29 +584,82 @@ void Workbench::Impl::run_scan(JobScope& js, uint64_t gen) {
   spec.scale_position = setup->spec.scale_position;
   const auto T = static_cast<int64_t>(setup->ids.size());
   AttentionBias candidates = compile(spec, c.n_layers, c.n_heads, T, setup->steering_spans);
-  HeadScanOptions so;
-  so.cancel = &js.cancel();
-  so.progress = [&js](const Progress& p) { js.progress(p.done, p.total, "heads"); };
-  HeadScanResult r = hl::scan_heads(*model, setup->ids, candidates, so);
-  if (r.cancelled) throw Cancelled();
+  HeadScanRequest req;
+  req.prompt = setup->ids;
+  req.candidates = &candidates;
+  req.cancel = &js.cancel();
+  req.progress = [&js](const Progress& p) { js.progress(p.done, p.total, "heads"); };
+  const HeadScanTable t = scan_head_table(*model, req);
   auto out = std::make_shared<HeadScanScores>();
   out->layers = c.n_layers;
   out->heads = c.n_heads;
   out->alpha = spec.alpha;
   out->kl.assign(static_cast<size_t>(c.n_layers * c.n_heads), 0.0f);
   out->top_token.assign(out->kl.size(), -1);
-  at::Tensor lp0 = at::log_softmax(r.base.to(at::kFloat), -1);
-  at::Tensor lps = at::log_softmax(r.steered.to(at::kFloat), -1);
-  at::Tensor kl = (lp0.exp().unsqueeze(0) * (lp0.unsqueeze(0) - lps)).sum(-1);
-  at::Tensor top = lps.argmax(-1);
-  for (size_t i = 0; i < r.heads.size(); ++i) {
-    const auto [l, h] = r.heads[i];
-    const size_t k = static_cast<size_t>(l * c.n_heads + h);
-    out->kl[k] = kl[static_cast<int64_t>(i)].item<float>();
-    out->top_token[k] = top[static_cast<int64_t>(i)].item<int64_t>();
+  for (size_t i = 0; i < t.heads.size(); ++i) {
+    const size_t k = static_cast<size_t>(t.heads[i].first * c.n_heads + t.heads[i].second);
+    out->kl[k] = static_cast<float>(t.score[i]);
+    out->top_token[k] = t.argmax[i];
   }
   check_gen(js, gen);
   publish([&](Snapshot& s) { s.scan = out; });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// [SECTION] Sweep and Profile: long experiments on the loaded model, resumable through their journals
+
+uint64_t Workbench::start_niah(const NiahSweepRequest& req) {
+  Impl* im = impl_.get();
+  return im->queue->submit(JobKind::Sweep, "NIAH sweep", [im, req](JobScope& js) {
+    if (!im->model) throw Error("model: no model is loaded");
+    NiahSweepRequest r = req;
+    if (std::optional<ModelInfo> info = im->snapshot_model()) r.dtype = info->dtype;
+    auto cells = std::make_shared<NiahSweepCells>();
+    cells->layers = im->model->config().n_layers;
+    cells->heads = im->model->config().n_heads;
+    cells->total = static_cast<int64_t>(r.grid.cells().size());
+    auto publish_cells = [&] { im->publish([&](Snapshot& s) { s.niah = std::make_shared<NiahSweepCells>(*cells); }); };
+    publish_cells();
+    im->with_recorder([&](RunRecorder* rec) {
+      NiahSweepOutcome out = run_niah(
+          *im->model, r, rec, &js.cancel(), [&js](const Progress& p) { js.progress(p); },
+          [&](const NiahResult& cell, bool resumed) {
+            cells->cells.push_back(cell);
+            ++(resumed ? cells->skipped : cells->ran);
+            if (rec) cells->run_id = rec->run_id();
+            if (rec) js.set_run_id(rec->run_id());
+            if (!resumed) publish_cells();
+          });
+      cells->finished = true;
+      cells->run_id = out.run_id;
+      cells->retrieval_copy_steps = out.retrieval.copy_steps;
+      if (r.retrieval_scores) cells->retrieval = out.retrieval.scores();
+      if (rec) js.set_run_id(out.run_id);
+    });
+    im->publish([&](Snapshot& s) {
+      s.niah = cells;
+      if (cells->run_id) ++s.runs_recorded;
+    });
+  }, {JobKind::Sweep});
+}
+
+uint64_t Workbench::start_profile(const ProfileRequest& req) {
+  Impl* im = impl_.get();
+  return im->queue->submit(JobKind::Profile, "profile heads", [im, req](JobScope& js) {
+    if (!im->model) throw Error("model: no model is loaded");
+    store::Store* st = im->open_store();
+    if (!st) throw Error("store: a profiling job journals its units in the store; open one (--db)");
+    auto publish_scores = [im](const ProfileScores& v) {
+      auto p = std::make_shared<const ProfileScores>(v);
+      im->publish([&](Snapshot& s) { s.profile = p; });
+    };
+    run_profiling(*im->model, req, *st, &js.cancel(), [&js](const Progress& p) { js.progress(p); },
+                  [&](const ProfileScores& v) {
+                    js.set_run_id(v.run_id);
+                    publish_scores(v);
+                  });
+    im->publish([](Snapshot& s) { ++s.runs_recorded; });
+  }, {JobKind::Profile});
 }
 
 // ---------------------------------------------------------------------------------------------------------------

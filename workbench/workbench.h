@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "analysis/haystack.h"
+#include "analysis/niah.h"
 #include "core/job.h"
 #include "core/steering_spec.h"
 
@@ -140,7 +142,63 @@ struct VariantResult {
   std::shared_ptr<const InfluenceCurves> influence;
 };
 
-enum class JobKind { Load, Prepare, Baseline, Steered, Capture, Influence, Scan, Custom };
+// A needle-in-a-haystack sweep (start_niah): the grid's cells, each generated, scored and traced; resumable through
+// its CSV journal (fingerprinted: a journal of other settings is refused) and its store run.
+struct NiahSweepRequest {
+  NiahGrid grid;                         // lengths x depths x strengths (grid.deltas: alpha, delta or multiplier)
+  std::optional<SteeringSpec> steering;  // method, heads, layers...; the needle is the span. Empty: GUIDE, all layers
+  NiahTexts texts;
+  std::string haystack_dir;              // empty: the shared Paul Graham essays
+  int64_t max_new_tokens = 30, last_k = 5;
+  std::optional<bool> add_bos;           // empty: the model's default
+  bool retrieval_scores = false;
+  std::string journal_path;              // the results CSV, also the resume journal (required)
+  std::string dtype = "auto";            // as the model was loaded (part of the fingerprint)
+};
+
+// A sweep's cells so far (the journal's earlier ones first), grows while it runs.
+struct NiahSweepCells {
+  std::vector<NiahResult> cells;
+  int64_t total = 0, skipped = 0, ran = 0;
+  bool finished = false;
+  int64_t run_id = 0;
+  // Retrieval scores of the cells run by this call, [layers, heads] row-major (with retrieval_scores).
+  int64_t layers = 0, heads = 0, retrieval_copy_steps = 0;
+  std::vector<double> retrieval;
+};
+
+// A multi-task head profiling job (start_profile): every candidate head steered alone on every example of every
+// suite, in units (task x head block x example block) journalled in the store, so a cancelled or killed job
+// restarted with the same request computes only the missing units.
+struct ProfileRequest {
+  std::vector<std::string> suites;  // built-in names (counterfact, pair_qa, ...) or suite JSONL files
+  int64_t examples = 100;           // per suite (0 = all)
+  double alpha = 0.01;
+  ScalePosition scale_position = ScalePosition::Exclude;
+  HeadSet heads = HeadSet::all();   // candidates
+  int64_t head_block = 0, example_block = 4, rows = 0, max_new_tokens = 24;
+  std::string out_path;             // scores.json, written when the job finishes; it names the job in the store
+};
+
+// A profiling job's scores so far: per task, every head's mean score over the examples scored so far.
+struct ProfileScores {
+  int64_t units = 0, done = 0, computed = 0, skipped = 0;  // done = computed + skipped
+  int64_t layers = 0, heads = 0;
+  struct Task {
+    std::string name, scorer;
+    int64_t examples = 0;
+    double baseline = 0;       // mean unsteered score over the examples scored so far
+    std::vector<double> mean;  // [layers, heads] row-major; NaN: not a candidate or not scored yet
+    std::vector<int64_t> n;    // examples scored per head
+  };
+  std::vector<Task> tasks;
+  bool finished = false;
+  bool resumed = false;  // the store already held this job (same fingerprint)
+  int64_t job_id = 0, run_id = 0;
+  std::string fingerprint, out_path;
+};
+
+enum class JobKind { Load, Prepare, Baseline, Steered, Capture, Influence, Scan, Sweep, Profile, Custom };
 enum class JobState { Queued, Running, Done, Failed, Cancelled };
 const char* to_string(JobKind k);
 const char* to_string(JobState s);
@@ -171,6 +229,8 @@ struct Snapshot {
   std::shared_ptr<const PreparedPrompt> prompt;
   std::shared_ptr<const VariantResult> baseline, steered;
   std::shared_ptr<const HeadScanScores> scan;  // from scan_heads(), for the current prompt
+  std::shared_ptr<const NiahSweepCells> niah;  // the latest start_niah() job's cells
+  std::shared_ptr<const ProfileScores> profile;  // the latest start_profile() job's scores
   std::vector<JobInfo> jobs;  // running and queued first, then the most recent finished ones
   int64_t runs_recorded = 0;  // runs this workbench wrote to the store
   std::string store_path;     // empty: no store open
@@ -208,6 +268,12 @@ class Workbench {
   void rerun();
   // Scores every head steered alone on the current prompt (a Scan job); the result lands in Snapshot::scan.
   uint64_t scan_heads();
+  // A NIAH sweep on the loaded model (a Sweep job; a new one supersedes a running one). Cells land in
+  // Snapshot::niah as they finish; a sweep restarted with the same request skips the cells its journal holds.
+  uint64_t start_niah(const NiahSweepRequest& req);
+  // A profiling job (needs a store: its units are journalled there). Scores land in Snapshot::profile as units
+  // finish; restarted with the same request it resumes, computing no unit twice.
+  uint64_t start_profile(const ProfileRequest& req);
 
   void cancel(uint64_t job_id);
   void cancel_all();

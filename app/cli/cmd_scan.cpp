@@ -2,17 +2,14 @@
 // prompt (the profiler's inner loop, engine/head_scan.h). With --effect ablate every candidate head (the spec's
 // biased or ablated heads, or every head without --steering) is ablated alone instead, and ranked by the prompt's
 // loss increase (AttentionInfluence's score) unless a --target is given.
-#include <ATen/ATen.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "app/cli/commands.h"
 #include "app/cli/model_args.h"
 #include "app/cli/prompt_setup.h"
-#include "core/engine/head_scan.h"
+#include "workbench/head_scan_table.h"
 #include "core/error.h"
 #include "core/head_config.h"
 
@@ -57,102 +54,58 @@ int cmd_scan_heads(const Args& a) {
   if (versus && !target) throw Error("--versus needs --target");
   const int64_t top = a.get_int("top", 20);
   if (top < 1) throw Error("--top must be >= 1");
-  HeadScanOptions so;
-  so.max_rows = a.get_int("rows", 0);
-  so.reuse_prompt_prefix = !a.has("no-prefix-reuse");
+  wb::HeadScanRequest req;
+  req.prompt = ps.ids;
+  req.candidates = ps.bias.get();
+  req.max_rows = a.get_int("rows", 0);
+  req.reuse_prompt_prefix = !a.has("no-prefix-reuse");
+  req.ablate = ablate;
   if (ablate) {
-    so.effect = HeadEffect::Ablate;
     const std::string mode = a.get("ablation", "zero");
-    if (mode == "mean") so.ablation = AblationMode::Mean;
+    if (mode == "mean") req.ablation = AblationMode::Mean;
     else if (mode != "zero") throw Error("--ablation: expected zero or mean, got \"" + mode + "\"");
-    so.prompt_loss = !target;
   }
-  if (target) so.watch_tokens.push_back(*target);
-  if (versus) so.watch_tokens.push_back(*versus);
-  const auto t0 = std::chrono::steady_clock::now();
-  so.cancel = &interrupted();
-  HeadScanResult r = scan_heads(*m, ps.ids, *ps.bias, so);
-  if (r.cancelled) throw Cancelled();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  // Score: log P(target) [- log P(versus)] with the head steered; without a target, KL(baseline || steered) of
-  // the next-token distribution (how far the head alone moves it).
-  const auto n = static_cast<int64_t>(r.heads.size());
-  std::vector<double> score(static_cast<size_t>(n)), base_score(1, 0.0);
-  std::vector<int64_t> argmax(static_cast<size_t>(n), -1);
-  const std::string metric = target ? (versus ? "logp_target_minus_versus" : "logp_target")
-                                    : so.prompt_loss ? "loss_increase" : "kl_from_baseline";
-  if (so.prompt_loss) {
-    // AttentionInfluence: how much the prompt's next-token loss rises with the head ablated alone.
-    for (int64_t i = 0; i < n; ++i) score[static_cast<size_t>(i)] = r.loss[static_cast<size_t>(i)] - r.base_loss;
-    const at::Tensor am = r.steered.argmax(-1);
-    for (int64_t i = 0; i < n; ++i) argmax[static_cast<size_t>(i)] = am[i].item<int64_t>();
-  } else if (target) {
-    auto margin = [&](const at::Tensor& row) {
-      return row[0].item<double>() - (versus ? row[1].item<double>() : 0.0);
-    };
-    base_score[0] = margin(r.base);
-    for (int64_t i = 0; i < n; ++i) score[static_cast<size_t>(i)] = margin(r.steered[i]);
-  } else {
-    const at::Tensor lb = at::log_softmax(r.base.to(at::kDouble), -1);
-    const at::Tensor ls = at::log_softmax(r.steered.to(at::kDouble), -1);
-    const at::Tensor kl = (lb.exp().unsqueeze(0) * (lb.unsqueeze(0) - ls)).sum(-1);
-    const at::Tensor am = r.steered.argmax(-1);
-    for (int64_t i = 0; i < n; ++i) {
-      score[static_cast<size_t>(i)] = kl[i].item<double>();
-      argmax[static_cast<size_t>(i)] = am[i].item<int64_t>();
-    }
-  }
+  req.target = target;
+  req.versus = versus;
+  req.cancel = &interrupted();
+  const wb::HeadScanTable t = wb::scan_head_table(*m, req);
+  const auto n = static_cast<int64_t>(t.heads.size());
+  const bool prompt_loss = t.metric == "loss_increase";
   auto token_text = [&](int64_t id) { return m->tokenizer() ? m->tokenizer()->token_text(id) : std::to_string(id); };
   int64_t run_id = 0;
   if (auto rec = open_recorder(a)) {
-    // One run with a one-task profiling job: each head a unit scored by the metric (the store's head scores, which
-    // `runs export --format png --head-score METRIC` draws as a layer x head grid). The note names the scored tokens.
-    std::string note = "metric: " + metric;
+    // One run with a one-task profiling job: each head a unit scored by the metric. The note names the scored tokens.
+    std::string note = "metric: " + t.metric;
     if (target) note += "; target " + nlohmann::json(token_text(*target)).dump() + " (id " + std::to_string(*target) + ")";
     if (versus) note += "; versus " + nlohmann::json(token_text(*versus)).dump() + " (id " + std::to_string(*versus) + ")";
     run_id = rec->start("scan-heads", *m, ps, {}, 0, note);
-    nlohmann::json task = {{"effect", effect}, {"metric", metric}};
-    if (ablate) task["ablation"] = to_string(so.ablation);
-    const int64_t job = rec->store().create_profiling_job(rec->run_id(), nlohmann::json({{"scan", task}}).dump(), n);
-    for (int64_t i = 0; i < n; ++i) {
-      store::ProfilingUnit u;
-      u.task = "scan";
-      u.layer = static_cast<int32_t>(r.heads[static_cast<size_t>(i)].first);
-      u.head = static_cast<int32_t>(r.heads[static_cast<size_t>(i)].second);
-      u.n_examples = 1;
-      u.elapsed_s = secs / static_cast<double>(n);
-      u.scores = {{metric, score[static_cast<size_t>(i)]}};
-      rec->store().record_unit(job, u);
-    }
-    rec->store().finish_profiling_job(job, r.cancelled ? "cancelled" : "done");
+    nlohmann::json task = {{"effect", effect}, {"metric", t.metric}};
+    if (ablate) task["ablation"] = to_string(req.ablation);
+    wb::record_head_scan(rec->store(), rec->run_id(), t, task);
     rec->finish();
   }
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t x, int64_t y) { return score[static_cast<size_t>(x)] > score[static_cast<size_t>(y)]; });
+  const std::vector<size_t> order = t.ranking();
   const int64_t shown = std::min(top, n);
 
   if (a.has("json")) {
     nlohmann::json heads = nlohmann::json::array();
     for (int64_t k = 0; k < n; ++k) {
-      const auto i = static_cast<size_t>(order[static_cast<size_t>(k)]);
-      nlohmann::json h = {{"layer", r.heads[i].first}, {"head", r.heads[i].second}, {"score", score[i]}};
-      if (target) h["delta"] = score[i] - base_score[0];
-      else h["argmax"] = argmax[i];
+      const size_t i = order[static_cast<size_t>(k)];
+      nlohmann::json h = {{"layer", t.heads[i].first}, {"head", t.heads[i].second}, {"score", t.score[i]}};
+      if (target) h["delta"] = t.score[i] - t.baseline_score;
+      else h["argmax"] = t.argmax[i];
       heads.push_back(h);
     }
-    nlohmann::json j = {{"prompt_ids", ps.ids}, {"spans", ps.spans},    {"metric", metric},
-                        {"heads", heads},       {"seconds", secs},      {"forwards", r.forwards},
-                        {"recomputed_token_layers", r.recomputed_tokens}};
+    nlohmann::json j = {{"prompt_ids", ps.ids}, {"spans", ps.spans},    {"metric", t.metric},
+                        {"heads", heads},       {"seconds", t.seconds},      {"forwards", t.forwards},
+                        {"recomputed_token_layers", t.recomputed_tokens}};
     j["effect"] = effect;
-    if (ablate) j["ablation"] = to_string(so.ablation);
-    if (so.prompt_loss) j["baseline_loss"] = r.base_loss;
+    if (ablate) j["ablation"] = to_string(req.ablation);
+    if (prompt_loss) j["baseline_loss"] = t.baseline_loss;
     if (target) {
       j["target_id"] = *target;
       j["target_token"] = token_text(*target);
-      j["baseline_score"] = base_score[0];
+      j["baseline_score"] = t.baseline_score;
     }
     if (versus) {
       j["versus_id"] = *versus;
@@ -162,27 +115,27 @@ int cmd_scan_heads(const Args& a) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("%lld heads scanned in %.2f s (%lld batched forwards); metric %s", static_cast<long long>(n), secs,
-              static_cast<long long>(r.forwards), metric.c_str());
-  if (ablate) std::printf(", %s ablation", to_string(so.ablation));
-  if (so.prompt_loss) std::printf(", baseline loss %.4f", r.base_loss);
+  std::printf("%lld heads scanned in %.2f s (%lld batched forwards); metric %s", static_cast<long long>(n), t.seconds,
+              static_cast<long long>(t.forwards), t.metric.c_str());
+  if (ablate) std::printf(", %s ablation", to_string(req.ablation));
+  if (prompt_loss) std::printf(", baseline loss %.4f", t.baseline_loss);
   if (target) {
     std::printf("\ntarget %s (id %lld)", nlohmann::json(token_text(*target)).dump().c_str(), static_cast<long long>(*target));
     if (versus)
       std::printf(" versus %s (id %lld)", nlohmann::json(token_text(*versus)).dump().c_str(), static_cast<long long>(*versus));
-    std::printf(", baseline %.4f", base_score[0]);
+    std::printf(", baseline %.4f", t.baseline_score);
   }
-  else std::printf(", baseline top token %s", nlohmann::json(token_text(r.base.argmax().item<int64_t>())).dump().c_str());
+  else std::printf(", baseline top token %s", nlohmann::json(token_text(t.baseline_top)).dump().c_str());
   std::printf("\n%-6s %-10s %12s %12s\n", "rank", "head", "score", target ? "vs baseline" : "top token");
   for (int64_t k = 0; k < shown; ++k) {
-    const auto i = static_cast<size_t>(order[static_cast<size_t>(k)]);
-    const std::string name = head_name(r.heads[i].first, r.heads[i].second);
+    const size_t i = order[static_cast<size_t>(k)];
+    const std::string name = head_name(t.heads[i].first, t.heads[i].second);
     if (target)
-      std::printf("%-6lld %-10s %12.4f %+12.4f\n", static_cast<long long>(k + 1), name.c_str(), score[i],
-                  score[i] - base_score[0]);
+      std::printf("%-6lld %-10s %12.4f %+12.4f\n", static_cast<long long>(k + 1), name.c_str(), t.score[i],
+                  t.score[i] - t.baseline_score);
     else
-      std::printf("%-6lld %-10s %12.4g %12s\n", static_cast<long long>(k + 1), name.c_str(), score[i],
-                  nlohmann::json(token_text(argmax[i])).dump().c_str());
+      std::printf("%-6lld %-10s %12.4g %12s\n", static_cast<long long>(k + 1), name.c_str(), t.score[i],
+                  nlohmann::json(token_text(t.argmax[i])).dump().c_str());
   }
   if (run_id) std::printf("recorded run %lld\n", static_cast<long long>(run_id));
   return 0;

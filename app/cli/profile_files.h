@@ -7,16 +7,13 @@
 #include "analysis/suite_builtin.h"
 #include "core/engine/model.h"
 #include "core/file_write.h"
+#include "workbench/profiling.h"
 
 namespace hl::cli {
 
-// ../shared (HEADLIGHT_SHARED_DIR in the environment, else the build's) and the repository's assets/.
-SuiteSources suite_sources();
-
-// Content hash of config.json (for a llama2.c checkpoint: its shape and size, as the run store records it).
-std::string model_config_hash(const Model& m);
-// Identity of the weights (workbench/model_identity.h: every weight file's content hash; files over 256 MiB by
-// their size and 16 evenly spaced 1 MiB windows), folded to one hash.
-std::string model_weights_id(const Model& m);
+// ../shared and assets/, a model's config hash and weights identity (workbench/profiling.h).
+using wb::model_config_hash;
+using wb::model_weights_id;
+using wb::suite_sources;
 
 }  // namespace hl::cli

@@ -1,10 +1,15 @@
 // The workbench layer on stories260K: documents prepared and validated, baseline and steered runs on the worker,
 // supersession and cancellation, the store record, and equality with the engine called directly.
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
+#include "analysis/niah.h"
 #include "core/engine/generate.h"
 #include "core/engine/session.h"
 #include "core/error.h"
+#include "engine/cli_runner.h"
 #include "engine/doctest_torch.h"
 #include "engine/golden.h"
 #include "scratch_dir.h"
@@ -70,6 +75,7 @@ TEST_CASE("workbench: load, prepare, baseline and steered runs equal the engine'
   CHECK(s.model->n_layers == 5);
   CHECK(s.model->n_heads == 8);
   CHECK(s.model->has_tokenizer);
+  REQUIRE(!s.jobs.empty());
   CHECK(s.jobs.front().kind == wb::JobKind::Load);
   CHECK(s.jobs.front().state == wb::JobState::Done);
   CHECK(s.jobs.front().progress.done == s.jobs.front().progress.total);
@@ -265,4 +271,163 @@ TEST_CASE("engine: a cancelled re-prefill throws and leaves the session usable")
   ForwardOptions fo;
   fo.cancel = &stop;
   CHECK_THROWS_AS(m.forward(at::tensor(std::vector<int64_t>{1, 2, 3}, at::kLong).unsqueeze(0), cache, fo), Cancelled);
+}
+
+namespace {
+
+std::vector<std::string> file_lines(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(f, line);) out.push_back(line);
+  return out;
+}
+
+// A workbench recording in `db` (empty: none) with `model` loaded.
+std::unique_ptr<wb::Workbench> loaded_workbench(const std::string& db, const std::string& model) {
+  wb::WorkbenchOptions o;
+  o.db_path = db;
+  auto w = std::make_unique<wb::Workbench>(o);
+  w->load_model(model);
+  REQUIRE(w->wait_idle(120));
+  REQUIRE(w->snapshot().model);
+  return w;
+}
+
+const wb::JobInfo& job_of(const wb::Snapshot& s, uint64_t id) {
+  for (const auto& j : s.jobs)
+    if (j.id == id) return j;
+  FAIL("job " << id << " is not in the snapshot");
+  return s.jobs.front();
+}
+
+}  // namespace
+
+TEST_CASE("workbench: a NIAH sweep job gives the CLI's cells, records its run, and a rerun skips every cell") {
+  hl_test::ScratchDir tmp("wb_niah");
+  const std::string model = stories_dir() + "/stories260K.bin";
+  auto wp = loaded_workbench(tmp.file("runs.db"), model);
+  wb::Workbench& w = *wp;
+  wb::NiahSweepRequest req;
+  req.grid.lengths = {256, 384};
+  req.grid.depths = {0, 50, 100};
+  req.grid.deltas = {0, 1};
+  req.max_new_tokens = 8;
+  req.journal_path = tmp.file("wb.csv");
+  const uint64_t id = w.start_niah(req);
+  REQUIRE(w.wait_idle(300));
+  wb::Snapshot s = w.snapshot();
+  const wb::JobInfo& job = job_of(s, id);
+  INFO(job.error);
+  REQUIRE(job.state == wb::JobState::Done);
+  CHECK(job.progress.total == 12);
+  CHECK(job.progress.done == job.progress.total);
+  REQUIRE(s.niah);
+  CHECK(s.niah->finished);
+  CHECK(s.niah->total == 12);
+  CHECK(s.niah->ran == 12);
+  CHECK(s.niah->run_id > 0);
+  CHECK(job.run_id == s.niah->run_id);
+  REQUIRE(s.niah->cells.size() == 12);
+
+  // The CLI, same settings: the same CSV, record for record, and the cells published are its rows.
+  const std::string cli_csv = tmp.file("cli.csv");
+  hl::test::CliResult r = hl::test::run_cli({"niah", "--model", model, "--lengths", "256,384", "--depths", "0,50,100",
+                                             "--deltas", "0,1", "--max-new", "8", "--out", cli_csv});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const std::vector<std::string> cli = file_lines(cli_csv);
+  CHECK(file_lines(req.journal_path) == cli);
+  REQUIRE(cli.size() == 13);
+  for (size_t i = 0; i < s.niah->cells.size(); ++i) CHECK(niah_csv_row(s.niah->cells[i]) == cli[i + 1]);
+
+  // The same sweep again: every cell comes from the journal, the store run continues (no new run).
+  const uint64_t again = w.start_niah(req);
+  REQUIRE(w.wait_idle(120));
+  s = w.snapshot();
+  CHECK(job_of(s, again).state == wb::JobState::Done);
+  REQUIRE(s.niah);
+  CHECK(s.niah->skipped == 12);
+  CHECK(s.niah->ran == 0);
+  CHECK(s.niah->cells.size() == 12);
+  CHECK(job_of(s, again).run_id == job_of(s, id).run_id);
+}
+
+TEST_CASE("workbench: a profile job cancelled midway and restarted computes no unit twice; its scores are an "
+          "uninterrupted job's") {
+  hl_test::ScratchDir tmp("wb_profile");
+  wb::ProfileRequest req;
+  req.suites = {"pair_qa"};
+  req.examples = 60;
+  req.example_block = 1;  // 60 units: a cancel lands midway
+  req.out_path = tmp.file("scores.json");
+
+  // Without a store there is no journal to resume from: a clear error, no crash.
+  {
+    auto bp = loaded_workbench("", stories_dir());
+    wb::Workbench& bare = *bp;
+    const uint64_t id = bare.start_profile(req);
+    REQUIRE(bare.wait_idle(60));
+    const wb::Snapshot s = bare.snapshot();
+    CHECK(job_of(s, id).state == wb::JobState::Failed);
+    CHECK(job_of(s, id).error.find("store") != std::string::npos);
+  }
+
+  auto wp = loaded_workbench(tmp.file("runs.db"), stories_dir());
+  wb::Workbench& w = *wp;
+  const uint64_t first = w.start_profile(req);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const wb::Snapshot s = w.snapshot();
+    if (s.profile && s.profile->done >= 8) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  w.cancel(first);
+  REQUIRE(w.wait_idle(60));
+  wb::Snapshot s = w.snapshot();
+  REQUIRE(job_of(s, first).state == wb::JobState::Cancelled);
+  REQUIRE(s.profile);
+  const int64_t units = s.profile->units;
+  const int64_t done_before = s.profile->done;
+  CHECK(units == 60);
+  CHECK(done_before >= 8);
+  CHECK(done_before < units);
+  CHECK_FALSE(s.profile->finished);
+  // Partial scores: heads scored on the examples done so far.
+  REQUIRE(s.profile->tasks.size() == 1);
+  CHECK(s.profile->tasks[0].n[0] == done_before);
+  CHECK(std::isfinite(s.profile->tasks[0].mean[0]));
+
+  const uint64_t second = w.start_profile(req);
+  REQUIRE(w.wait_idle(300));
+  s = w.snapshot();
+  INFO(job_of(s, second).error);
+  REQUIRE(job_of(s, second).state == wb::JobState::Done);
+  CHECK(job_of(s, second).progress.done == units);
+  CHECK(job_of(s, second).progress.total == units);
+  REQUIRE(s.profile);
+  const wb::ProfileScores resumed = *s.profile;
+  CHECK(resumed.finished);
+  CHECK(resumed.resumed);
+  CHECK(resumed.skipped == done_before);
+  CHECK(resumed.computed == units - done_before);
+  CHECK(job_of(s, second).run_id == resumed.run_id);
+
+  // The uninterrupted job, in another store.
+  auto rp = loaded_workbench(tmp.file("ref.db"), stories_dir());
+  wb::Workbench& ref = *rp;
+  wb::ProfileRequest req2 = req;
+  req2.out_path = tmp.file("ref.json");
+  ref.start_profile(req2);
+  REQUIRE(ref.wait_idle(300));
+  const wb::Snapshot rs = ref.snapshot();
+  REQUIRE(rs.profile);
+  CHECK(rs.profile->computed == units);
+  CHECK(rs.profile->skipped == 0);
+  REQUIRE(rs.profile->tasks.size() == 1);
+  CHECK(rs.profile->tasks[0].baseline == resumed.tasks[0].baseline);
+  CHECK(rs.profile->tasks[0].mean == resumed.tasks[0].mean);
+  CHECK(rs.profile->tasks[0].n == resumed.tasks[0].n);
+  nlohmann::json a = nlohmann::json::parse(std::ifstream(req.out_path)), b = nlohmann::json::parse(std::ifstream(req2.out_path));
+  CHECK(a["tasks"].dump() == b["tasks"].dump());
+  CHECK(a["tasks"]["pair_qa"]["heads"].size() == 40);
 }
