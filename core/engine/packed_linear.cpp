@@ -8,6 +8,10 @@
 #include <cstdint>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -216,6 +220,20 @@ std::vector<int64_t> out_shape(const at::Tensor& x, int64_t n) {
   return s;
 }
 
+// Asks for transparent huge pages on the 2 MB-aligned part of a large buffer not yet touched (where the kernel
+// leaves THP to madvise): products stream the panels, and 4 KB pages cost a TLB miss and a restart of the hardware
+// prefetcher every 4 KB. (A 2-layer Llama-2-7B shape, alternating runs: decode median 131 vs 150 ms a token.)
+void advise_huge_pages(void* p, size_t bytes) {
+#if defined(__linux__)
+  constexpr uintptr_t kHuge = 2u << 20;
+  const auto a = reinterpret_cast<uintptr_t>(p), first = (a + kHuge - 1) & ~(kHuge - 1), last = (a + bytes) & ~(kHuge - 1);
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 // Row of the [N, K] matrix that column c of panel p holds, or -1 for padding.
 int64_t source_row(const PackedWeight& w, int64_t p, int64_t c) {
   if (w.layout() == PackedWeight::Layout::GatePairs) {
@@ -283,7 +301,9 @@ PackedWeight PackedWeight::pack(const std::vector<at::Tensor>& blocks_in, Layout
   }
   pw.panels_ = layout == Layout::GatePairs ? 2 * ((pw.n_ / 2 + kPanel - 1) / kPanel) : (pw.n_ + kPanel - 1) / kPanel;
   // 64-byte aligned panels (aligned zmm loads); 64 spare bytes for the alignment offset.
-  pw.buf_ = at::zeros({pw.bytes() + 64}, at::kByte);
+  pw.buf_ = at::empty({pw.bytes() + 64}, at::kByte);
+  advise_huge_pages(pw.buf_.data_ptr<uint8_t>(), static_cast<size_t>(pw.bytes() + 64));
+  pw.buf_.zero_();
   const auto addr = reinterpret_cast<uintptr_t>(pw.buf_.data_ptr<uint8_t>());
   auto* base = reinterpret_cast<unsigned char*>((addr + 63) & ~uintptr_t{63});
   pw.base_ = base;
