@@ -56,7 +56,9 @@ PromptSetup setup_prompt(const Model& m, const PromptRequest& req) {
   ps.steering_spans = r.spans;
   for (const auto& s : r.spans) ps.spans.emplace_back(s.begin, s.end);
   if (r.influence_span) ps.influence_span = std::make_pair(r.influence_span->begin, r.influence_span->end);
-  if (mapped.method != SteeringMethod::None) ps.bias = std::make_unique<AttentionBias>(std::move(r.bias));
+  // Ablation alone (method none) is a bias too: its second operator.
+  if (mapped.method != SteeringMethod::None || !mapped.ablate.empty())
+    ps.bias = std::make_unique<AttentionBias>(std::move(r.bias));
   ps.spec = mapped;
   if (ps.ids.empty()) throw Error("prompt: the prompt tokenises to nothing");
   return ps;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/engine/ablation.h"
 #include "core/engine/head_stats.h"
 #include "core/engine/model.h"
 #include "core/error.h"
@@ -108,6 +109,14 @@ CaptureOutput capture(const Model& m, const CaptureRequest& req) {
   KVCache cache = m.new_cache(1, N);
   ForwardOptions fo;
   fo.bias = req.bias;
+  // Mean ablation: the prompt's unsteered means, filled once here so the continuation's pass has them too (the
+  // prompt's forward alone would fill its own copy).
+  AttentionBias with_means;
+  if (req.bias && req.bias->ablation.needs_means()) {
+    with_means = *req.bias;
+    fill_ablation_means(m, at::tensor(req.prompt, at::kLong).unsqueeze(0), with_means);
+    fo.bias = &with_means;
+  }
   fo.observer = &fan;
   fo.cancel = req.cancel;
   m.forward(at::tensor(req.prompt, at::kLong).unsqueeze(0), cache, fo);

@@ -45,7 +45,7 @@ bool same_sampling(const SamplingSettings& a, const SamplingSettings& b) {
 // The document field an error is about, so the UI can show it next to that field. Errors name their field first
 // ("heads: entry L9: ...", "sampling: ..."); the span finder names the substring it could not find.
 FieldIssue issue_from(const std::string& msg) {
-  static const char* fields[] = {"heads", "alpha", "delta", "multiplier", "layers", "spans", "emphasis",
+  static const char* fields[] = {"heads", "ablate", "ablation", "alpha", "delta", "multiplier", "layers", "spans", "emphasis",
                                  "influence_span", "occurrence", "scale_position", "apply_at", "head_index",
                                  "multispan", "span_match", "method", "sampling", "prompt", "ids", "model"};
   if (msg.rfind("span finder:", 0) == 0) return {"emphasis", msg};
@@ -254,6 +254,9 @@ uint64_t Workbench::load_model(const std::string& path, const std::string& devic
     info.packed = m->weights_packed();
     info.has_tokenizer = m->tokenizer() != nullptr;
     info.load_seconds = seconds_since(t0);
+    const store::ModelRecord mr = model_record(*m);
+    info.record_path = mr.path;
+    info.config_hash = mr.config_hash;
     im->session.reset();
     im->model = std::move(m);
     im->baseline_done = false;
@@ -684,6 +687,74 @@ std::vector<RunRow> Workbench::list_runs(int64_t limit) const {
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+RetrievalScores Workbench::retrieval_scores() const {
+  RetrievalScores out;
+  std::optional<ModelInfo> info;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    info = impl_->snap.model;
+  }
+  if (!info) {
+    out.missing = "no model is loaded";
+    return out;
+  }
+  if (impl_->opt.db_path.empty()) {
+    out.missing = "no store is open (start with --db FILE)";
+    return out;
+  }
+  const std::string none_yet = "no NIAH run of this model with retrieval scores in " + impl_->opt.db_path +
+                               " (run: headlight-cli niah --model " + info->path + " --retrieval-scores --db " +
+                               impl_->opt.db_path + ")";
+  if (!std::filesystem::exists(impl_->opt.db_path)) {
+    out.missing = none_yet;
+    return out;
+  }
+  try {
+    store::Store st = store::Store::open(impl_->opt.db_path, store::Store::Access::ReadOnly);
+    store::ReadSnapshot consistent(st);
+    store::RunFilter f;
+    f.kind = "niah";
+    for (const auto& r : st.list_runs(f)) {  // newest first
+      if (r.model_path != info->record_path) continue;
+      const auto m = st.get_model(r.run.model_id);
+      if (!m || m->config_hash != info->config_hash) continue;
+      const auto sweeps = st.list_niah_sweeps(r.run.id);
+      for (auto sw = sweeps.rbegin(); sw != sweeps.rend(); ++sw) {
+        const auto scores = st.get_retrieval_scores(sw->id);
+        if (scores.empty()) continue;
+        const int64_t L = info->n_layers, H = info->n_heads;
+        if (static_cast<int64_t>(scores.size()) != L * H)
+          throw Error("NIAH sweep " + std::to_string(sw->id) + " has " + std::to_string(scores.size()) +
+                      " retrieval scores, the model " + std::to_string(L * H) + " heads");
+        out.layers = L;
+        out.heads = H;
+        out.score.assign(static_cast<size_t>(L * H), 0.0f);
+        out.hits.assign(static_cast<size_t>(L * H), 0);
+        for (const auto& sc : scores) {
+          if (sc.layer < 0 || sc.layer >= L || sc.head < 0 || sc.head >= H)
+            throw Error("NIAH sweep " + std::to_string(sw->id) + ": retrieval score of L" + std::to_string(sc.layer) +
+                        "H" + std::to_string(sc.head) + " is outside the model");
+          const auto k = static_cast<size_t>(sc.layer * H + sc.head);
+          out.score[k] = static_cast<float>(sc.score);
+          out.hits[k] = sc.hits;
+          out.copy_steps = sc.copy_steps;
+        }
+        for (const auto& c : st.get_niah_cells(sw->id)) out.cells += c.retrieval_copy_steps ? 1 : 0;
+        out.run_id = r.run.id;
+        out.sweep_id = sw->id;
+        out.run_created_at = r.run.created_at;
+        out.method = sw->method;
+        return out;
+      }
+    }
+    out.missing = none_yet;
+  } catch (const std::exception& e) {
+    out = RetrievalScores{};
+    out.missing = std::string("retrieval scores: ") + e.what();
+  }
+  return out;
 }
 
 bool Workbench::reopen_run(int64_t run_id, std::string* error) {

@@ -70,6 +70,9 @@ struct ModelInfo {
   bool packed = false;     // packed projections (own kernels)
   bool has_tokenizer = false;
   double load_seconds = 0;
+  // The store's identity of the model (its models row): canonical path and config hash. Runs recorded by any front
+  // end on this model carry the same pair (retrieval_scores() finds the NIAH runs of this model by it).
+  std::string record_path, config_hash;
 };
 
 // The prompt as the model sees it, with the steering resolved on it.
@@ -131,6 +134,24 @@ struct HeadScanScores {
   double alpha = 0.01;
   std::vector<float> kl;
   std::vector<int64_t> top_token;  // per head, the steered next token's argmax
+};
+
+// Per-head retrieval scores (Wu et al. 2024) from the store: the newest NIAH sweep run on the loaded model (same
+// path and config hash) with `headlight-cli niah --retrieval-scores`, summed over its cells as
+// store::Store::get_retrieval_scores does. [layers, heads] row-major.
+struct RetrievalScores {
+  int64_t layers = 0, heads = 0;
+  std::vector<float> score;     // hits / copy steps, in [0, 1]
+  std::vector<int64_t> hits;    // copy steps at which the head's most-attended key was the copied needle token
+  int64_t copy_steps = 0;       // answer tokens that copied a needle token, over the sweep's cells
+  int64_t run_id = 0, sweep_id = 0;
+  std::string run_created_at;   // as the store has it (ISO-8601 UTC)
+  std::string method;           // the sweep's steering method ("none" for an unsteered sweep)
+  int64_t cells = 0;            // cells that carried a tally
+  // Empty when there are scores; otherwise why there are none, in words for the UI (no store, no model, no NIAH run
+  // of this model with retrieval scores, the store could not be read).
+  std::string missing;
+  bool available() const { return missing.empty() && !score.empty(); }
 };
 
 // Baseline or steered: everything computed for one variant of the current document.
@@ -290,6 +311,10 @@ class Workbench {
   // Reopens a recorded run into the document (prompt, spec, sampling); the workbench then recomputes it.
   // Returns false and sets *error (e.g. the run has no prompt) when it cannot.
   bool reopen_run(int64_t run_id, std::string* error = nullptr);
+  // The loaded model's retrieval scores from the store (see RetrievalScores). Reads through its own read-only
+  // connection on the calling thread, as list_runs does (call it off the frame loop). Never throws: a store that
+  // cannot be read is named in RetrievalScores::missing.
+  RetrievalScores retrieval_scores() const;
   // Store writes and exports run as jobs on the worker (JobKind::Custom; their JobInfo says how they ended).
   uint64_t delete_run(int64_t run_id);
   // format: csv | json | png (the store's exporters).

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "app/gui/head_metrics.h"
+
 namespace hl::gui {
 
 const char* to_string(Variant v) {
@@ -14,6 +16,8 @@ const char* to_string(Variant v) {
   return "steered";
 }
 
+const char* to_string(HeadClick c) { return c == HeadClick::Ablate ? "ablate" : "steer"; }
+
 GuiState::GuiState(wb::Workbench& wb, std::unique_ptr<HeatmapRenderer> renderer)
     : wb_(wb), renderer_(std::move(renderer)), doc_(wb.document()) {
   prompt_edit = doc_.prompt;
@@ -21,6 +25,11 @@ GuiState::GuiState(wb::Workbench& wb, std::unique_ptr<HeatmapRenderer> renderer)
 }
 
 void GuiState::begin_frame() {
+  take_snapshot();
+  poll_retrieval();
+}
+
+void GuiState::take_snapshot() {
   const uint64_t v = wb_.version();
   if (v == snap_version_) return;
   snap_ = wb_.snapshot();
@@ -39,7 +48,7 @@ void GuiState::commit() {
   const uint64_t gen = wb_.set_document(doc_);
   // Only a change that runs a steered continuation of its own is timed (a document without steering shows the
   // baseline's tokens, which were there before).
-  if (gen != before && doc_.spec.method != SteeringMethod::None) {
+  if (gen != before && (doc_.spec.method != SteeringMethod::None || !doc_.spec.ablate.empty())) {
     pending_generation_ = gen;
     pending_since_ = std::chrono::steady_clock::now();
   }
@@ -164,15 +173,17 @@ void GuiState::set_heads(const HeadSet& heads) {
 }
 // wb::toggle_head / set_head expand the set against the model and throw for entries outside it (a config for a
 // bigger model): the click is refused with the reason instead.
-void GuiState::toggle_head(int64_t layer, int64_t head) {
+void GuiState::edit_head_set(HeadSet& set, int64_t layer, int64_t head, int on) {
   try {
-    wb::toggle_head(doc_.spec.heads, layer, head, n_layers(), n_heads());
+    if (on < 0) wb::toggle_head(set, layer, head, n_layers(), n_heads());
+    else wb::set_head(set, layer, head, on != 0, n_layers(), n_heads());
   } catch (const std::exception& e) {
     heads_message = e.what();
     return;
   }
   commit();
 }
+void GuiState::toggle_head(int64_t layer, int64_t head) { edit_head_set(doc_.spec.heads, layer, head, -1); }
 bool GuiState::load_heads_file() {
   try {
     set_heads(wb::Workbench::load_heads(heads_file));
@@ -196,15 +207,54 @@ bool GuiState::save_heads_file() {
   }
 }
 
-void GuiState::set_head(int64_t layer, int64_t head, bool on) {
-  try {
-    wb::set_head(doc_.spec.heads, layer, head, on, n_layers(), n_heads());
-  } catch (const std::exception& e) {
-    heads_message = e.what();
-    return;
-  }
+void GuiState::set_head(int64_t layer, int64_t head, bool on) { edit_head_set(doc_.spec.heads, layer, head, on); }
+void GuiState::set_ablate(const HeadSet& heads) {
+  doc_.spec.ablate = heads;
   commit();
 }
+void GuiState::toggle_ablated(int64_t layer, int64_t head) { edit_head_set(doc_.spec.ablate, layer, head, -1); }
+void GuiState::set_ablated(int64_t layer, int64_t head, bool on) { edit_head_set(doc_.spec.ablate, layer, head, on); }
+void GuiState::set_ablation(AblationMode mode) {
+  doc_.spec.ablation = mode == AblationMode::Mean ? AblationMode::Mean : AblationMode::Zero;
+  commit();
+}
+void GuiState::click_head(int64_t layer, int64_t head) {
+  if (head_click == HeadClick::Ablate) toggle_ablated(layer, head);
+  else toggle_head(layer, head);
+}
+
+bool GuiState::set_head_colour(const std::string& name) {
+  if (name == "scan") {
+    head_metric = kHeadMetricScan;
+    return true;
+  }
+  if (name == "retrieval") {
+    head_metric = kHeadMetricRetrieval;
+    refresh_retrieval();
+    return true;
+  }
+  const auto names = head_stat_names(snap_);
+  const auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) return false;
+  head_metric = static_cast<int>(it - names.begin());
+  return true;
+}
+
+void GuiState::poll_retrieval() {
+  if (retrieval_future.valid() && retrieval_future.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+    retrieval = retrieval_future.get();  // retrieval_scores() never throws
+  const std::string model = snap_.model ? snap_.model->record_path + "\n" + snap_.model->config_hash : std::string();
+  if (model != retrieval_model) retrieval_refresh = true;
+  if (retrieval_refresh && !retrieval_future.valid()) {
+    wb::Workbench* w = &wb_;
+    retrieval_future = std::async(std::launch::async, [w] { return w->retrieval_scores(); });
+    retrieval_model = model;
+    retrieval_refresh = false;
+  }
+}
+
+bool GuiState::retrieval_pending() const { return retrieval_refresh || retrieval_future.valid(); }
+
 void GuiState::select_head(int64_t layer, int64_t head) {
   doc_.focus_layer = layer;
   doc_.focus_head = head;

@@ -21,8 +21,12 @@ namespace hl::gui {
 
 // Which number of the per-head statistics colours the heads grid and which variant it is taken from.
 enum class Variant { Baseline = 0, Steered = 1, Difference = 2 };
-// GuiState::head_metric: a column of the head statistics table, or this for the head scan's KL.
-constexpr int kHeadMetricScan = -1;
+// GuiState::head_metric: a column of the head statistics table, or one of these sources outside it.
+constexpr int kHeadMetricScan = -1;       // the head scan's KL (Snapshot::scan)
+constexpr int kHeadMetricRetrieval = -2;  // retrieval scores of the model's latest NIAH sweep (the store)
+// What a click (or drag) on the heads grid edits: the steered set (spec.heads) or the ablated set (spec.ablate).
+enum class HeadClick { Steer = 0, Ablate = 1 };
+const char* to_string(HeadClick c);
 const char* to_string(Variant v);
 
 // The heatmap's view: the visible region in map cells (x = key column, y = query row), zoom/pan in the shader.
@@ -80,6 +84,21 @@ class GuiState {
   bool load_heads_file();
   bool save_heads_file();
   void set_head(int64_t layer, int64_t head, bool on);
+  // Head ablation (spec.ablate / spec.ablation): works with any method, "none" included.
+  void set_ablate(const HeadSet& heads);
+  void toggle_ablated(int64_t layer, int64_t head);
+  void set_ablated(int64_t layer, int64_t head, bool on);
+  void set_ablation(AblationMode mode);  // Zero or Mean
+  // A grid click on (layer, head): toggles it in the set head_click names.
+  void click_head(int64_t layer, int64_t head);
+  // Heads-grid colour by name: a statistic ("span_mass_last", "attn_distance", ...), "scan" or "retrieval". False
+  // (nothing changed) for an unknown name.
+  bool set_head_colour(const std::string& name);
+  // The retrieval scores shown as a colour: re-read from the store (off the frame loop) when the model changes or
+  // on request; poll_retrieval() takes a finished read. retrieval_pending(): a read is in flight or asked for.
+  void refresh_retrieval() { retrieval_refresh = true; }
+  void poll_retrieval();
+  bool retrieval_pending() const;
   void select_head(int64_t layer, int64_t head);      // the heatmap's focus; head -1 = the layer's mean
   void set_max_new_tokens(int64_t n);
   void show_scan_scores();  // the heads grid switches to the head scan's scores
@@ -110,6 +129,11 @@ class GuiState {
   std::vector<ImVec2> prompt_chip_centres;  // where the prompt's token chips were drawn last frame
   // Heads panel
   int head_metric = 1;  // span_mass_last: where the last position looks, the number steering moves most
+  HeadClick head_click = HeadClick::Steer;
+  wb::RetrievalScores retrieval;  // the last read (retrieval.missing says why there are none)
+  std::future<wb::RetrievalScores> retrieval_future;
+  std::string retrieval_model;  // the model (record path + config hash) the last read was for
+  bool retrieval_refresh = true;
   Variant head_variant = Variant::Steered;
   std::string heads_file;
   std::string head_config_dir;                 // browsed for PASTA head configs (the published ones)
@@ -157,6 +181,9 @@ class GuiState {
 
  private:
   void commit();
+  void take_snapshot();
+  // Toggles (on < 0) or sets one head of `set` (the document's steered or ablated set) and commits.
+  void edit_head_set(HeadSet& set, int64_t layer, int64_t head, int on);
 
   wb::Workbench& wb_;
   std::unique_ptr<HeatmapRenderer> renderer_;

@@ -162,6 +162,27 @@ void draw_steering_panel(GuiState& s) {
   draw_field_issue(s, "apply_at");
   ImGui::EndDisabled();
 
+  // Head ablation: a second operator on heads, with any method (none included); the Heads panel's ablate mode picks
+  // the heads.
+  int abl = spec.ablation == AblationMode::Mean ? 1 : 0;
+  const char* ablations[] = {"zero (output x 0)", "mean (its mean over the prompt)"};
+  if (ImGui::Combo("ablation", &abl, ablations, 2)) s.set_ablation(abl == 1 ? AblationMode::Mean : AblationMode::Zero);
+  ImGui::SameLine();
+  help_marker("An ablated head's output (before the output projection) is multiplied by 0 (zero)\n"
+              "or replaced by its mean over the prompt's positions, unsteered (mean).\n"
+              "Pick the heads in the Heads panel with \"click toggles: ablate\".");
+  const HeadCount ab = count_heads(spec.ablate, s.n_layers(), s.n_heads());
+  ImGui::Text("ablated heads: %lld%s", static_cast<long long>(ab.inside), ab.outside ? " (+ entries outside this model)" : "");
+  if (ab.inside + ab.outside > 0) {
+    ImGui::SameLine();
+    if (ImGui::SmallButton("clear##ablate")) s.set_ablate(HeadSet{});
+  } else {
+    ImGui::SameLine();
+    ImGui::TextDisabled("(Heads panel: click toggles ablate)");
+  }
+  draw_field_issue(s, "ablate");
+  draw_field_issue(s, "ablation");
+
   int max_new = static_cast<int>(s.doc().sampling.max_new_tokens);
   if (ImGui::SliderInt("new tokens", &max_new, 1, 256)) s.set_max_new_tokens(max_new);
   draw_field_issue(s, "sampling");

@@ -88,4 +88,18 @@ void help_marker(const char* text) {
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", text);
 }
 
+HeadCount count_heads(const HeadSet& set, int64_t L, int64_t H) {
+  HeadCount c;
+  if (set.is_all()) c.inside = L * H;
+  for (const auto& e : set.entries()) {
+    if (e.layer >= L) {
+      c.outside += e.all_heads ? 1 : static_cast<int64_t>(e.heads.size());
+      continue;
+    }
+    if (e.all_heads) c.inside += H;
+    for (int64_t h : e.heads) (h < H ? c.inside : c.outside) += 1;
+  }
+  return c;
+}
+
 }  // namespace hl::gui

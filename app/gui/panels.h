@@ -29,6 +29,12 @@ std::string panel_title(const std::string& name);
 // Shared small widgets.
 void draw_field_issue(const GuiState& s, const char* field);   // red text under a field when the prompt has an issue
 void help_marker(const char* text);                            // "(?)" with a tooltip
+// Heads of a set on a model of L x H heads, counted by hand: HeadSet::count throws for a set that does not fit the
+// model (a 32-layer config on a small model), and such a set is shown (as a heads issue), not refused.
+struct HeadCount {
+  int64_t inside = 0, outside = 0;  // heads in the model, entries outside it
+};
+HeadCount count_heads(const HeadSet& set, int64_t L, int64_t H);
 // When the document has issues nothing runs, and results on screen are from the last document that did: say so.
 void draw_stale_note(const GuiState& s);
 

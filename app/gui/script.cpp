@@ -1,11 +1,13 @@
 #include "app/gui/script.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "app/gui/gui_state.h"
+#include "app/gui/head_metrics.h"
 #include "app/gui/panels.h"
 
 namespace hl::gui {
@@ -84,12 +86,12 @@ std::vector<ScriptAction> parse_script(const std::string& text, const std::strin
       number("a value > 0");
       if (!(a.number > 0)) fail("multiplier must be > 0");
       a.op = ScriptOp::Multiplier;
-    } else if (cmd == "heads") {
+    } else if (cmd == "heads" || cmd == "ablate") {
       need_arg("a head list (L1H5,L2H0), all or none");
-      a.op = ScriptOp::Heads;
+      a.op = cmd == "heads" ? ScriptOp::Heads : ScriptOp::Ablate;
       if (arg != "none") {
         try {
-          a.heads = parse_head_set_text(arg, "heads");
+          a.heads = parse_head_set_text(arg, cmd);
         } catch (const std::exception& e) {
           fail(e.what());
         }
@@ -134,6 +136,26 @@ std::vector<ScriptAction> parse_script(const std::string& text, const std::strin
       number("a number of cells (0 = fit)");
       if (a.number < 0) fail("zoom needs 0 (fit) or a number of cells");
       a.op = ScriptOp::Zoom;
+    } else if (cmd == "ablation") {
+      a.op = ScriptOp::Ablation;
+      if (arg == "zero") a.ablation = AblationMode::Zero;
+      else if (arg == "mean") a.ablation = AblationMode::Mean;
+      else fail("ablation must be zero or mean, not \"" + arg + "\"");
+    } else if (cmd == "click") {
+      a.op = ScriptOp::Click;
+      if (arg == "steer") a.variant = 0;
+      else if (arg == "ablate") a.variant = 1;
+      else fail("click toggles steer or ablate, not \"" + arg + "\"");
+    } else if (cmd == "colour" || cmd == "color") {
+      need_arg("a heads-grid colour (a statistic such as attn_distance, scan or retrieval)");
+      a.op = ScriptOp::Colour;
+      a.text = arg;
+      const auto known = head_stat_names(wb::Snapshot{});
+      if (arg != "scan" && arg != "retrieval" && std::find(known.begin(), known.end(), arg) == known.end()) {
+        std::string names;
+        for (const auto& n : known) names += n + ", ";
+        fail("unknown colour \"" + arg + "\" (" + names + "scan or retrieval)");
+      }
     } else if (cmd == "scan") {
       need_no_arg();
       a.op = ScriptOp::Scan;

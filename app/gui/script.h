@@ -8,6 +8,9 @@
 //   screenshot FILE.png  frames N  (render N frames)           load PATH (open a model)
 //   tokens N  (new tokens per continuation)                    scan  (score every head steered alone)
 //   heatmap baseline|steered|difference                        zoom N  (the heatmap shows N cells across; 0 = fit)
+//   ablate LIST|all|none  (the ablated set)                    ablation zero|mean
+//   click steer|ablate  (what a heads-grid click toggles)      colour NAME  (heads grid: a statistic such as
+//                         attn_distance or future_influence, scan, or retrieval)
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -23,7 +26,7 @@ class ScriptError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class ScriptOp { Prompt, Emphasize, Method, Alpha, Delta, Multiplier, Heads, Toggle, Select, Panel, Wait, Screenshot, Frames, Load, Tokens, Scan, Heatmap, Zoom };
+enum class ScriptOp { Prompt, Emphasize, Method, Alpha, Delta, Multiplier, Heads, Toggle, Select, Panel, Wait, Screenshot, Frames, Load, Tokens, Scan, Heatmap, Zoom, Ablate, Ablation, Click, Colour };
 
 struct ScriptAction {
   ScriptOp op = ScriptOp::Wait;
@@ -32,9 +35,10 @@ struct ScriptAction {
   std::string text;      // prompt, emphasis, panel name, file
   double number = 0;     // alpha, delta, multiplier, frames
   SteeringMethod method = SteeringMethod::None;
-  HeadSet heads;
+  AblationMode ablation = AblationMode::Zero;
+  HeadSet heads;         // heads, ablate
   int64_t layer = 0, head = 0;
-  int variant = 0;       // heatmap: 0 baseline, 1 steered, 2 difference
+  int variant = 0;       // heatmap: 0 baseline, 1 steered, 2 difference; click: 0 steer, 1 ablate
 };
 
 // `where` names the script in messages ("demo.script").

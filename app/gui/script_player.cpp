@@ -10,7 +10,8 @@ bool load_in_progress(const wb::Snapshot& snap) {
 }
 
 bool needs_model(ScriptOp op) {
-  return op == ScriptOp::Toggle || op == ScriptOp::Select || op == ScriptOp::Heads || op == ScriptOp::Scan;
+  return op == ScriptOp::Toggle || op == ScriptOp::Select || op == ScriptOp::Heads || op == ScriptOp::Ablate ||
+         op == ScriptOp::Scan;
 }
 
 }  // namespace
@@ -58,14 +59,20 @@ ScriptPlayer::Progress ScriptPlayer::run(GuiState& s, const ScriptAction& a, std
     case ScriptOp::Delta: s.set_delta(a.number); break;
     case ScriptOp::Multiplier: s.set_multiplier(a.number); break;
     case ScriptOp::Heads:
+    case ScriptOp::Ablate: {
+      const bool ablate = a.op == ScriptOp::Ablate;
       try {
-        if (!a.heads.empty()) a.heads.validate(s.n_layers(), s.n_heads(), "heads");
+        if (!a.heads.empty()) a.heads.validate(s.n_layers(), s.n_heads(), ablate ? "ablate" : "heads");
       } catch (const std::exception& e) {
         fail(a, e.what());
         return Progress::Later;
       }
-      s.set_heads(a.heads);
+      ablate ? s.set_ablate(a.heads) : s.set_heads(a.heads);
       break;
+    }
+    case ScriptOp::Ablation: s.set_ablation(a.ablation); break;
+    case ScriptOp::Click: s.head_click = a.variant == 1 ? HeadClick::Ablate : HeadClick::Steer; break;
+    case ScriptOp::Colour: s.set_head_colour(a.text); break;
     case ScriptOp::Toggle:
       if (!check_head(false)) return Progress::Later;
       s.toggle_head(a.layer, a.head);
@@ -97,7 +104,7 @@ ScriptPlayer::Progress ScriptPlayer::run(GuiState& s, const ScriptAction& a, std
     case ScriptOp::Wait: {
       const auto now = std::chrono::steady_clock::now();
       if (!waiting_) waiting_ = true, wait_start_ = now;
-      if (!s.workbench().idle()) {
+      if (!s.workbench().idle() || s.retrieval_pending()) {
         if (std::chrono::duration<double>(now - wait_start_).count() > wait_timeout_s_) {
           fail(a, "the workbench was still busy after " + std::to_string(static_cast<int>(wait_timeout_s_)) + " s");
         }

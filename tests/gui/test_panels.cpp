@@ -10,8 +10,11 @@
 #include <thread>
 
 #include "app/gui/example.h"
+#include "app/gui/head_metrics.h"
 #include "app/gui/state_out.h"
+#include "niah_store_fixture.h"
 #include "scratch_dir.h"
+#include "storage/store.h"
 #include "test_headless.h"
 
 using namespace hl::gui;
@@ -366,6 +369,125 @@ TEST_CASE("prompt: a drag over token chips marks that token range as the span") 
   REQUIRE(w.state.snap().prompt->spans.size() == 1);
   CHECK(w.state.snap().prompt->spans[0].begin == 3);
   CHECK(w.state.snap().prompt->spans[0].end == 6);
+}
+
+TEST_CASE("heads grid: the click mode switch edits the ablated set; ablation alone re-runs the steered text") {
+  Window w("gui_ablate");
+  w.state.set_method(hl::SteeringMethod::None);
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  CHECK(w.steered_ids() == w.baseline_ids());  // nothing steered, nothing ablated
+
+  CHECK(w.state.head_click == HeadClick::Steer);
+  w.state.head_click = HeadClick::Ablate;
+  w.grid_drag(1, 0, 1, 0);  // a click on L1H0 in ablate mode
+  const auto& spec = w.state.doc().spec;
+  CHECK(wb::head_in_set(spec.ablate, 1, 0));
+  CHECK(spec.heads.empty());                            // the steered set is untouched
+  CHECK(w.bench.document().spec.ablate == spec.ablate);  // handed to the workbench at once
+  w.grid_drag(1, 3, 2, 5);  // a drag sets a rectangle of ablated heads: L1H3..L2H5
+  CHECK(spec.ablate.count(5, 8) == 1 + 6);
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  CHECK(w.steered_ids() != w.baseline_ids());
+  // The document's spec carries the ablation, as the state file and the store's run say.
+  const auto& snap = w.state.snap();
+  REQUIRE(snap.prompt);
+  const auto resolved = nlohmann::json::parse(snap.prompt->spec_json);
+  CHECK(resolved["method"] == "none");
+  CHECK(resolved["ablation"] == "zero");
+  CHECK(resolved["ablate"]["1"] == nlohmann::json::array({0, 3, 4, 5}));
+  {
+    hl::store::Store st = hl::store::Store::open(w.bench.db_path(), hl::store::Store::Access::ReadOnly);
+    hl::store::RunFilter f;
+    f.limit = 1;
+    const auto runs = st.list_runs(f);
+    REQUIRE(runs.size() == 1);
+    REQUIRE(runs[0].run.spec_id);
+    CHECK(nlohmann::json::parse(*st.get_spec(*runs[0].run.spec_id))["ablate"] == resolved["ablate"]);
+  }
+
+  // Mean ablation: the Steering panel's kind, a re-run with a different continuation.
+  const auto zero_ids = w.steered_ids();
+  w.state.set_ablation(hl::AblationMode::Mean);
+  CHECK(w.state.doc().spec.ablation == hl::AblationMode::Mean);
+  REQUIRE(w.ui.frames_until_idle(w.state));
+  CHECK(w.steered_ids() != zero_ids);
+  for (const auto& j : w.state.snap().jobs) CHECK_MESSAGE(j.state != wb::JobState::Failed, j.label << ": " << j.error);
+
+  // Back to steer mode: a click toggles the steered set, the ablated set stays; Save writes the steered set only.
+  w.state.head_click = HeadClick::Steer;
+  w.grid_drag(4, 7, 4, 7);
+  CHECK(wb::head_in_set(spec.heads, 4, 7));
+  CHECK(spec.heads.count(5, 8) == 1);
+  CHECK(spec.ablate.count(5, 8) == 7);
+  w.state.heads_file = w.dir.file("steered.json");
+  REQUIRE(w.state.save_heads_file());
+  CHECK(wb::Workbench::load_heads(w.state.heads_file) == spec.heads);
+  w.state.set_heads({});
+  REQUIRE(w.state.load_heads_file());
+  CHECK(wb::head_in_set(w.state.doc().spec.heads, 4, 7));
+  CHECK(w.state.doc().spec.ablate.count(5, 8) == 7);
+
+  // A click on an ablated head in ablate mode restores it.
+  w.state.head_click = HeadClick::Ablate;
+  w.grid_drag(1, 0, 1, 0);
+  CHECK_FALSE(wb::head_in_set(w.state.doc().spec.ablate, 1, 0));
+  CHECK(w.state.doc().spec.ablate.count(5, 8) == 6);
+}
+
+TEST_CASE("heads grid colour: statistics with units, and the store's retrieval scores of this model's NIAH run") {
+  Window w("gui_colour");
+  // The new statistics are on the menu, by name.
+  REQUIRE(w.state.set_head_colour("attn_distance"));
+  const auto names = hl::gui::head_stat_names(w.state.snap());
+  const auto at = std::find(names.begin(), names.end(), "attn_distance");
+  REQUIRE(at != names.end());
+  CHECK(w.state.head_metric == static_cast<int>(at - names.begin()));
+  REQUIRE(w.state.set_head_colour("future_influence"));
+  CHECK(names[static_cast<size_t>(w.state.head_metric)] == "future_influence");
+  CHECK(hl::gui::head_metric_info("attn_distance").unit.find("tokens") != std::string::npos);
+  CHECK(hl::gui::head_metric_info("entropy").unit == "nats");
+  CHECK_FALSE(w.state.set_head_colour("no_such_stat"));
+  CHECK(names[static_cast<size_t>(w.state.head_metric)] == "future_influence");
+  w.ui.frame(w.state);
+
+  // No NIAH run in the store: the retrieval entry says why.
+  REQUIRE(w.state.set_head_colour("retrieval"));
+  CHECK(w.state.head_metric == kHeadMetricRetrieval);
+  for (int i = 0; i < 2000 && w.state.retrieval_pending(); ++i) {
+    w.ui.frame(w.state);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  REQUIRE_FALSE(w.state.retrieval_pending());
+  CHECK_FALSE(w.state.retrieval.available());
+  CHECK(w.state.retrieval.missing.find("no NIAH run of this model") != std::string::npos);
+
+  // A NIAH sweep with retrieval scores for this model (its store identity) lands in the store; a re-read shows it.
+  const auto& model = *w.state.snap().model;
+  std::vector<int32_t> hits(40, 1);
+  hits[3 * 8 + 2] = 4;  // L3H2 retrieved 4 of 5
+  const int64_t run_id = hl_test::record_retrieval_run(w.bench.db_path(), model.record_path, model.config_hash, 5, hits);
+  w.state.refresh_retrieval();
+  for (int i = 0; i < 2000 && w.state.retrieval_pending(); ++i) {
+    w.ui.frame(w.state);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  REQUIRE(w.state.retrieval.available());
+  CHECK(w.state.retrieval.run_id == run_id);
+  CHECK(w.state.retrieval.score[3 * 8 + 2] == doctest::Approx(0.8));
+  CHECK(w.state.retrieval.score[0] == doctest::Approx(0.2));
+  w.ui.frame(w.state);
+  CHECK(w.state.head_metric == kHeadMetricRetrieval);
+
+  // A script switches the colour source and the click mode, and ablates, as the mouse does.
+  ScriptPlayer sp(parse_script("colour span_mass_after\nclick ablate\nablate L0H1,L2\nablation mean\nwait\ncolour retrieval\nwait\n", "c"), "c");
+  w.ui.play(w.state, sp);
+  REQUIRE(sp.done());
+  CHECK_MESSAGE(!sp.failed(), sp.error());
+  CHECK(w.state.head_click == HeadClick::Ablate);
+  CHECK(w.state.doc().spec.ablate.count(5, 8) == 9);
+  CHECK(w.state.doc().spec.ablation == hl::AblationMode::Mean);
+  CHECK(w.state.head_metric == kHeadMetricRetrieval);
+  CHECK(w.state.retrieval.available());
 }
 
 }  // TEST_SUITE

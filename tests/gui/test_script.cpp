@@ -56,8 +56,9 @@ TEST_CASE("a script parses into actions; blank lines and comments are skipped") 
   CHECK(a[15].op == ScriptOp::Scan);
 }
 
-TEST_CASE("the README's demo script and the window test's script parse") {
+TEST_CASE("the README's scripts and the window test's script parse") {
   CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/assets/examples/demo.script").size() >= 5);
+  CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/assets/examples/heads_ablation.script").size() >= 10);
   CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/tests/gui/window.script").size() >= 10);
 }
 
@@ -86,6 +87,29 @@ TEST_CASE("a bad script line is an error naming the file, the line number and th
   CHECK(error_of("scan all") == "t.script:1: scan takes no argument: `scan all`");
   CHECK(error_of("heatmap sideways") == "t.script:1: heatmap shows baseline, steered or difference, not \"sideways\": `heatmap sideways`");
   CHECK(error_of("zoom -3") == "t.script:1: zoom needs 0 (fit) or a number of cells: `zoom -3`");
+  CHECK(error_of("ablation half") == "t.script:1: ablation must be zero or mean, not \"half\": `ablation half`");
+  CHECK(error_of("click both") == "t.script:1: click toggles steer or ablate, not \"both\": `click both`");
+  CHECK(error_of("wait\ncolour heat").find("t.script:2: unknown colour \"heat\" (span_mass_after, ") == 0);
+  CHECK(error_of("ablate L2H2,L2H2").find("t.script:1: ") == 0);
+}
+
+TEST_CASE("script: ablation, the click mode and the heads-grid colour") {
+  const auto a = parse_script("ablate L1H0,L2\nablate none\nablation mean\nclick ablate\nclick steer\n"
+                              "colour attn_distance\ncolor retrieval\ncolour scan\n", "a.script");
+  REQUIRE(a.size() == 8);
+  CHECK(a[0].op == ScriptOp::Ablate);
+  CHECK(a[0].heads.count(5, 8) == 9);
+  CHECK(a[1].op == ScriptOp::Ablate);
+  CHECK(a[1].heads.empty());
+  CHECK(a[2].op == ScriptOp::Ablation);
+  CHECK(a[2].ablation == hl::AblationMode::Mean);
+  CHECK(a[3].op == ScriptOp::Click);
+  CHECK(a[3].variant == 1);
+  CHECK(a[4].variant == 0);
+  CHECK(a[5].op == ScriptOp::Colour);
+  CHECK(a[5].text == "attn_distance");
+  CHECK(a[6].text == "retrieval");
+  CHECK(a[7].text == "scan");
 }
 
 TEST_CASE("an unreadable script is named") {
