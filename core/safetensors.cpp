@@ -170,6 +170,13 @@ void SafetensorsFile::release(const TensorInfo& t) const {
   if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
+void SafetensorsFile::will_need(const TensorInfo& t) const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(data_ + t.begin) & ~(page - 1);
+  const auto end = reinterpret_cast<uintptr_t>(data_ + t.end);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);
+}
+
 SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(map_, map_size_);
 }

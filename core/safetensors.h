@@ -48,6 +48,8 @@ class SafetensorsFile {
   // later read maps them again): a loader that has copied t out calls it, so that a model is not resident
   // twice (map and copies) while it loads.
   void release(const TensorInfo& t) const;
+  // Asks the kernel to read tensor t's pages ahead (MADV_WILLNEED): a loader about to read it whole calls it.
+  void will_need(const TensorInfo& t) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:

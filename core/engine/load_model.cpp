@@ -114,13 +114,18 @@ std::unique_ptr<Model> Model::load(const fs::path& path, const LoadOptions& opt)
                   "single llama2.c .bin inside)");
     }
     ModelConfig cfg = load_model_config(cfg_path);
-    progress = std::make_unique<LoadProgress>(opt, 2 * cfg.n_layers + 2);
+    // CPU float32 with the packed kernels: each layer is packed as it is read (one load unit a layer).
+    const bool pack_now = dtype == at::kFloat && dev.is_cpu() && opt.pack_weights && engine::vector_kernels_on();
+    progress = std::make_unique<LoadProgress>(opt, (pack_now ? 1 : 2) * cfg.n_layers + 2);
     progress->step("config");
     // 16-bit projections only where they will be packed: every other path computes on float32 weights.
-    const bool keep_16bit = opt.dtype == "auto" && dev.is_cpu() && opt.pack_weights && engine::vector_kernels_on();
+    const bool keep_16bit = opt.dtype == "auto" && pack_now;
     ModelWeights w = engine::load_hf_weights(
-        path, cfg, dtype, dev, [&](int64_t l) { progress->step("weights of layer " + std::to_string(l)); },
-        keep_16bit);
+        path, cfg, dtype, dev,
+        [&](int64_t l) {
+          progress->step((pack_now ? "weights and packing of layer " : "weights of layer ") + std::to_string(l));
+        },
+        keep_16bit, pack_now);
     m = std::make_unique<Model>(std::move(cfg), std::move(w), dev, dtype);
     tok_dir = path;
   } else {

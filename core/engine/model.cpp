@@ -13,6 +13,7 @@
 #include "core/engine/ablation.h"
 #include "core/engine/attention.h"
 #include "core/engine/fused_ops.h"
+#include "core/engine/load.h"
 #include "core/engine/packed_linear.h"
 #include "core/engine/small_linear.h"
 #include "core/error.h"
@@ -401,40 +402,50 @@ Model::~Model() = default;
 
 bool Model::weights_packed() const { return !w_.layers.empty() && w_.layers.front().qkv_p != nullptr; }
 
-bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
-  if (weights_packed()) return true;
-  // Packed products compute in float32 (16-bit weights are widened in them): a bf16/f16 compute dtype stays on ATen.
-  if (dtype_ != at::kFloat) return false;
-  if (w_.layers.empty() || !engine::PackedWeight::applies(w_.layers.front().qkv_w)) return false;
-  using engine::PackedWeight;
+namespace engine {
+
+void pack_layer(const ModelConfig& cfg, int64_t layer, LayerWeights& lw, const std::vector<at::Tensor>& qkv,
+                const at::Tensor& o, const std::vector<at::Tensor>& up, const at::Tensor& down) {
   // Half-style rotary over whole heads of a multiple of 32 dims: the QKV product rotates queries and keys in its
   // epilogue and writes keys and values into the cache (packed_qkv_rope).
-  const int64_t hd = cfg_.head_dim, qkv_rows = (cfg_.n_heads + 2 * cfg_.n_kv_heads) * hd;
-  const bool rope_pairs =
-      cfg_.rope == RopeStyle::Half && inv_freq_.defined() && inv_freq_.numel() * 2 == hd && hd % 32 == 0;
-  for (size_t l = 0; l < w_.layers.size(); ++l) {
-    LayerWeights& lw = w_.layers[l];
-    const std::string at_layer = " of layer " + std::to_string(l);
-    auto pack = [&](at::Tensor& w, std::shared_ptr<const PackedWeight>& dst, PackedWeight::Layout layout,
-                    const char* name, int64_t head_dim = 0, int64_t rope_features = 0) {
-      dst = std::make_shared<const PackedWeight>(PackedWeight::pack(w, layout, name + at_layer, head_dim, rope_features));
-      w = at::Tensor();  // released: the packed copy replaces it
-    };
-    if (rope_pairs && lw.qkv_w.size(0) == qkv_rows)
-      pack(lw.qkv_w, lw.qkv_p, PackedWeight::Layout::RopePairs, "the QKV projection", hd,
-           (cfg_.n_heads + cfg_.n_kv_heads) * hd);
-    else
-      pack(lw.qkv_w, lw.qkv_p, PackedWeight::Layout::Plain, "the QKV projection");
-    pack(lw.o_w, lw.o_p, PackedWeight::Layout::Plain, "the output projection");
-    pack(lw.up_w, lw.up_p, gated_silu(cfg_) ? PackedWeight::Layout::GatePairs : PackedWeight::Layout::Plain,
-         "the up projection");
-    pack(lw.down_w, lw.down_p, PackedWeight::Layout::Plain, "the down projection");
-    if (on_layer) on_layer(static_cast<int64_t>(l));
+  const int64_t hd = cfg.head_dim, qkv_rows = (cfg.n_heads + 2 * cfg.n_kv_heads) * hd;
+  const bool rope_pairs = cfg.rope == RopeStyle::Half && (cfg.rotary_dim + 1) / 2 * 2 == hd && hd % 32 == 0;
+  int64_t rows = 0;
+  for (const auto& t : qkv) rows += t.size(0);
+  const std::string at_layer = " of layer " + std::to_string(layer);
+  auto pack = [&](const std::vector<at::Tensor>& w, PackedWeight::Layout layout, const char* name,
+                  int64_t head_dim = 0, int64_t rope_features = 0) {
+    return std::make_shared<const PackedWeight>(PackedWeight::pack(w, layout, name + at_layer, head_dim, rope_features));
+  };
+  if (rope_pairs && rows == qkv_rows)
+    lw.qkv_p = pack(qkv, PackedWeight::Layout::RopePairs, "the QKV projection", hd, (cfg.n_heads + cfg.n_kv_heads) * hd);
+  else
+    lw.qkv_p = pack(qkv, PackedWeight::Layout::Plain, "the QKV projection");
+  lw.o_p = pack({o}, PackedWeight::Layout::Plain, "the output projection");
+  lw.up_p = pack(up, gated_silu(cfg) ? PackedWeight::Layout::GatePairs : PackedWeight::Layout::Plain, "the up projection");
+  lw.down_p = pack({down}, PackedWeight::Layout::Plain, "the down projection");
+}
+
+}  // namespace engine
+
+bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
+  using engine::PackedWeight;
+  if (!weights_packed()) {
+    // Packed products compute in float32 (16-bit weights are widened in them): a bf16/f16 compute dtype stays on
+    // ATen.
+    if (dtype_ != at::kFloat) return false;
+    if (w_.layers.empty() || !PackedWeight::applies(w_.layers.front().qkv_w)) return false;
+    for (size_t l = 0; l < w_.layers.size(); ++l) {
+      LayerWeights& lw = w_.layers[l];
+      engine::pack_layer(cfg_, static_cast<int64_t>(l), lw, {lw.qkv_w}, lw.o_w, {lw.up_w}, lw.down_w);
+      lw.qkv_w = lw.o_w = lw.up_w = lw.down_w = at::Tensor();  // released: the packed copies replace them
+      if (on_layer) on_layer(static_cast<int64_t>(l));
+    }
   }
   // 16-bit projections (a bf16/f16 checkpoint): the LM head in the same type, exactly its checkpoint values (read
   // as float32, which holds them exactly). A tied head keeps the float32 embedding table for the lookups.
   const PackedWeight::Storage st = w_.layers.front().qkv_p->storage();
-  if (st != PackedWeight::Storage::F32 && w_.lm_head_w.defined() && w_.lm_head_w.dim() == 2) {
+  if (!w_.lm_head_p && st != PackedWeight::Storage::F32 && w_.lm_head_w.defined() && w_.lm_head_w.dim() == 2) {
     const at::Tensor head = w_.lm_head_w.to(st == PackedWeight::Storage::BF16 ? at::kBFloat16 : at::kHalf);
     // Never a rounding the checkpoint did not have. Compared in blocks of rows: a whole float32 copy of the head
     // would add its size to the load's peak memory.

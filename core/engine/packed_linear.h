@@ -12,6 +12,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <vector>
 
 namespace hl::engine {
 
@@ -35,6 +36,10 @@ class PackedWeight {
   // hl::Error naming `what` otherwise.
   static PackedWeight pack(const at::Tensor& w, Layout layout, const std::string& what, int64_t head_dim = 0,
                            int64_t rope_features = 0);
+  // The same for W = the row blocks stacked in order (q | k | v, gate | up), all of one dtype and width: each
+  // block is read where it lies (a loader passes views of the mapped checkpoint), never concatenated first.
+  static PackedWeight pack(const std::vector<at::Tensor>& blocks, Layout layout, const std::string& what,
+                           int64_t head_dim = 0, int64_t rope_features = 0);
 
   int64_t out_features() const { return n_; }
   int64_t in_features() const { return k_; }

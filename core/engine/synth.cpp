@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -16,11 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TensorSpec {
-  std::string name;
-  std::vector<int64_t> shape;
-  enum Init { Normal, Ones, Zeros } init = Normal;
-};
+using TensorSpec = SynthTensor;
 
 // HF tensor names and shapes of an architecture (the inverse of load_hf.cpp).
 std::vector<TensorSpec> hf_layout(const ModelConfig& c) {
@@ -80,7 +78,9 @@ std::string read_file(const fs::path& p) {
 
 }  // namespace
 
-std::vector<std::string> synth_shapes() { return {"smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b", "gpt2"}; }
+std::vector<std::string> synth_shapes() {
+  return {"smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b", "gpt2", "llama-2-7b", "mistral-7b", "llama-3-8b"};
+}
 
 fs::path synth_config_path(const std::string& like) {
   if (like.find('/') != std::string::npos || (like.size() > 5 && like.substr(like.size() - 5) == ".json")) return like;
@@ -91,59 +91,92 @@ fs::path synth_config_path(const std::string& like) {
   throw Error("--like " + like + ": unknown shape (known: " + list + ", or a path to a config.json)");
 }
 
-int64_t write_synthetic_model(const SynthOptions& opt, const fs::path& out) {
+namespace {
+
+// The width_divisor of SynthOptions applied to a Llama-family config.
+void divide_widths(nlohmann::json& cfg, int64_t d, const std::string& where) {
+  if (d <= 1) return;
+  if (cfg.value("model_type", "") == "gpt2") throw Error(where + ": width_divisor applies to Llama-family shapes");
+  if (!cfg.contains("head_dim") && cfg.contains("hidden_size") && cfg.contains("num_attention_heads"))
+    cfg["head_dim"] = cfg["hidden_size"].get<int64_t>() / cfg["num_attention_heads"].get<int64_t>();
+  for (const char* k : {"hidden_size", "intermediate_size", "vocab_size", "num_attention_heads", "num_key_value_heads"}) {
+    if (!cfg.contains(k)) continue;
+    const int64_t v = cfg[k].get<int64_t>();
+    if (v % d != 0 || v / d < 1)
+      throw Error(where + ": " + k + " = " + std::to_string(v) + " is not divisible by " + std::to_string(d));
+    cfg[k] = v / d;
+  }
+}
+
+std::string shard_name(size_t i, size_t n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, n);
+  return buf;
+}
+
+}  // namespace
+
+SynthPlan plan_synthetic_model(const SynthOptions& opt) {
   const fs::path cfg_path = synth_config_path(opt.like);
   nlohmann::json cfg = nlohmann::json::parse(read_file(cfg_path));
   if (opt.layers > 0) cfg[cfg["model_type"] == "gpt2" ? "n_layer" : "num_hidden_layers"] = opt.layers;
+  divide_widths(cfg, opt.width_divisor, cfg_path.string());
   DType dt;
-  at::ScalarType st;
-  if (opt.dtype == "f32") dt = DType::F32, st = at::kFloat, cfg["torch_dtype"] = "float32";
-  else if (opt.dtype == "bf16") dt = DType::BF16, st = at::kBFloat16, cfg["torch_dtype"] = "bfloat16";
-  else if (opt.dtype == "f16") dt = DType::F16, st = at::kHalf, cfg["torch_dtype"] = "float16";
+  if (opt.dtype == "f32") dt = DType::F32, cfg["torch_dtype"] = "float32";
+  else if (opt.dtype == "bf16") dt = DType::BF16, cfg["torch_dtype"] = "bfloat16";
+  else if (opt.dtype == "f16") dt = DType::F16, cfg["torch_dtype"] = "float16";
   else throw Error("--dtype " + opt.dtype + ": expected f32, bf16 or f16");
   const ModelConfig c = parse_model_config(cfg.dump(), cfg_path.string());
-  const std::vector<TensorSpec> layout = hf_layout(c);
-
-  // Assign tensors to shards in order.
-  std::vector<std::vector<const TensorSpec*>> shards(1);
-  uint64_t cur = 0, total = 0;
-  int64_t params = 0;
-  for (const auto& t : layout) {
+  SynthPlan plan;
+  plan.config_json = cfg.dump(2) + "\n";
+  plan.dtype_name = dtype_name(dt);
+  plan.tensors = hf_layout(c);
+  // Tensors go to shards in order, a new shard when the next tensor would pass the limit.
+  uint64_t cur = 0;
+  size_t shards = 1;
+  for (auto& t : plan.tensors) {
     int64_t n = 1;
     for (auto d : t.shape) n *= d;
-    params += n;
+    plan.params += n;
     const uint64_t bytes = static_cast<uint64_t>(n) * dtype_size(dt);
     if (cur > 0 && cur + bytes > opt.shard_bytes) {
-      shards.emplace_back();
+      ++shards;
       cur = 0;
     }
-    shards.back().push_back(&t);
+    t.shard = shards - 1;
     cur += bytes;
-    total += bytes;
+    plan.total_bytes += bytes;
   }
+  for (size_t i = 0; i < shards; ++i) plan.shard_files.push_back(shards == 1 ? "model.safetensors" : shard_name(i, shards));
+  return plan;
+}
+
+int64_t write_synthetic_model(const SynthOptions& opt, const fs::path& out) {
+  const SynthPlan plan = plan_synthetic_model(opt);
+  const DType dt = parse_dtype(plan.dtype_name, "synth");
+  const at::ScalarType st = dt == DType::F32 ? at::kFloat : dt == DType::BF16 ? at::kBFloat16 : at::kHalf;
   fs::create_directories(out);
   {
     std::ofstream f(out / "config.json");
-    f << cfg.dump(2) << "\n";
+    f << plan.config_json;
   }
   auto gen = at::detail::createCPUGenerator(opt.seed);
   nlohmann::json weight_map = nlohmann::json::object();
-  for (size_t s = 0; s < shards.size(); ++s) {
-    const std::string name = shards.size() == 1 ? "model.safetensors"
-                                                : "model-" + std::string(5 - std::to_string(s + 1).size(), '0') +
-                                                      std::to_string(s + 1) + "-of-" +
-                                                      std::string(5 - std::to_string(shards.size()).size(), '0') +
-                                                      std::to_string(shards.size()) + ".safetensors";
+  for (size_t s = 0; s < plan.shard_files.size(); ++s) {
+    const std::string& name = plan.shard_files[s];
     nlohmann::json header = nlohmann::json::object();
     header["__metadata__"] = {{"format", "pt"}, {"headlight_synth", opt.like}, {"seed", std::to_string(opt.seed)}};
     uint64_t off = 0;
-    for (const TensorSpec* t : shards[s]) {
+    std::vector<const TensorSpec*> in_shard;
+    for (const auto& t : plan.tensors) {
+      if (t.shard != s) continue;
+      in_shard.push_back(&t);
       int64_t n = 1;
-      for (auto d : t->shape) n *= d;
+      for (auto d : t.shape) n *= d;
       const uint64_t bytes = static_cast<uint64_t>(n) * dtype_size(dt);
-      header[t->name] = {{"dtype", dtype_name(dt)}, {"shape", t->shape}, {"data_offsets", {off, off + bytes}}};
+      header[t.name] = {{"dtype", plan.dtype_name}, {"shape", t.shape}, {"data_offsets", {off, off + bytes}}};
       off += bytes;
-      weight_map[t->name] = name;
+      weight_map[t.name] = name;
     }
     std::string h = header.dump();
     while (h.size() % 8) h.push_back(' ');
@@ -152,24 +185,31 @@ int64_t write_synthetic_model(const SynthOptions& opt, const fs::path& out) {
     uint64_t hn = h.size();
     for (int i = 0; i < 8; ++i) f.put(static_cast<char>(hn >> (8 * i)));
     f.write(h.data(), static_cast<std::streamsize>(h.size()));
-    for (const TensorSpec* t : shards[s]) {
-      at::Tensor v;
-      if (t->init == TensorSpec::Ones) v = at::ones(t->shape, at::kFloat);
-      else if (t->init == TensorSpec::Zeros) v = at::zeros(t->shape, at::kFloat);
-      else v = at::normal(0.0, 0.02, t->shape, gen);
-      v = v.to(st).contiguous();
-      f.write(static_cast<const char*>(v.data_ptr()), static_cast<std::streamsize>(v.numel() * v.element_size()));
+    for (const TensorSpec* t : in_shard) {
+      // Blocks of rows of up to 16M values: a 128k-row embedding table is not held whole as float32.
+      const int64_t rows = t->shape[0], row_len = t->shape.size() > 1 ? t->shape[1] : 1;
+      const int64_t block = std::max<int64_t>(1, (16 << 20) / row_len);
+      for (int64_t r = 0; r < rows; r += block) {
+        std::vector<int64_t> shape = t->shape;
+        shape[0] = std::min(block, rows - r);
+        at::Tensor v;
+        if (t->init == TensorSpec::Ones) v = at::ones(shape, at::kFloat);
+        else if (t->init == TensorSpec::Zeros) v = at::zeros(shape, at::kFloat);
+        else v = at::normal(0.0, 0.02, shape, gen);
+        v = v.to(st).contiguous();
+        f.write(static_cast<const char*>(v.data_ptr()), static_cast<std::streamsize>(v.numel() * v.element_size()));
+      }
     }
     f.close();
     if (!f) throw Error((out / name).string() + ": write failed (disk full?)");
     fs::rename(tmp, out / name);
   }
-  if (shards.size() > 1) {
-    nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  if (plan.shard_files.size() > 1) {
+    nlohmann::json index = {{"metadata", {{"total_size", plan.total_bytes}}}, {"weight_map", weight_map}};
     std::ofstream f(out / "model.safetensors.index.json");
     f << index.dump(2) << "\n";
   }
-  return params;
+  return plan.params;
 }
 
 }  // namespace hl

@@ -82,8 +82,8 @@ WeightSource::WeightSource(const fs::path& dir) {
   }
 }
 
-at::Tensor WeightSource::get(const std::string& name, std::vector<int64_t> shape, at::ScalarType dtype,
-                             at::Device dev) const {
+const std::pair<size_t, const TensorInfo*>& WeightSource::locate(const std::string& name,
+                                                                 const std::vector<int64_t>& shape) const {
   auto it = where_.find(name);
   if (it == where_.end()) {
     std::string file = files_.size() == 1 ? files_[0]->path().string() : "the model's safetensors shards";
@@ -97,9 +97,30 @@ at::Tensor WeightSource::get(const std::string& name, std::vector<int64_t> shape
   if (info->dtype != DType::F32 && info->dtype != DType::F16 && info->dtype != DType::BF16 && info->dtype != DType::F64)
     throw Error(files_[fi]->path().string() + ": tensor \"" + name + "\" has dtype " + dtype_name(info->dtype) +
                 "; weights must be F32, F16, BF16 or F64");
+  return it->second;
+}
+
+at::Tensor WeightSource::get(const std::string& name, std::vector<int64_t> shape, at::ScalarType dtype,
+                             at::Device dev) const {
+  const auto& [fi, info] = locate(name, shape);
   at::Tensor t = tensor_from_bytes(*info, files_[fi]->data(*info), dtype, dev);
   files_[fi]->release(*info);  // the copy replaces the mapped bytes (no double residency while loading)
   return t;
+}
+
+at::Tensor WeightSource::view(const std::string& name, std::vector<int64_t> shape) const {
+  const auto& [fi, info] = locate(name, shape);
+  files_[fi]->will_need(*info);  // read ahead: the caller reads it whole, now
+  return at::from_blob(const_cast<uint8_t*>(files_[fi]->data(*info)), info->shape, to_scalar(info->dtype, name));
+}
+
+void WeightSource::release(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it != where_.end()) files_[it->second.first]->release(*it->second.second);
+}
+
+at::ScalarType WeightSource::dtype_of(const std::string& name) const {
+  return to_scalar(locate(name, {}).second->dtype, name);
 }
 
 std::vector<std::string> WeightSource::unused() const {

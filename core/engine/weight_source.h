@@ -22,6 +22,13 @@ class WeightSource {
   bool has(const std::string& name) const { return where_.count(name) != 0; }
   // The tensor `name`, which must have `shape` (empty = any); converted to dtype on device.
   at::Tensor get(const std::string& name, std::vector<int64_t> shape, at::ScalarType dtype, at::Device dev) const;
+  // The tensor `name` in its stored dtype, read in place: a view of the mapped file, valid while this source lives,
+  // no copy. Checked as get() checks it. A caller that is done with it calls release(name).
+  at::Tensor view(const std::string& name, std::vector<int64_t> shape) const;
+  // Drops the mapped pages of `name` from this process (see SafetensorsFile::release).
+  void release(const std::string& name) const;
+  // The stored dtype of `name` (which must exist).
+  at::ScalarType dtype_of(const std::string& name) const;
   // Prefix of the checkpoint's names among candidates ("model.", "transformer.", ""), found by probing `probe`.
   std::string detect_prefix(const std::vector<std::string>& candidates, const std::string& probe) const;
   std::vector<std::string> names() const;
@@ -31,6 +38,8 @@ class WeightSource {
   std::vector<std::string> unused() const;
 
  private:
+  // The file and entry of `name`, checked: present, of `shape` (empty = any), a floating-point dtype; marks it used.
+  const std::pair<size_t, const TensorInfo*>& locate(const std::string& name, const std::vector<int64_t>& shape) const;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, std::pair<size_t, const TensorInfo*>> where_;
   mutable std::set<std::string> used_;

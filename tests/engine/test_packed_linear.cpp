@@ -1,6 +1,7 @@
 // The packed projections (engine/packed_linear.h) against ATen, in every kernel the machine can run, and a packed
 // model against the same model with row-major weights.
 #include <atomic>
+#include <cstring>
 
 #include "core/engine/fused_ops.h"
 #include "core/engine/generate.h"
@@ -243,4 +244,63 @@ TEST_CASE("a packed model with rotary pairs (SmolLM2 shape, 2 layers) gives the 
   REQUIRE(p->weights().layers[0].qkv_p);
   CHECK(p->weights().layers[0].qkv_p->layout() == PackedWeight::Layout::RopePairs);
   expect_same_model(*a, *p, {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403, 9000, 12}, {1, 6, 13}, 12);
+}
+
+TEST_CASE("packing over row blocks equals packing their concatenation, in every layout") {
+  at::manual_seed(5);
+  const at::Tensor q = at::randn({64, 96}).to(at::kBFloat16), k = at::randn({32, 96}).to(at::kBFloat16),
+                   v = at::randn({32, 96}).to(at::kBFloat16);
+  const at::Tensor qkv = at::cat({q, k, v});
+  for (auto layout : {PackedWeight::Layout::Plain, PackedWeight::Layout::GatePairs, PackedWeight::Layout::RopePairs}) {
+    const PackedWeight whole = PackedWeight::pack(qkv, layout, "whole", 32, 96);
+    const PackedWeight parts = PackedWeight::pack({q, k, v}, layout, "parts", 32, 96);
+    CHECK(parts.out_features() == 128);
+    CHECK(parts.bytes() == whole.bytes());
+    CHECK(std::memcmp(parts.panel_data(0), whole.panel_data(0), static_cast<size_t>(whole.bytes())) == 0);
+  }
+  CHECK_THROWS_WITH_AS(PackedWeight::pack({q, k.to(at::kFloat)}, PackedWeight::Layout::Plain, "the QKV projection"),
+                       doctest::Contains("the QKV projection: its row blocks differ"), hl::Error);
+}
+
+TEST_CASE("loading packs each layer as it is read, from the mapped file: the row-major model's matrices and logits") {
+  if (!engine::vector_kernels_on()) return;  // nothing is packed on this CPU
+  // A llama-2-7b shape scaled down (hidden 256, 2 heads of 128, vocab 2000), in bf16 with an untied head.
+  hl_test::ScratchDir dir("pack_on_load");
+  SynthOptions so;
+  so.like = "llama-2-7b";
+  so.dtype = "bf16";
+  so.layers = 3;
+  so.width_divisor = 16;
+  so.shard_bytes = 1 << 20;  // sharded: each layer's tensors come from several files
+  write_synthetic_model(so, dir.dir);
+  std::vector<Progress> seen;
+  LoadOptions lo;
+  lo.load_tokenizer = false;
+  lo.progress = [&](const Progress& p) { seen.push_back(p); };
+  auto now = Model::load(dir.dir, lo);
+  lo.progress = {};
+  lo.pack_weights = false;
+  auto after = Model::load(dir.dir, lo);
+  CHECK(after->weight_storage() == "f32");  // row-major weights compute in float32: nothing 16-bit is kept
+  REQUIRE(now->weights_packed());
+  CHECK(now->weight_storage() == "bf16");
+  REQUIRE(now->weights().lm_head_p);  // the untied bf16 head, packed from the file as it is
+  CHECK_FALSE(now->weights().lm_head_w.defined());
+  // Progress: config, one unit a layer (read and packed), the tokenizer.
+  REQUIRE(seen.size() == 5);
+  CHECK(seen[1].what == "weights and packing of layer 0");
+  CHECK(seen.back().done == seen.back().total);
+  CHECK(seen.back().total == 5);
+  // Against the float32 row-major model of the same (bf16) values: every panel unpacks to its matrix.
+  const auto& lw = now->weights().layers[2];
+  const auto& rw = after->weights().layers[2];
+  CHECK(at::equal(lw.qkv_p->unpack(), rw.qkv_w));
+  CHECK(lw.qkv_p->layout() == PackedWeight::Layout::RopePairs);
+  CHECK(at::equal(lw.o_p->unpack(), rw.o_w));
+  CHECK(at::equal(lw.up_p->unpack(), rw.up_w));
+  CHECK(lw.up_p->layout() == PackedWeight::Layout::GatePairs);
+  CHECK(at::equal(lw.down_p->unpack(), rw.down_w));
+  CHECK(at::equal(now->weights().lm_head_p->unpack(), after->weights().lm_head_w));
+  CHECK(now->param_count() == after->param_count());
+  expect_same_model(*after, *now, {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403}, {1, 11}, 8);
 }
