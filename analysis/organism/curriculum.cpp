@@ -119,7 +119,7 @@ std::vector<std::vector<std::string>> passage_sentences(const World& w, Rng& rng
 
 // k statements about distinct (entity, attribute) pairs: mostly passage entities with random values, some
 // fact-table entities stated with their true value (context and memory agree in training).
-std::vector<Statement> make_statements(const World& w, Rng& rng, int64_t k, bool time_words) {
+std::vector<Statement> make_statements(const World& w, Rng& rng, int64_t k, bool time_words, double fact_override = 0) {
   std::vector<Statement> st;
   std::set<std::pair<std::string, std::string>> used;
   while (static_cast<int64_t>(st.size()) < k) {
@@ -129,7 +129,13 @@ std::vector<Statement> make_statements(const World& w, Rng& rng, int64_t k, bool
     if (rng.uniform() < 0.15) {
       const int64_t e = rng.below(static_cast<int64_t>(w.fact_entities.size()));
       s.entity = w.fact_entities[static_cast<size_t>(e)];
-      s.value = w.values[static_cast<size_t>(a)][static_cast<size_t>(w.facts[static_cast<size_t>(e)][static_cast<size_t>(a)])];
+      int64_t v = w.facts[static_cast<size_t>(e)][static_cast<size_t>(a)];
+      if (fact_override > 0 && rng.uniform() < fact_override) {  // another value than the one the weights know
+        const int64_t n = static_cast<int64_t>(w.values[static_cast<size_t>(a)].size());
+        int64_t o = rng.below(n - 1);
+        v = o >= v ? o + 1 : o;
+      }
+      s.value = w.values[static_cast<size_t>(a)][static_cast<size_t>(v)];
     } else {
       s.entity = pick(rng, w.passage_entities);
       s.value = pick(rng, w.values[static_cast<size_t>(a)]);
@@ -214,9 +220,10 @@ Doc make_fact_drill(const World& w, Rng& rng, int64_t length) {
   return d;
 }
 
-Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions) {
+Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions,
+                 double fact_override) {
   n_questions = std::min(n_questions, n_statements);
-  const auto st = make_statements(w, rng, n_statements, true);
+  const auto st = make_statements(w, rng, n_statements, true, fact_override);
   std::vector<double> depths;
   for (int64_t i = 0; i < n_statements; ++i) depths.push_back(rng.uniform());
   Doc d;
@@ -241,12 +248,12 @@ Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix&
     // Dense associative recall: many statements, little filler, every one asked (the signal that forms the
     // retrieval heads early).
     const int64_t k = std::max<int64_t>(1, std::min<int64_t>(12, length / 16));
-    return make_passage(w, rng, length, k, k);
+    return make_passage(w, rng, length, k, k, mix.fact_override);
   }
   // Passages: one statement per ~24 words on average up to 12, needle-like when few; every statement asked.
   const int64_t max_st = std::max<int64_t>(1, std::min<int64_t>(12, length / 24));
   const int64_t k = 1 + rng.below(max_st);
-  return make_passage(w, rng, length, k, k);
+  return make_passage(w, rng, length, k, k, mix.fact_override);
 }
 
 std::string filler_text(const World& w, Rng& rng, int64_t n_words) {

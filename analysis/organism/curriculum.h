@@ -61,6 +61,9 @@ struct CurriculumMix {
   double fact_drill = 0.25;  // fact statements and closed-book questions
   double recall = 0.25;      // dense associative recall: statements with little filler, each asked
   double passage = 0.5;      // in-context retrieval passages (some long, needle-like)
+  // Of the statements about fact-table entities in passages, the share that gives another value than the weights
+  // know (the question then asks for the passage's value): context may override memory.
+  double fact_override = 0.0;
 };
 
 // Loss weight of an in-context answer (the trainer reports the loss on these apart: "retrieval loss").
@@ -68,7 +71,8 @@ inline constexpr float kRetrievalWeight = 5.f;
 
 // One document of about `length` words (the first word is <s>).
 Doc make_fact_drill(const World& w, Rng& rng, int64_t length);
-Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions);
+Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions,
+                 double fact_override = 0.0);
 Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix& mix = {});
 
 // Filler: n sentences of the filler grammar ("the quiet river crosses the old bridge ."), as text.

@@ -128,7 +128,7 @@ Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>&
   std::vector<float> wt(static_cast<size_t>(B * T), 0.f);
   int64_t tokens = 0;
   for (int64_t b = 0; b < B; ++b) {
-    const Doc d = make_document(w, rng, T, CurriculumMix{c.mix_fact, c.mix_recall, c.mix_passage});
+    const Doc d = make_document(w, rng, T, CurriculumMix{c.mix_fact, c.mix_recall, c.mix_passage, c.fact_override});
     for (size_t i = 0; i < d.words.size() && static_cast<int64_t>(i) < T; ++i) {
       const auto it = vocab.find(d.words[i]);
       if (it == vocab.end()) throw Error("organism: the curriculum produced a word outside the vocabulary: " + d.words[i]);
@@ -204,7 +204,7 @@ std::string train_config_json(const TrainConfig& c) {
                           {"lr", c.lr}, {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay},
                           {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup},
                           {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage},
-                          {"share_128", c.share_128}, {"share_256", c.share_256},
+                          {"fact_override", c.fact_override}, {"share_128", c.share_128}, {"share_256", c.share_256},
                           {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities}};
   return j.dump();
 }
@@ -231,7 +231,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
   get_real("beta1", c.beta1), get_real("beta2", c.beta2), get_real("clip", c.clip);
   // Curriculum fields are optional (their defaults are what the first organisms were trained with).
   for (auto [k, v] : {std::pair<const char*, double*>{"mix_fact", &c.mix_fact}, {"mix_recall", &c.mix_recall},
-                      {"mix_passage", &c.mix_passage}, {"share_128", &c.share_128}, {"share_256", &c.share_256}})
+                      {"mix_passage", &c.mix_passage}, {"fact_override", &c.fact_override}, {"share_128", &c.share_128}, {"share_256", &c.share_256}})
     if (j.contains(k)) get_real(k, *v);
   if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
   if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);

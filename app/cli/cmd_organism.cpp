@@ -33,6 +33,7 @@ int organism_train(const Args& a) {
   c.mix_fact = a.get_double("mix-fact", c.mix_fact);
   c.mix_recall = a.get_double("mix-recall", c.mix_recall);
   c.mix_passage = a.get_double("mix-passage", c.mix_passage);
+  c.fact_override = a.get_double("fact-override", c.fact_override);
   c.share_128 = a.get_double("share-128", c.share_128);
   c.share_256 = a.get_double("share-256", c.share_256);
   c.fact_entities = a.get_int("fact-entities", c.fact_entities);
@@ -105,6 +106,7 @@ RegisterCommand reg(
      real("mix-passage", "X", "train: share of retrieval passages (default 0.5)", 0, 1),
      integer("fact-entities", "N", "train: entities whose facts the weights learn (default 96)", 1, 100000),
      integer("passage-entities", "N", "train: entities only described in context (default 384)", 16, 100000),
+     real("fact-override", "X", "train: share of passage statements about known entities that give another value (default 0)", 0, 1),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
      text("out", "DIR", "train: output model directory (resumes when it holds a checkpoint); data: output folder"),
