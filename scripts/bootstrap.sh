@@ -39,8 +39,8 @@ cmake --build "$BUILD_DIR" -j "$JOBS"
 
 case "$mode" in
   run)
-    # The window on the default model, with the example prompt and its GUIDE span loaded.
-    model="$SHARED/models/stories260K"
+    # The window on the default model (the model organism, in the repository), with the example loaded.
+    model="assets/organism"
     if [ -n "${DISPLAY:-}" ]; then
       exec "$BUILD_DIR/bin/headlight" --model "$model" --db "$BUILD_DIR/headlight.db"
     fi

@@ -1,6 +1,14 @@
 #include "app/gui/example.h"
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "app/gui/gui_state.h"
 
 namespace hl::gui {
 
@@ -10,6 +18,30 @@ wb::Document example_document() {
   d.spec.method = SteeringMethod::Guide;
   d.spec.delta = 1.0;
   d.spec.emphasis = {"She loved her red ball."};
+  return d;
+}
+
+wb::Document example_document_for(const std::string& model_path) {
+  namespace fs = std::filesystem;
+  fs::path dir = model_path;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) dir = dir.parent_path();
+  const fs::path file = dir / "example.json";
+  if (!fs::is_regular_file(file, ec)) return example_document();
+  std::ifstream in(file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error(file.string() + ": not a JSON object");
+  if (!j.contains("prompt") || !j["prompt"].is_string()) throw Error(file.string() + ": field \"prompt\" must be a string");
+  wb::Document d;
+  d.prompt = j["prompt"].get<std::string>();
+  if (j.contains("steering")) d.spec = parse_steering_spec(j["steering"].dump(), file.string() + ": steering", dir);
+  if (j.contains("focus")) {
+    const std::string f = j["focus"].is_string() ? j["focus"].get<std::string>() : "";
+    if (!parse_head_name(f, &d.focus_layer, &d.focus_head))
+      throw Error(file.string() + ": field \"focus\" must name a head like L1H5 (got " + j["focus"].dump() + ")");
+  }
   return d;
 }
 

@@ -134,7 +134,12 @@ int main(int argc, char** argv) {
     state.recent_models = read_recent_models(state.recent_file);
     state.head_config_dir = HEADLIGHT_HEAD_CONFIG_DIR;
     state.load_model(model);
-    state.set_document(example_document());
+    try {
+      state.set_document(example_document_for(model));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "headlight: %s (showing the built-in example instead)\n", e.what());
+      state.set_document(example_document());
+    }
     const int64_t bench_n = 4096;
     double bench_first_ms = 0;
     Clock::time_point bench_start;

@@ -58,6 +58,7 @@ TEST_CASE("a script parses into actions; blank lines and comments are skipped") 
 
 TEST_CASE("the README's scripts and the window test's script parse") {
   CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/assets/examples/demo.script").size() >= 5);
+  CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/assets/examples/stories.script").size() >= 5);
   CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/assets/examples/heads_ablation.script").size() >= 10);
   CHECK(load_script(std::string(HEADLIGHT_SOURCE_DIR) + "/tests/gui/window.script").size() >= 10);
 }
@@ -135,6 +136,39 @@ TEST_CASE("command line: sizes, counts and unknown options give one-line errors"
   CHECK_THROWS_WITH_AS(parse_app_args({"--fast"}), "--fast needs a value", ArgsError);
   CHECK_THROWS_WITH_AS(parse_app_args({"--fast", "1"}), "unknown option --fast", ArgsError);
   CHECK_THROWS_WITH_AS(parse_app_args({"stray"}), "unexpected argument \"stray\"", ArgsError);
+}
+
+}  // TEST_SUITE
+
+#include "app/gui/example.h"
+#include "core/error.h"
+
+TEST_SUITE("panels") {
+
+TEST_CASE("a model folder's example.json is the window's first document; a bad one is named") {
+  hl_test::ScratchDir d("gui_example");
+  // No example.json: the built-in example.
+  CHECK(example_document_for(d.dir.string()).prompt == example_document().prompt);
+  d.write("heads.json", R"({"3": [3], "1": [4]})");
+  d.write("example.json", R"({"prompt": "previously a b is c . currently a b is d . a b ?",
+    "steering": {"method": "pasta", "heads": "heads.json", "alpha": 0.01, "emphasis": ["currently a b is d ."]},
+    "focus": "L3H3"})");
+  const auto doc = example_document_for(d.dir.string());
+  CHECK(doc.prompt == "previously a b is c . currently a b is d . a b ?");
+  CHECK(doc.spec.method == hl::SteeringMethod::Pasta);
+  CHECK(doc.spec.emphasis == std::vector<std::string>{"currently a b is d ."});
+  CHECK(doc.spec.heads.expand(4, 6).size() == 2);  // read from the folder's heads.json
+  CHECK(doc.focus_layer == 3);
+  CHECK(doc.focus_head == 3);
+  // A file path inside the folder finds it too.
+  CHECK(example_document_for((d.dir / "model.safetensors").string()).prompt == doc.prompt);
+
+  d.write("example.json", R"({"prompt": 3})");
+  CHECK_THROWS_WITH_AS(example_document_for(d.dir.string()), doctest::Contains("field \"prompt\" must be a string"), hl::Error);
+  d.write("example.json", R"({"prompt": "x", "focus": "head three"})");
+  CHECK_THROWS_WITH_AS(example_document_for(d.dir.string()), doctest::Contains("\"focus\" must name a head"), hl::Error);
+  d.write("example.json", R"({"prompt": "x", "steering": {"method": "pasta", "alpha": -1}})");
+  CHECK_THROWS_WITH_AS(example_document_for(d.dir.string()), doctest::Contains("example.json: steering"), hl::Error);
 }
 
 }  // TEST_SUITE

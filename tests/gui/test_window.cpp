@@ -33,7 +33,8 @@ std::string slurp(const std::string& p) {
 // Runs headlight under a fresh Xvfb; returns the exit status, output in dir/out.txt.
 int run_headlight(const hl_test::ScratchDir& dir, const std::string& args) {
   const std::string cmd = "cd '" + dir.dir.string() + "' && XDG_DATA_HOME='" + dir.dir.string() +
-                          "' LIBGL_ALWAYS_SOFTWARE=1 xvfb-run -a -s '-screen 0 1600x1000x24' '" + kBinary + "' " + args +
+                          "' LIBGL_ALWAYS_SOFTWARE=1 xvfb-run -a -s '-screen 0 1600x1000x24' '" + kBinary + "' --model '" +
+                          std::string(HEADLIGHT_SHARED_DIR) + "/models/stories260K' " + args +
                           " > out.txt 2>&1";
   const int rc = std::system(cmd.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
