@@ -20,24 +20,16 @@ int organism_train(const Args& a) {
   set_threads(a);
   organism::TrainConfig c;
   c.seed = static_cast<uint64_t>(a.get_int("seed", 1));
-  c.steps = a.get_int("steps", c.steps);
-  c.hidden = a.get_int("hidden", c.hidden);
-  c.layers = a.get_int("layers", c.layers);
-  c.heads = a.get_int("heads", c.heads);
-  c.intermediate = a.get_int("intermediate", c.intermediate);
-  c.context = a.get_int("context", c.context);
-  c.batch_tokens = a.get_int("batch-tokens", c.batch_tokens);
-  c.lr = a.get_double("lr", c.lr);
-  c.steps = a.get_int("steps", c.steps);
-  c.warmup = std::min<int64_t>(a.get_int("warmup", c.warmup), c.steps);
-  c.mix_fact = a.get_double("mix-fact", c.mix_fact);
-  c.mix_recall = a.get_double("mix-recall", c.mix_recall);
-  c.mix_passage = a.get_double("mix-passage", c.mix_passage);
-  c.fact_override = a.get_double("fact-override", c.fact_override);
-  c.share_128 = a.get_double("share-128", c.share_128);
-  c.share_256 = a.get_double("share-256", c.share_256);
-  c.fact_entities = a.get_int("fact-entities", c.fact_entities);
-  c.passage_entities = a.get_int("passage-entities", c.passage_entities);
+  for (auto [flag, field] : {std::pair<const char*, int64_t*>{"steps", &c.steps}, {"hidden", &c.hidden}, {"layers", &c.layers},
+                             {"heads", &c.heads}, {"intermediate", &c.intermediate}, {"context", &c.context},
+                             {"batch-tokens", &c.batch_tokens}, {"warmup", &c.warmup},
+                             {"fact-entities", &c.fact_entities}, {"passage-entities", &c.passage_entities}})
+    *field = a.get_int(flag, *field);
+  c.warmup = std::min(c.warmup, c.steps);
+  for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"mix-fact", &c.mix_fact},
+                             {"mix-recall", &c.mix_recall}, {"mix-passage", &c.mix_passage},
+                             {"fact-override", &c.fact_override}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
+    *field = a.get_double(flag, *field);
   c.device = a.get("device", "cpu");
   const bool json = a.has("json");
   organism::train(c, a.get("out"), [&](const organism::TrainProgress& p) {
