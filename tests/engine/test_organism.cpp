@@ -3,8 +3,10 @@
 // mechanisms it was built for (retrieval, needles at every depth, PASTA on conflicts, GUIDE's Influence, ablation).
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -178,4 +180,46 @@ TEST_CASE("the committed organism retrieves, finds needles, and its profiled hea
   CHECK(r["fact_recall"].get<double>() >= 0.95);
   CHECK(r["influence_monotonic"].get<bool>());
   CHECK(r["ablation_top_heads"].get<double>() < r["ablation_random_heads"].get<double>() - 0.2);
+}
+
+TEST_CASE("on the organism, Wu et al.'s retrieval score and the PASTA profiler find the same retrieval head") {
+  // Issue #25's test on a model whose retrieval head is known: needles in the organism's own haystack; the head with
+  // the highest retrieval score is one of the heads the profiler chose (assets/organism/heads.json), and it is the
+  // one whose zero-ablation the eval shows costing retrieval.
+  ScratchDir d("organism_retrieval");
+  const fs::path org = organism_dir();
+  const auto r = run_cli({"niah", "--model", org.string(), "--haystack", (org / "suites" / "haystack").string(),
+                          "--template", "plain", "--needle", "trobre food is bean .", "--question", "trobre food ?",
+                          "--answer", "bean", "--lengths", "200,400", "--depths", "0,25,50,75,100", "--max-new", "2",
+                          "--retrieval-scores", "--out", (d.dir / "n.csv").string(), "--threads", "1"});
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.rfind("{\"cells\"")));
+  CHECK(j["retrieval_copy_steps"].get<int64_t>() >= 10);
+  int64_t best_l = -1, best_h = -1;
+  double best = -1;
+  const auto& s = j["retrieval_scores"];
+  for (size_t l = 0; l < s.size(); ++l)
+    for (size_t h = 0; h < s[l].size(); ++h)
+      if (s[l][h].get<double>() > best) best = s[l][h].get<double>(), best_l = static_cast<int64_t>(l), best_h = static_cast<int64_t>(h);
+  CHECK(best >= 0.3);
+  const auto profiled = nlohmann::json::parse(slurp(org / "heads.json"));
+  const std::string layer = std::to_string(best_l);
+  REQUIRE_MESSAGE(profiled.contains(layer), "the best retrieval head L" << best_l << "H" << best_h << " is not profiled");
+  const auto& heads = profiled[layer];
+  CHECK_MESSAGE(std::find(heads.begin(), heads.end(), best_h) != heads.end(),
+                "the best retrieval head L" << best_l << "H" << best_h << " is not among the profiled heads");
+  // Every needle was found.
+  std::istringstream csv(slurp(d.dir / "n.csv"));
+  std::string line;
+  std::getline(csv, line);  // header: length,depth,realised_depth,delta,score,...
+  int cells = 0;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    std::stringstream ls(line);
+    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+    REQUIRE(f.size() >= 5);
+    CHECK_MESSAGE(f[4] == "1", line);
+    ++cells;
+  }
+  CHECK(cells == 10);
 }
