@@ -164,6 +164,21 @@ void tokenizer_json_seeds(const fs::path& shared) {
   }
 }
 
+// A WordLevel tokenizer.json (the model organism's kind), with each pre-tokenizer it accepts.
+void wordlevel_seeds() {
+  json vocab = json::object();
+  const char* words[] = {"<unk>", "<s>", "</s>", "the", "is", ".", "?", "zorano", "color", "teal", "café", "previously"};
+  for (size_t i = 0; i < sizeof words / sizeof *words; ++i) vocab[words[i]] = static_cast<int64_t>(i);
+  json added = json::array();
+  for (int64_t i = 0; i < 3; ++i) added.push_back({{"id", i}, {"content", words[i]}, {"special", true}});
+  for (const char* pre : {"Whitespace", "WhitespaceSplit"}) {
+    const json j = {{"version", "1.0"}, {"added_tokens", added}, {"normalizer", nullptr},
+                    {"pre_tokenizer", {{"type", pre}}}, {"decoder", nullptr},
+                    {"model", {{"type", "WordLevel"}, {"vocab", vocab}, {"unk_token", "<unk>"}}}};
+    seed("fuzz_tokenizer_json", std::string("wordlevel_") + pre, j.dump(1));
+  }
+}
+
 void spm_seeds(const fs::path& shared) {
   for (const auto& p : files_named(shared, ".model"))
     if (fs::file_size(p) <= 64 * 1024) seed("fuzz_tokenizer_spm", flat(shared, p), read_all(p));
@@ -312,6 +327,7 @@ int main(int argc, char** argv) {
     config_seeds(shared);
     llama2c_seeds(shared);
     tokenizer_json_seeds(shared);
+    wordlevel_seeds();
     spm_seeds(shared);
     head_config_seeds(shared);
     steering_spec_seeds();
