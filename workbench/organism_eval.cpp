@@ -16,7 +16,6 @@
 #include "analysis/run/profile_run.h"
 #include "core/engine/model.h"
 #include "core/error.h"
-#include "core/file_read.h"
 #include "core/file_write.h"
 #include "core/tokenizer.h"
 #include "workbench/prompt_setup.h"
@@ -259,6 +258,7 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   say("needle Influence over GUIDE's delta");
   ordered_json infl = ordered_json::object();
   const std::vector<double> deltas = {0, 0.5, 1, 2};
+  std::vector<double> means;  // per delta, in order
   const size_t n_infl = std::min<size_t>(needle.size(), static_cast<size_t>(std::max<int64_t>(11, o.items / 4)));
   for (double d : deltas) {
     double sum = 0;
@@ -284,17 +284,14 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
       req.cancel = cancel;
       sum += wb::capture(*c.m, req).influence_lastk;
     }
+    means.push_back(sum / static_cast<double>(n_infl));
     std::ostringstream k;
     k << d;
-    infl[k.str()] = sum / static_cast<double>(n_infl);
+    infl[k.str()] = means.back();
   }
   r["influence_by_delta"] = infl;
   bool mono = true;
-  for (size_t i = 1; i < deltas.size(); ++i) {
-    std::ostringstream a, b;
-    a << deltas[i - 1], b << deltas[i];
-    mono = mono && infl[b.str()].get<double>() > infl[a.str()].get<double>();
-  }
+  for (size_t i = 1; i < means.size(); ++i) mono = mono && means[i] > means[i - 1];
   r["influence_monotonic"] = mono;
 
   say("ablation: top profiled heads vs random heads");

@@ -315,7 +315,7 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
   double win_loss = 0, win_w = 0, win_ans = 0, win_ans_w = 0;
   int64_t win_tokens = 0, win_steps = 0, tokens_total = 0;
   auto win_t = t0;
-  double first_loss = -1, last_loss = 0;
+  double last_loss = 0;
   for (int64_t step = start; step < c.steps; ++step) {
     if (cancel && cancel->cancelled()) {
       save_checkpoint(n, step, c, ckpt);
@@ -357,7 +357,6 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
         win_ans += nll.masked_select(ans).sum().item<double>();
         win_ans_w += n_ans;
       }
-      if (first_loss < 0) first_loss = lv;
       last_loss = lv;
     }
     win_tokens += b.tokens;
@@ -386,7 +385,6 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const ordered_json stats = {{"resumed_at_step", start}, {"seconds_this_run", secs}, {"tokens_this_run", tokens_total},
                               {"final_loss", last_loss}, {"threads", torch::get_num_threads()}};
-  (void)first_loss;
   write_model_dir(n, c, w, out_dir, stats);
   save_checkpoint(n, c.steps, c, ckpt);
 }
