@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/tokenizer.h"
+#include "core/tokenizers/tokenizer.h"
 
 namespace hl {
 

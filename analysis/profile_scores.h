@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/profile_select.h"
-#include "core/head_config.h"
+#include "core/steering/head_config.h"
 
 namespace hl {
 

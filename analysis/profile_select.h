@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/head_config.h"
+#include "core/steering/head_config.h"
 
 namespace hl {
 

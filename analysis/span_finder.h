@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 namespace hl {
 

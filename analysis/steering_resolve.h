@@ -12,10 +12,10 @@
 #include <utility>
 #include <vector>
 
-#include "core/attention_bias.h"
-#include "core/model_config.h"
-#include "core/steering_spec.h"
-#include "core/tokenizer.h"
+#include "core/steering/attention_bias.h"
+#include "core/formats/model_config.h"
+#include "core/steering/steering_spec.h"
+#include "core/tokenizers/tokenizer.h"
 
 namespace hl {
 

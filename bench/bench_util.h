@@ -17,7 +17,7 @@
 #include "core/engine/generate.h"
 #include "core/engine/model.h"
 #include "core/engine/packed_linear.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 namespace hl::bench {
 

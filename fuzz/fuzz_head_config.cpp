@@ -1,6 +1,6 @@
 // PASTA head configs and head-name lists: parse, validate against a small model, expand, and export back.
 #include "core/error.h"
-#include "core/head_config.h"
+#include "core/steering/head_config.h"
 #include "fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

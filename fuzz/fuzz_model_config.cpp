@@ -1,6 +1,6 @@
 // parse_model_config (HF config.json). An accepted config must satisfy the invariants the engine relies on.
 #include "core/error.h"
-#include "core/model_config.h"
+#include "core/formats/model_config.h"
 #include "fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,7 +1,7 @@
 // SafetensorsFile on a whole file: length prefix, header, mmap'ed data. Reads every accepted tensor's
 // bytes, so an offset the validation let through past the mapping faults here.
 #include "core/error.h"
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,6 @@
 // model.safetensors.index.json: every accepted shard name must stay inside the model directory.
 #include "core/error.h"
-#include "core/safetensors_index.h"
+#include "core/formats/safetensors_index.h"
 #include "fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

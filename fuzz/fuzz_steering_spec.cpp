@@ -1,7 +1,7 @@
 // Steering specs: parse, validate against a small model, compile over a short prompt, and check that the
 // JSON export reads back equal (the spec file the GUI saves must load again).
 #include "core/error.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 #include "fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

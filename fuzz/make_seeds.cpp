@@ -20,7 +20,7 @@
 #include "analysis/suite_builtin.h"
 #include "analysis/task_file.h"
 #include "core/error.h"
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "storage/store.h"
 
 namespace {

@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "core/json_limits.h"
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "storage/heatmap_png.h"
 
 namespace hl::store {

@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/attention_bias.h"
-#include "core/head_ablation.h"
+#include "core/steering/attention_bias.h"
+#include "core/steering/head_ablation.h"
 #include "core/job.h"
 #include "storage/store.h"
 

@@ -18,7 +18,7 @@
 #include "core/engine/model.h"
 #include "core/error.h"
 #include "core/file_write.h"
-#include "core/tokenizer.h"
+#include "core/tokenizers/tokenizer.h"
 #include "workbench/prompt_setup.h"
 #include "workbench/recipes.h"
 

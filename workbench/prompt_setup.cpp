@@ -7,7 +7,7 @@
 #include "analysis/steering_resolve.h"
 #include "core/engine/model.h"
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "core/tokenizers/tokenizer.h"
 
 namespace hl::wb {
 namespace {

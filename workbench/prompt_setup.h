@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/attention_bias.h"
-#include "core/steering_spec.h"
+#include "core/steering/attention_bias.h"
+#include "core/steering/steering_spec.h"
 
 namespace hl {
 class Model;

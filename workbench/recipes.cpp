@@ -8,9 +8,9 @@
 #include "core/engine/head_stats.h"
 #include "core/engine/model.h"
 #include "core/error.h"
-#include "core/head_config.h"
+#include "core/steering/head_config.h"
 #include "core/observer_fanout.h"
-#include "core/tokenizer.h"
+#include "core/tokenizers/tokenizer.h"
 
 namespace hl::wb {
 namespace {

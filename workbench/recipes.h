@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "analysis/influence.h"
-#include "core/attention_bias.h"
+#include "core/steering/attention_bias.h"
 #include "core/job.h"
 #include "workbench/workbench.h"
 

@@ -20,7 +20,7 @@
 #include "analysis/haystack.h"
 #include "analysis/niah.h"
 #include "core/job.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 namespace hl::wb {
 

@@ -13,7 +13,7 @@
 #include "analysis/organism/curriculum.h"
 #include "core/error.h"
 #include "core/file_write.h"
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "core/engine/tensor_io.h"
 
 namespace hl::organism {

@@ -10,7 +10,7 @@
 #include "analysis/haystack.h"
 #include "analysis/niah.h"
 #include "core/engine/model.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 namespace hl {
 

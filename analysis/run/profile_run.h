@@ -13,7 +13,7 @@
 #include "analysis/task_suite.h"
 #include "core/engine/model.h"
 #include "core/job.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 namespace hl {
 

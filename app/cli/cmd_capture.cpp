@@ -12,7 +12,7 @@
 #include "app/cli/prompt_setup.h"
 #include "core/engine/head_stats.h"
 #include "core/engine/tensor_io.h"
-#include "core/head_config.h"
+#include "core/steering/head_config.h"
 #include "workbench/recipes.h"
 
 namespace hl::cli {

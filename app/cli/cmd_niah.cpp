@@ -10,8 +10,8 @@
 #include "app/cli/commands.h"
 #include "app/cli/prompt_setup.h"
 #include "app/cli/model_args.h"
-#include "core/head_config.h"
-#include "core/steering_spec.h"
+#include "core/steering/head_config.h"
+#include "core/steering/steering_spec.h"
 #include "workbench/niah_sweep.h"
 
 namespace hl::cli {

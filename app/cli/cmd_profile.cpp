@@ -7,7 +7,7 @@
 
 #include "app/cli/commands.h"
 #include "app/cli/model_args.h"
-#include "core/head_config.h"
+#include "core/steering/head_config.h"
 #include "storage/store.h"
 #include "workbench/profiling.h"
 

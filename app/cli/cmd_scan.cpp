@@ -11,7 +11,7 @@
 #include "app/cli/prompt_setup.h"
 #include "workbench/head_scan_table.h"
 #include "core/error.h"
-#include "core/head_config.h"
+#include "core/steering/head_config.h"
 
 namespace hl::cli {
 namespace {

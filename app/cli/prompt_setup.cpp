@@ -2,7 +2,7 @@
 
 #include "app/cli/model_args.h"
 #include "core/error.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 namespace hl::cli {
 

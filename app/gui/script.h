@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 namespace hl::gui {
 

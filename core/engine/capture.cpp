@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "core/head_config.h"
+#include "core/steering/head_config.h"
 
 namespace hl {
 

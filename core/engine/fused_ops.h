@@ -6,7 +6,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
-#include "core/model_config.h"
+#include "core/formats/model_config.h"
 
 namespace hl::engine {
 

@@ -9,7 +9,7 @@
 
 #include "core/engine/load.h"
 #include "core/error.h"
-#include "core/llama2c_header.h"
+#include "core/formats/llama2c_header.h"
 
 namespace hl::engine {
 

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "core/attention_bias.h"
+#include "core/steering/attention_bias.h"
 #include "core/attention_observer.h"
 #include "core/job.h"
-#include "core/model_config.h"
-#include "core/tokenizer.h"
+#include "core/formats/model_config.h"
+#include "core/tokenizers/tokenizer.h"
 
 namespace hl {
 

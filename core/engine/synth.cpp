@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/model_config.h"
-#include "core/safetensors.h"
+#include "core/formats/model_config.h"
+#include "core/formats/safetensors.h"
 
 namespace hl {
 namespace fs = std::filesystem;

@@ -4,7 +4,7 @@
 
 #include "core/engine/weight_source.h"
 #include "core/error.h"
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 
 namespace hl {
 

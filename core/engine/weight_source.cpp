@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/safetensors_index.h"
+#include "core/formats/safetensors_index.h"
 
 namespace hl::engine {
 namespace fs = std::filesystem;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 
 namespace hl::engine {
 

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/engine/head_scan.h"
 #include "core/engine/session.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 #include "engine/golden.h"
 #include "engine/doctest_torch.h"
 

@@ -2,7 +2,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "engine/golden.h"
 #include "tests/scratch_dir.h"
 #include "engine/doctest_torch.h"

@@ -4,7 +4,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "engine/cli_runner.h"
 #include "engine/doctest_torch.h"
 

@@ -17,7 +17,7 @@
 #include "core/engine/model.h"
 #include "core/engine/tensor_io.h"
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "core/tokenizers/tokenizer.h"
 #include "engine/cli_runner.h"
 #include "engine/doctest_torch.h"
 #include "tests/scratch_dir.h"

@@ -5,7 +5,7 @@
 
 #include "core/engine/capture.h"
 #include "core/engine/generate.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 #include "engine/golden.h"
 #include "engine/doctest_torch.h"
 

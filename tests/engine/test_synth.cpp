@@ -5,8 +5,8 @@
 
 #include "core/engine/synth.h"
 #include "core/error.h"
-#include "core/model_config.h"
-#include "core/safetensors.h"
+#include "core/formats/model_config.h"
+#include "core/formats/safetensors.h"
 #include "engine/golden.h"
 #include "engine/doctest_torch.h"
 

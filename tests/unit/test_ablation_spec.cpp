@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "core/error.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 using namespace hl;
 

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/head_config.h"
+#include "core/steering/head_config.h"
 
 namespace fs = std::filesystem;
 using hl::HeadSet;

@@ -7,13 +7,13 @@
 
 #include "analysis/niah.h"
 #include "analysis/prompt_markers.h"
-#include "core/head_config.h"
-#include "core/llama2c_header.h"
-#include "core/model_config.h"
-#include "core/safetensors.h"
-#include "core/safetensors_index.h"
-#include "core/steering_spec.h"
-#include "core/tokenizer.h"
+#include "core/steering/head_config.h"
+#include "core/formats/llama2c_header.h"
+#include "core/formats/model_config.h"
+#include "core/formats/safetensors.h"
+#include "core/formats/safetensors_index.h"
+#include "core/steering/steering_spec.h"
+#include "core/tokenizers/tokenizer.h"
 #include "unit/test_hostile_support.h"
 
 namespace {

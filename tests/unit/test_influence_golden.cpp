@@ -8,7 +8,7 @@
 #include <string>
 
 #include "analysis/influence.h"
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "unit/fake_views.h"
 
 namespace {

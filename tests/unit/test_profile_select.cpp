@@ -6,7 +6,7 @@
 
 #include "analysis/profile_select.h"
 #include "core/error.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 #include "scratch_dir.h"
 
 using namespace hl;

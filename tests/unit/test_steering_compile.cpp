@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/head_config.h"
-#include "core/model_config.h"
-#include "core/steering_spec.h"
+#include "core/steering/head_config.h"
+#include "core/formats/model_config.h"
+#include "core/steering/steering_spec.h"
 
 namespace fs = std::filesystem;
 using hl::SteeringSpan;

@@ -5,7 +5,7 @@
 #include <functional>
 
 #include "core/error.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 using hl::SteeringMethod;
 using hl::SteeringSpec;

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 #include "storage/heatmap_png.h"
 #include "storage/run_export.h"
 #include "test_store_fixture.h"

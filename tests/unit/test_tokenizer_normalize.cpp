@@ -4,7 +4,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "core/tokenizer_normalize.h"
+#include "core/tokenizers/tokenizer_normalize.h"
 #include "tests/scratch_dir.h"
 #include "tests/unit/test_tokenizer_goldens.h"
 

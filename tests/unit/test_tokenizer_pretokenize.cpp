@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/tokenizer.h"
-#include "core/tokenizer_pretokenize.h"
+#include "core/tokenizers/tokenizer.h"
+#include "core/tokenizers/tokenizer_pretokenize.h"
 
 namespace {
 

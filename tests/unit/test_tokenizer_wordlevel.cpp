@@ -4,7 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "core/error.h"
-#include "core/tokenizer.h"
+#include "core/tokenizers/tokenizer.h"
 #include "tests/scratch_dir.h"
 
 using hl_test::ScratchDir;

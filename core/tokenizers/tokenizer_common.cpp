@@ -6,8 +6,8 @@
 #include "core/error.h"
 #include "core/file_read.h"
 #include "core/json_limits.h"
-#include "core/tokenizer_impl.h"
-#include "core/tokenizer_unicode.h"
+#include "core/tokenizers/tokenizer_impl.h"
+#include "core/tokenizers/tokenizer_unicode.h"
 
 namespace hl::tok {
 

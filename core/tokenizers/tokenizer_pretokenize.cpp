@@ -1,11 +1,11 @@
 // Hand-written matchers for the pre-tokenizer regexes: each alternative is tried in order at the current
 // position (leftmost-first, like Python's `regex` and Rust's fancy-regex), with the backtracking of
 // `\s+(?!\S)` and `\s*[\r\n]+` worked out in closed form.
-#include "core/tokenizer_pretokenize.h"
+#include "core/tokenizers/tokenizer_pretokenize.h"
 
 #include <string>
 
-#include "core/tokenizer_unicode.h"
+#include "core/tokenizers/tokenizer_unicode.h"
 
 namespace hl::tok {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/model_config.h"
+#include "core/formats/model_config.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>

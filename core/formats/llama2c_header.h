@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/model_config.h"
+#include "core/formats/model_config.h"
 
 namespace hl {
 

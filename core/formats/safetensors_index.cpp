@@ -1,4 +1,4 @@
-#include "core/safetensors_index.h"
+#include "core/formats/safetensors_index.h"
 
 #include <set>
 

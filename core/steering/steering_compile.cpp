@@ -5,7 +5,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 namespace hl {
 

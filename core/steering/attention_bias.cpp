@@ -1,4 +1,4 @@
-#include "core/attention_bias.h"
+#include "core/steering/attention_bias.h"
 
 #include <algorithm>
 #include <string>

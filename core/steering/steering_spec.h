@@ -35,8 +35,8 @@
 #include <string>
 #include <vector>
 
-#include "core/attention_bias.h"
-#include "core/head_config.h"
+#include "core/steering/attention_bias.h"
+#include "core/steering/head_config.h"
 
 namespace hl {
 

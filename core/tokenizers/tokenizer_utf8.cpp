@@ -1,5 +1,5 @@
 // UTF-8 stepping and Python-compatible lossy decoding for the tokenizers.
-#include "core/tokenizer_unicode.h"
+#include "core/tokenizers/tokenizer_unicode.h"
 
 namespace hl::unicode {
 namespace {

@@ -3,7 +3,7 @@
 
 #include "core/error.h"
 #include "core/json_limits.h"
-#include "core/tokenizer_bpe.h"
+#include "core/tokenizers/tokenizer_bpe.h"
 
 namespace hl::tok {
 namespace {

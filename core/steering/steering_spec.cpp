@@ -1,6 +1,6 @@
 // SteeringSpec JSON reading and writing. Compilation to AttentionBias lives in steering_compile.cpp.
 #include "core/file_write.h"
-#include "core/steering_spec.h"
+#include "core/steering/steering_spec.h"
 
 #include <algorithm>
 #include <cmath>

@@ -2,7 +2,7 @@
 #pragma once
 #include <filesystem>
 
-#include "core/tokenizer_spm_abi.h"
+#include "core/tokenizers/tokenizer_spm_abi.h"
 
 namespace hl::tok {
 

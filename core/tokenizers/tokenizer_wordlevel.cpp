@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/tokenizer_impl.h"
-#include "core/tokenizer_unicode.h"
+#include "core/tokenizers/tokenizer_impl.h"
+#include "core/tokenizers/tokenizer_unicode.h"
 
 namespace hl::tok {
 namespace {

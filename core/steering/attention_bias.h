@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/head_ablation.h"
+#include "core/steering/head_ablation.h"
 
 namespace hl {
 

@@ -1,5 +1,5 @@
 #include "core/file_write.h"
-#include "core/safetensors.h"
+#include "core/formats/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

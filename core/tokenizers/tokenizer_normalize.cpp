@@ -1,4 +1,4 @@
-#include "core/tokenizer_normalize.h"
+#include "core/tokenizers/tokenizer_normalize.h"
 
 #include <unicode/unorm2.h>
 #include <unicode/utypes.h>
@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "core/tokenizer_unicode.h"
+#include "core/tokenizers/tokenizer_unicode.h"
 
 namespace hl::unicode {
 namespace {

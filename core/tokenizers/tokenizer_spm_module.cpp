@@ -1,6 +1,6 @@
 // dlopen of the SentencePiece module. RTLD_DEEPBIND makes the module and libsentencepiece resolve their
 // protobuf symbols against their own copy first, never libtorch's (see design.md, platform facts).
-#include "core/tokenizer_spm_module.h"
+#include "core/tokenizers/tokenizer_spm_module.h"
 
 #include <dlfcn.h>
 

@@ -1,6 +1,6 @@
 // load_tokenizer: picks the tokenizer kind from a model directory's files or a file's name and contents.
 #include "core/error.h"
-#include "core/tokenizer_impl.h"
+#include "core/tokenizers/tokenizer_impl.h"
 
 namespace hl {
 namespace {

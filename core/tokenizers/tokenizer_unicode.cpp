@@ -4,7 +4,7 @@
 // that produced the GPT-2 goldens. Generated once from Debian's ICU 72 (also Unicode 15.0) with
 //   for c in 0..0x10FFFF: U_GET_GC_MASK(c) & U_GC_L_MASK (resp. U_GC_N_MASK), consecutive runs -> ranges
 // (linked against libicuuc); a table keeps hl_base free of a runtime ICU dependency.
-#include "core/tokenizer_unicode.h"
+#include "core/tokenizers/tokenizer_unicode.h"
 
 #include <algorithm>
 #include <iterator>

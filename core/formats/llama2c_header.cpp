@@ -1,4 +1,4 @@
-#include "core/llama2c_header.h"
+#include "core/formats/llama2c_header.h"
 
 #include <cstdlib>
 #include <cstring>

@@ -1,13 +1,13 @@
 // Byte-level BPE encode/decode: special-token split, regex pre-tokenization, rank-ordered merges with a
 // priority queue (O(n log n) per word, so one huge "word" stays fast), and a per-word cache.
-#include "core/tokenizer_bpe.h"
+#include "core/tokenizers/tokenizer_bpe.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <queue>
 
 #include "core/error.h"
-#include "core/tokenizer_unicode.h"
+#include "core/tokenizers/tokenizer_unicode.h"
 
 namespace hl::tok {
 

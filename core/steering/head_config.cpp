@@ -1,5 +1,5 @@
 #include "core/file_write.h"
-#include "core/head_config.h"
+#include "core/steering/head_config.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "core/head_ablation.h"
+#include "core/steering/head_ablation.h"
 
 #include <algorithm>
 #include <string>

@@ -6,10 +6,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/tokenizer.h"
-#include "core/tokenizer_impl.h"
-#include "core/tokenizer_normalize.h"
-#include "core/tokenizer_pretokenize.h"
+#include "core/tokenizers/tokenizer.h"
+#include "core/tokenizers/tokenizer_impl.h"
+#include "core/tokenizers/tokenizer_normalize.h"
+#include "core/tokenizers/tokenizer_pretokenize.h"
 
 namespace hl::tok {
 

@@ -8,9 +8,9 @@
 
 #include "core/error.h"
 #include "core/json_limits.h"
-#include "core/tokenizer_impl.h"
-#include "core/tokenizer_spm_module.h"
-#include "core/tokenizer_unicode.h"
+#include "core/tokenizers/tokenizer_impl.h"
+#include "core/tokenizers/tokenizer_spm_module.h"
+#include "core/tokenizers/tokenizer_unicode.h"
 
 namespace hl::tok {
 namespace {
