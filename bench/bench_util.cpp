@@ -29,31 +29,16 @@ double time_median(const std::function<void()>& f, int reps, int warm) {
   return t[t.size() / 2];
 }
 
-// Median over rounds of t(variant) / t(base), timing the two back to back in every round: slow drifts of
-// this shared VM then cancel in each ratio. Returns {median base seconds, median ratio}.
-std::pair<double, double> paired_ratio(const std::function<void()>& base, const std::function<void()>& variant,
-                                       int rounds) {
-  base();
-  variant();
-  std::vector<double> tb, ratio;
-  for (int i = 0; i < rounds; ++i) {
-    auto t0 = Clock::now();
-    base();
-    const double b = seconds_since(t0);
-    t0 = Clock::now();
-    variant();
-    const double v = seconds_since(t0);
-    tb.push_back(b);
-    ratio.push_back(v / b);
-  }
-  std::sort(tb.begin(), tb.end());
-  std::sort(ratio.begin(), ratio.end());
-  return {tb[tb.size() / 2], ratio[ratio.size() / 2]};
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
-
-std::pair<double, double> alternating_medians(const std::function<void()>& a, const std::function<void()>& b,
-                                              int rounds) {
+// One warm-up run of each, then `rounds` rounds that time a and b back to back: {times of a, times of b}.
+std::pair<std::vector<double>, std::vector<double>> alternate(const std::function<void()>& a,
+                                                              const std::function<void()>& b, int rounds) {
   a();
   b();
   std::vector<double> ta, tb;
@@ -65,9 +50,23 @@ std::pair<double, double> alternating_medians(const std::function<void()>& a, co
     b();
     tb.push_back(seconds_since(t0));
   }
-  std::sort(ta.begin(), ta.end());
-  std::sort(tb.begin(), tb.end());
-  return {ta[ta.size() / 2], tb[tb.size() / 2]};
+  return {ta, tb};
+}
+
+}  // namespace
+
+std::pair<double, double> paired_ratio(const std::function<void()>& base, const std::function<void()>& variant,
+                                       int rounds) {
+  const auto [tb, tv] = alternate(base, variant, rounds);
+  std::vector<double> ratio;
+  for (size_t i = 0; i < tb.size(); ++i) ratio.push_back(tv[i] / tb[i]);
+  return {median(tb), median(ratio)};
+}
+
+std::pair<double, double> alternating_medians(const std::function<void()>& a, const std::function<void()>& b,
+                                              int rounds) {
+  const auto [ta, tb] = alternate(a, b, rounds);
+  return {median(ta), median(tb)};
 }
 
 // Best of several runs: a roofline is what the machine can do at its best.
