@@ -1,61 +1,16 @@
 #include "bench/bench_bf16.h"
 
-#include <ATen/ATen.h>
-
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <vector>
 
-#include "core/engine/generate.h"
+#include "bench/bench_util.h"
 #include "core/engine/packed_linear.h"
 #include "core/engine/synth.h"
 
 namespace hl::bench {
-namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-double seconds(const std::function<void()>& f) {
-  const auto t0 = Clock::now();
-  f();
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-// Medians of a and b over rounds that run each once, alternately (this VM's speed drifts over minutes: alternating
-// puts both under the same drift), after one warm-up run each.
-std::pair<double, double> alternating(const std::function<void()>& a, const std::function<void()>& b, int rounds) {
-  a();
-  b();
-  std::vector<double> ta, tb;
-  for (int r = 0; r < rounds; ++r) {
-    ta.push_back(seconds(a));
-    tb.push_back(seconds(b));
-  }
-  return {median(ta), median(tb)};
-}
-
-void generate_tokens(const Model& m, const std::vector<int64_t>& ids, int64_t n) {
-  GenerateOptions go;
-  go.max_new_tokens = n;
-  go.stop_at_eos = false;
-  generate(m, ids, go);
-}
-
-void prefill_once(const Model& m, const at::Tensor& ids) {
-  KVCache c = m.new_cache(1, ids.size(1));
-  m.forward(ids, c, {});
-}
-
-}  // namespace
 
 void bf16_section(bool quick) {
   const fs::path dir = fs::temp_directory_path() / "headlight-bench-smollm2-135m-bf16";
@@ -80,8 +35,8 @@ void bf16_section(bool quick) {
   for (int64_t i = 0; i < 64; ++i) ids.push_back(1 + (i * 7919) % (c.vocab - 1));
   // Decode: 33 tokens minus 1 token after the same prompt, per token.
   const int64_t n = 33;
-  auto [g16, g32] = alternating([&] { generate_tokens(*m16, ids, n); }, [&] { generate_tokens(*m32, ids, n); }, rounds);
-  auto [p16, p32] = alternating([&] { generate_tokens(*m16, ids, 1); }, [&] { generate_tokens(*m32, ids, 1); }, rounds);
+  auto [g16, g32] = alternating_medians(generate_job(*m16, ids, n), generate_job(*m32, ids, n), rounds);
+  auto [p16, p32] = alternating_medians(generate_job(*m16, ids, 1), generate_job(*m32, ids, 1), rounds);
   const double d16 = (g16 - p16) / (n - 1), d32 = (g32 - p32) / (n - 1);
   std::printf("  decode ms/token        bf16 %8.3f   f32 %8.3f   bf16/f32 %6.3f   (target <= 0.6)\n", 1e3 * d16,
               1e3 * d32, d16 / d32);
@@ -89,7 +44,8 @@ void bf16_section(bool quick) {
     std::vector<int64_t> pids;
     for (int64_t i = 0; i < T; ++i) pids.push_back(1 + (i * 104729) % (c.vocab - 1));
     const at::Tensor t = at::tensor(pids, at::kLong).unsqueeze(0);
-    auto [s16, s32] = alternating([&] { prefill_once(*m16, t); }, [&] { prefill_once(*m32, t); }, rounds);
+    const ForwardOptions plain;
+    auto [s16, s32] = alternating_medians(prefill_job(*m16, t, plain), prefill_job(*m32, t, plain), rounds);
     std::printf("  prefill T=%-4lld s      bf16 %8.4f   f32 %8.4f   bf16/f32 %6.3f   (target <= 1)\n",
                 static_cast<long long>(T), s16, s32, s16 / s32);
   }

@@ -17,6 +17,7 @@
 #include <random>
 
 #include "analysis/run/profile_run.h"
+#include "bench/bench_util.h"
 #include "core/engine/generate.h"
 #include "core/engine/head_scan.h"
 #include "storage/store.h"
@@ -24,9 +25,6 @@
 
 namespace hl::bench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // The CLI's journal (each unit and its per-example scores one store transaction), keeping the scores it records.
 class BenchJournal : public wb::StoreProfileJournal {

@@ -20,23 +20,13 @@ json parse_json(const std::filesystem::path& file) {
   }
 }
 
-std::string token_content(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
-  return {};
-}
-
 // bos/eos from tokenizer_config.json next to the tokenizer files, else the family's usual names.
 void find_bos_eos(const std::filesystem::path& dir, BpeSpec& spec) {
-  const auto cfg_path = dir / "tokenizer_config.json";
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(cfg_path, ec)) {
-    const json cfg = parse_json(cfg_path);
-    if (cfg.is_object()) {
-      if (cfg.contains("bos_token")) spec.bos_token = token_content(cfg["bos_token"]);
-      if (cfg.contains("eos_token")) spec.eos_token = token_content(cfg["eos_token"]);
-      if (!spec.bos_token.empty() || !spec.eos_token.empty()) return;
-    }
+  const ConfigBosEos cfg = read_config_bos_eos(dir);
+  if (!cfg.bos.empty() || !cfg.eos.empty()) {
+    spec.bos_token = cfg.bos;
+    spec.eos_token = cfg.eos;
+    return;
   }
   auto known = [&](const std::string& t) {
     if (spec.vocab.count(t)) return true;

@@ -1,8 +1,11 @@
 // Pieces shared by all tokenizer kinds: file reading, special-token splitting, offset conversion.
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "core/file_read.h"
+#include "core/json_limits.h"
 #include "core/tokenizer_impl.h"
 #include "core/tokenizer_unicode.h"
 
@@ -10,6 +13,29 @@ namespace hl::tok {
 
 std::string read_file(const std::filesystem::path& path) {
   return read_file_bounded(path, kMaxFileBytes, "tokenizer file");
+}
+
+ConfigBosEos read_config_bos_eos(const std::filesystem::path& dir) {
+  using nlohmann::json;
+  ConfigBosEos out;
+  const auto path = dir / "tokenizer_config.json";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return out;
+  const std::string data = read_file(path);
+  check_json_depth(data, path.string());
+  const json cfg = json::parse(data, nullptr, false);
+  if (cfg.is_discarded()) throw Error(path.string() + ": not valid JSON");
+  if (!cfg.is_object()) return out;
+  auto content = [&](const char* key) -> std::string {
+    if (!cfg.contains(key)) return {};
+    const json& v = cfg[key];
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+    return {};
+  };
+  out.bos = content("bos_token");
+  out.eos = content("eos_token");
+  return out;
 }
 
 void SpecialTokenSplitter::add(const std::string& text, int64_t id) {

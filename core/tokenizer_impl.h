@@ -22,6 +22,13 @@ inline constexpr int64_t kMaxFileBytes = int64_t(2) << 30;
 // Reads a whole file; throws hl::Error naming it when missing, unreadable or larger than kMaxFileBytes.
 std::string read_file(const std::filesystem::path& path);
 
+// The bos_token / eos_token that tokenizer_config.json in `dir` names (a string or {"content": ...}); a field is
+// empty when the file, the field or its content is absent. A file that is not valid JSON is an error naming it.
+struct ConfigBosEos {
+  std::string bos, eos;
+};
+ConfigBosEos read_config_bos_eos(const std::filesystem::path& dir);
+
 // One span of the input after cutting out special-token strings.
 struct TextSpan {
   size_t begin = 0, end = 0;  // byte offsets into the input

@@ -125,12 +125,6 @@ class WordLevel : public Tokenizer {
   std::string source_;
 };
 
-std::string token_field(const json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
-  return "";
-}
-
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_wordlevel_json(const json& j, const std::filesystem::path& file) {
@@ -180,7 +174,7 @@ std::unique_ptr<Tokenizer> load_wordlevel_json(const json& j, const std::filesys
 
   int64_t unk = -1;
   if (model.contains("unk_token") && !model["unk_token"].is_null()) {
-    const std::string u = token_field(model["unk_token"]);
+    const std::string u = model["unk_token"].is_string() ? model["unk_token"].get<std::string>() : std::string();
     const auto it = vocab.find(u);
     if (it == vocab.end()) throw Error(src + ": model.unk_token '" + u + "' is not in the vocabulary");
     unk = it->second;
@@ -201,17 +195,8 @@ std::unique_ptr<Tokenizer> load_wordlevel_json(const json& j, const std::filesys
 
   // BOS / EOS: tokenizer_config.json names them, else the usual <s> </s>.
   int64_t bos = -1, eos = -1;
-  std::string bos_t = "<s>", eos_t = "</s>";
-  const auto cfg_path = file.parent_path() / "tokenizer_config.json";
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(cfg_path, ec)) {
-    const json cfg = json::parse(read_file(cfg_path), nullptr, false);
-    if (cfg.is_discarded()) throw Error(cfg_path.string() + ": not valid JSON");
-    if (cfg.is_object()) {
-      if (cfg.contains("bos_token")) bos_t = token_field(cfg["bos_token"]);
-      if (cfg.contains("eos_token")) eos_t = token_field(cfg["eos_token"]);
-    }
-  }
+  const ConfigBosEos cfg = read_config_bos_eos(file.parent_path());
+  const std::string bos_t = cfg.bos.empty() ? "<s>" : cfg.bos, eos_t = cfg.eos.empty() ? "</s>" : cfg.eos;
   if (const auto it = vocab.find(bos_t); it != vocab.end()) bos = it->second;
   if (const auto it = vocab.find(eos_t); it != vocab.end()) eos = it->second;
   return std::make_unique<WordLevel>(std::move(id_text), std::move(vocab), unk, whitespace_split, std::move(added),

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -218,7 +219,20 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   r["items"] = o.items;
 
   say("retrieval accuracy");
-  r["retrieval_accuracy"] = accuracy(c, retrieval, std::nullopt);
+  {
+    std::map<int64_t, std::pair<int64_t, int64_t>> by_n;  // statements -> (right, items)
+    int64_t ok = 0;
+    for (const auto& it : retrieval) {
+      const bool right = argmax(next_logits(c, it.prompt, std::nullopt)) == c.id(it.answer);
+      ok += right;
+      by_n[it.statements].first += right;
+      ++by_n[it.statements].second;
+    }
+    r["retrieval_accuracy"] = retrieval.empty() ? 0.0 : static_cast<double>(ok) / static_cast<double>(retrieval.size());
+    ordered_json j = ordered_json::object();
+    for (const auto& [n, v] : by_n) j[std::to_string(n)] = {{"items", v.second}, {"accuracy", static_cast<double>(v.first) / static_cast<double>(v.second)}};
+    r["retrieval_accuracy_by_statements"] = j;
+  }
   say("fact recall");
   r["fact_recall"] = accuracy(c, facts, std::nullopt);
 
@@ -328,6 +342,12 @@ std::string eval_report_text(const ordered_json& r) {
   s << "model organism " << r["model"].get<std::string>() << " (held-out sets, seed " << r["eval_seed"] << ", "
     << r["items"] << " items per figure)\n";
   s << "  in-context retrieval accuracy      " << pct(r["retrieval_accuracy"]) << "\n";
+  if (r.contains("retrieval_accuracy_by_statements")) {
+    s << "    by statements in the passage:   ";
+    for (auto it = r["retrieval_accuracy_by_statements"].begin(); it != r["retrieval_accuracy_by_statements"].end(); ++it)
+      s << " " << it.key() << ":" << pct(it.value()["accuracy"]);
+    s << "\n";
+  }
   s << "  closed-book fact recall            " << pct(r["fact_recall"]) << "\n";
   s << "  needle accuracy by depth (" << r["needle_length_tokens"] << " tokens):";
   for (auto it = r["needle_accuracy_by_depth"].begin(); it != r["needle_accuracy_by_depth"].end(); ++it)

@@ -221,11 +221,40 @@ Doc make_fact_drill(const World& w, Rng& rng, int64_t length) {
 }
 
 Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions,
-                 double fact_override) {
+                 double fact_override, double update) {
   n_questions = std::min(n_questions, n_statements);
-  const auto st = make_statements(w, rng, n_statements, true, fact_override);
+  auto st = make_statements(w, rng, n_statements, true, fact_override);
   std::vector<double> depths;
   for (int64_t i = 0; i < n_statements; ++i) depths.push_back(rng.uniform());
+  // Updates: a later statement about the same passage entity and attribute with another value; the question then
+  // answers the latest one. Draws only when asked for, so update = 0 keeps the earlier curricula's streams.
+  std::vector<std::string> answer;
+  for (const auto& s : st) answer.push_back(s.value);
+  if (update > 0) {
+    static const std::vector<std::string> kLater = {"later", "then", "currently", "today"};
+    static const std::vector<std::string> kEarlier = {"previously", "once"};
+    for (int64_t i = 0; i < n_statements; ++i) {
+      auto& s = st[static_cast<size_t>(i)];
+      const bool fact = std::find(w.fact_entities.begin(), w.fact_entities.end(), s.entity) != w.fact_entities.end();
+      if (fact || rng.uniform() >= update) continue;
+      const auto& vals = values_of(w, s.attribute);
+      const int64_t old_v = std::find(vals.begin(), vals.end(), s.value) - vals.begin();
+      int64_t v = rng.below(static_cast<int64_t>(vals.size()) - 1);
+      if (v >= old_v) ++v;
+      if (rng.uniform() < 0.5) {  // the first statement says it is old news
+        if (!s.words.empty() && s.words[0] != s.entity) s.words.erase(s.words.begin());
+        s.words.insert(s.words.begin(), pick(rng, kEarlier));
+      }
+      Statement u;
+      u.entity = s.entity, u.attribute = s.attribute, u.value = vals[static_cast<size_t>(v)];
+      u.words.push_back(pick(rng, kLater));
+      for (auto& x : statement(u.entity, u.attribute, u.value)) u.words.push_back(x);
+      answer[static_cast<size_t>(i)] = u.value;
+      const double d = depths[static_cast<size_t>(i)];
+      depths.push_back(d + (1.0 - d) * rng.uniform());
+      st.push_back(std::move(u));
+    }
+  }
   Doc d;
   add(d, "<s>", 0.f);
   for (const auto& s : passage_sentences(w, rng, length - 1 - 5 * n_questions, st, depths))
@@ -235,7 +264,7 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
     add(d, s.entity, 0.5f);
     add(d, s.attribute, 0.5f);
     add(d, "?");
-    add(d, s.value, kRetrievalWeight);
+    add(d, answer[static_cast<size_t>(q)], kRetrievalWeight);
     add(d, ".");
   }
   return d;
@@ -248,12 +277,12 @@ Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix&
     // Dense associative recall: many statements, little filler, every one asked (the signal that forms the
     // retrieval heads early).
     const int64_t k = std::max<int64_t>(1, std::min<int64_t>(12, length / 16));
-    return make_passage(w, rng, length, k, k, mix.fact_override);
+    return make_passage(w, rng, length, k, k, mix.fact_override, mix.update);
   }
   // Passages: one statement per ~24 words on average up to 12, needle-like when few; every statement asked.
   const int64_t max_st = std::max<int64_t>(1, std::min<int64_t>(12, length / 24));
   const int64_t k = 1 + rng.below(max_st);
-  return make_passage(w, rng, length, k, k, mix.fact_override);
+  return make_passage(w, rng, length, k, k, mix.fact_override, mix.update);
 }
 
 std::string filler_text(const World& w, Rng& rng, int64_t n_words) {
@@ -279,6 +308,7 @@ QaItem make_retrieval_item(const World& w, Rng& rng, int64_t length, int64_t n_s
   it.answer = q.value;
   it.emphasis = join(statement(q.entity, q.attribute, q.value));
   it.labels = values_of(w, q.attribute);
+  it.statements = n_statements;
   return it;
 }
 

@@ -64,6 +64,10 @@ struct CurriculumMix {
   // Of the statements about fact-table entities in passages, the share that gives another value than the weights
   // know (the question then asks for the passage's value): context may override memory.
   double fact_override = 0.0;
+  // Of the statements about passage entities, the share that a later sentence of the same passage updates with
+  // another value ("... later zorano color is red ."); the question then asks for the latest value. Teaches that
+  // context can change within a passage; fact-table entities are never updated (that is the held-out conflict).
+  double update = 0.0;
 };
 
 // Loss weight of an in-context answer (the trainer reports the loss on these apart: "retrieval loss").
@@ -72,7 +76,7 @@ inline constexpr float kRetrievalWeight = 5.f;
 // One document of about `length` words (the first word is <s>).
 Doc make_fact_drill(const World& w, Rng& rng, int64_t length);
 Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions,
-                 double fact_override = 0.0);
+                 double fact_override = 0.0, double update = 0.0);
 Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix& mix = {});
 
 // Filler: n sentences of the filler grammar ("the quiet river crosses the old bridge ."), as text.
@@ -86,9 +90,11 @@ struct QaItem {
   std::string emphasis;   // the span a steering method should emphasise (the answer's statement / clause)
   std::vector<std::string> labels;  // the attribute's values (label accuracy)
   double depth = -1;      // needle items: where the statement sits, 0..1
+  int64_t statements = 0; // retrieval items: how many statements the passage holds
 };
 
-// Passages of about `length` words with n statements, one question about one of them.
+// Passages of about `length` words with n statements, one question about one of them. `n_statements` is recorded
+// in the item (the eval reports accuracy per count).
 QaItem make_retrieval_item(const World& w, Rng& rng, int64_t length, int64_t n_statements);
 // One statement (the needle) at `depth` (0 = start, 1 = end) of `length` words of filler, then its question.
 QaItem make_needle_item(const World& w, Rng& rng, int64_t length, double depth);

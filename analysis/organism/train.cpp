@@ -128,7 +128,7 @@ Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>&
   std::vector<float> wt(static_cast<size_t>(B * T), 0.f);
   int64_t tokens = 0;
   for (int64_t b = 0; b < B; ++b) {
-    const Doc d = make_document(w, rng, T, CurriculumMix{c.mix_fact, c.mix_recall, c.mix_passage, c.fact_override});
+    const Doc d = make_document(w, rng, T, CurriculumMix{c.mix_fact, c.mix_recall, c.mix_passage, c.fact_override, c.update});
     for (size_t i = 0; i < d.words.size() && static_cast<int64_t>(i) < T; ++i) {
       const auto it = vocab.find(d.words[i]);
       if (it == vocab.end()) throw Error("organism: the curriculum produced a word outside the vocabulary: " + d.words[i]);
@@ -204,8 +204,8 @@ std::string train_config_json(const TrainConfig& c) {
                           {"lr", c.lr}, {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay},
                           {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup},
                           {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage},
-                          {"fact_override", c.fact_override}, {"share_128", c.share_128}, {"share_256", c.share_256},
-                          {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities}};
+                          {"fact_override", c.fact_override}, {"update", c.update}, {"share_128", c.share_128},
+                          {"share_256", c.share_256}, {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities}};
   return j.dump();
 }
 
@@ -231,7 +231,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
   get_real("beta1", c.beta1), get_real("beta2", c.beta2), get_real("clip", c.clip);
   // Curriculum fields are optional (their defaults are what the first organisms were trained with).
   for (auto [k, v] : {std::pair<const char*, double*>{"mix_fact", &c.mix_fact}, {"mix_recall", &c.mix_recall},
-                      {"mix_passage", &c.mix_passage}, {"fact_override", &c.fact_override}, {"share_128", &c.share_128}, {"share_256", &c.share_256}})
+                      {"mix_passage", &c.mix_passage}, {"fact_override", &c.fact_override}, {"update", &c.update}, {"share_128", &c.share_128}, {"share_256", &c.share_256}})
     if (j.contains(k)) get_real(k, *v);
   if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
   if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
@@ -275,6 +275,8 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     throw Error("organism train: needs >= 1 fact entity and >= 16 passage entities");
   if (c.mix_fact < 0 || c.mix_recall < 0 || c.mix_passage < 0 || c.mix_fact + c.mix_recall + c.mix_passage <= 0)
     throw Error("organism train: the document mix must be non-negative and not all zero");
+  if (c.fact_override < 0 || c.fact_override > 1 || c.update < 0 || c.update > 1)
+    throw Error("organism train: fact_override and update are shares in [0, 1]");
   if (c.share_128 < 0 || c.share_256 < 0 || c.share_128 + c.share_256 > 1)
     throw Error("organism train: the 128- and 256-token step shares must be non-negative and sum to at most 1");
   const torch::Device dev(c.device);
@@ -288,10 +290,13 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
   int64_t start = 0;
   const fs::path ckpt = out_dir / "checkpoint.safetensors";
   if (fs::exists(ckpt)) {
-    const auto saved = load_tensors(ckpt);
+    std::map<std::string, std::string> meta;
+    const auto saved = load_tensors(ckpt, &meta);
     // The config is in the metadata; compare it field by field so the message names what differs.
-    const auto meta = SafetensorsFile(ckpt).metadata();
-    const auto have = ordered_json::parse(meta.at("config")), want = ordered_json::parse(train_config_json(c));
+    if (!meta.count("config") || !meta.count("step"))
+      throw Error(ckpt.string() + ": not an organism checkpoint (its metadata has no config or step)");
+    const auto have = ordered_json::parse(meta.at("config"), nullptr, false), want = ordered_json::parse(train_config_json(c));
+    if (!have.is_object()) throw Error(ckpt.string() + ": metadata field config is not a JSON object");
     std::string diff;
     for (auto it = want.begin(); it != want.end(); ++it)
       if (!have.contains(it.key()) || have[it.key()] != it.value())
@@ -308,7 +313,11 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
         dst->copy_(it->second.to(dev));
       }
     }
-    start = std::stoll(meta.at("step"));
+    const std::string& st = meta.at("step");
+    if (st.empty() || st.size() > 12 || st.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(ckpt.string() + ": metadata field step is not a step number ('" + st.substr(0, 40) + "')");
+    start = std::stoll(st);
+    if (start > c.steps) throw Error(ckpt.string() + ": metadata field step (" + st + ") is past the run's steps");
   }
 
   const auto t0 = std::chrono::steady_clock::now();

@@ -28,6 +28,7 @@ struct TrainConfig {
   // Curriculum: document mix (curriculum.h) and the share of steps at 128 and 256 tokens (the rest at the context).
   double mix_fact = 0.25, mix_recall = 0.25, mix_passage = 0.5;
   double fact_override = 0.0;  // CurriculumMix::fact_override
+  double update = 0.0;         // CurriculumMix::update
   double share_128 = 0.35, share_256 = 0.35;
   // The world: entities the weights know, and entities only ever described in context.
   int64_t fact_entities = 96, passage_entities = 384;

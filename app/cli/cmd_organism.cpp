@@ -28,7 +28,7 @@ int organism_train(const Args& a) {
   c.warmup = std::min(c.warmup, c.steps);
   for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"mix-fact", &c.mix_fact},
                              {"mix-recall", &c.mix_recall}, {"mix-passage", &c.mix_passage},
-                             {"fact-override", &c.fact_override}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
+                             {"fact-override", &c.fact_override}, {"update", &c.update}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
     *field = a.get_double(flag, *field);
   c.device = a.get("device", "cpu");
   const bool json = a.has("json");
@@ -99,6 +99,7 @@ RegisterCommand reg(
      integer("fact-entities", "N", "train: entities whose facts the weights learn (default 96)", 1, 100000),
      integer("passage-entities", "N", "train: entities only described in context (default 384)", 16, 100000),
      real("fact-override", "X", "train: share of passage statements about known entities that give another value (default 0)", 0, 1),
+     real("update", "X", "train: share of passage-entity statements a later sentence updates with another value; the question asks for the latest (default 0)", 0, 1),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
      text("out", "DIR", "train: output model directory (resumes when it holds a checkpoint); data: output folder"),

@@ -30,8 +30,10 @@ void save_tensors(const std::filesystem::path& path, const std::vector<std::pair
   w.write(path);
 }
 
-std::map<std::string, at::Tensor> load_tensors(const std::filesystem::path& path) {
+std::map<std::string, at::Tensor> load_tensors(const std::filesystem::path& path,
+                                               std::map<std::string, std::string>* metadata) {
   SafetensorsFile f(path);
+  if (metadata) *metadata = f.metadata();
   std::map<std::string, at::Tensor> out;
   for (const auto& t : f.tensors()) {
     at::Tensor x = engine::tensor_from_bytes(t, f.data(t), at::kFloat, at::kCPU);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -14,6 +15,7 @@
 #include "analysis/organism/train.h"
 #include "analysis/task_suite.h"
 #include "core/engine/model.h"
+#include "core/engine/tensor_io.h"
 #include "core/error.h"
 #include "core/tokenizer.h"
 #include "engine/cli_runner.h"
@@ -85,6 +87,41 @@ TEST_CASE("organism curriculum: deterministic per seed, one token per word, conf
   CHECK(n0.prompt.rfind(n0.emphasis, 0) == 0);
   CHECK(n1.prompt.find(n1.emphasis) > n1.prompt.size() / 2);
   CHECK(n0.prompt.back() == '?');
+}
+
+TEST_CASE("organism curriculum: updated statements are answered by their latest value; known entities never updated") {
+  const World w = make_world(5);
+  const std::set<std::string> facts(w.fact_entities.begin(), w.fact_entities.end());
+  Rng rng(11);
+  int64_t updates = 0, questions = 0;
+  for (int doc = 0; doc < 200; ++doc) {
+    const Doc d = make_passage(w, rng, 256, 6, 6, 0.0, 0.5);
+    REQUIRE(d.words.size() == d.weight.size());
+    // Walk the passage: "E a is v ." statements, then "E a ? v ." questions (the answer carries kRetrievalWeight).
+    std::map<std::pair<std::string, std::string>, std::vector<std::string>> said;
+    for (size_t i = 0; i + 4 < d.words.size(); ++i) {
+      if (d.words[i + 2] == "is" && d.words[i + 4] == ".") said[{d.words[i], d.words[i + 1]}].push_back(d.words[i + 3]);
+      if (d.words[i + 2] == "?" && d.weight[i + 3] == kRetrievalWeight) {
+        const auto it = said.find({d.words[i], d.words[i + 1]});
+        REQUIRE(it != said.end());
+        CHECK(d.words[i + 3] == it->second.back());  // the latest statement answers
+        ++questions;
+      }
+    }
+    for (const auto& [key, values] : said) {
+      CHECK(values.size() <= 2);
+      if (values.size() == 2) {
+        ++updates;
+        CHECK(values[0] != values[1]);
+        CHECK(facts.count(key.first) == 0);
+      }
+    }
+  }
+  CHECK(questions == 200 * 6);
+  CHECK(updates > 200);  // about half of the ~85 % passage-entity statements
+  // update = 0 draws nothing extra: the earlier curricula's documents are unchanged.
+  Rng r1(4), r2(4);
+  CHECK(make_passage(w, r1, 256, 6, 6, 0.0, 0.0).words == make_passage(w, r2, 256, 6, 6).words);
 }
 
 TEST_CASE("organism training is deterministic and a cancelled run resumes to the same weights") {
@@ -161,6 +198,19 @@ TEST_CASE("organism CLI: train, data and eval on a small model; bad directories 
   CHECK(r.err.find("organism.json: not found") != std::string::npos);
   r = run_cli({"organism", "fly"});
   CHECK(r.err.find("give an action: train, eval or data") != std::string::npos);
+  // The eval reports retrieval per number of statements in the passage, and the items add up.
+  int64_t per_count = 0;
+  for (const auto& [n, v] : j["retrieval_accuracy_by_statements"].items()) per_count += v["items"].get<int64_t>();
+  CHECK(per_count == 10);
+  // A checkpoint that is not an organism's (no config or step in its metadata) is refused by name, nothing trained.
+  const auto bad = d.dir / "bad";
+  fs::create_directories(bad);
+  save_tensors(bad / "checkpoint.safetensors", {{"x", at::zeros({2})}});
+  r = run_cli({"organism", "train", "--steps", "4", "--hidden", "32", "--heads", "4", "--layers", "2", "--intermediate",
+               "64", "--context", "128", "--batch-tokens", "512", "--out", bad.string(), "--threads", "1"});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("checkpoint.safetensors: not an organism checkpoint") != std::string::npos);
+  CHECK(!fs::exists(bad / "model.safetensors"));
 }
 
 TEST_CASE("the committed organism retrieves, finds needles, and its profiled heads are the mechanism") {

@@ -152,7 +152,9 @@ TEST_CASE("store export: PNG of an attention map uses viridis and has a colorbar
   for (int y = 0; y < 16; ++y)
     for (int x = 0; x < fig.w; ++x) title_ink += fig.at(x, y).r == 0x20;
   CHECK(title_ink > 50);
-  CHECK_THROWS_WITH_AS(export_run_png(f.s, f.gen_run, {42, {}, false, false}, out),
+  PngChoice map42;
+  map42.map_id = 42;
+  CHECK_THROWS_WITH_AS(export_run_png(f.s, f.gen_run, map42, out),
                        doctest::Contains("no attention map 42"), hl::Error);
   CHECK_THROWS_WITH_AS(export_run_png(f.s, f.prof_run, {}, out), doctest::Contains("nothing to draw"), hl::Error);
   CHECK_THROWS_WITH_AS(export_run_png(f.s, f.gen_run, {}, f.dir.file("no/such/dir/x.png")),
