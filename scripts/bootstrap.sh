@@ -2,8 +2,10 @@
 # headlight set-up on a fresh Debian 12 machine (run as root, or with sudo available).
 #   bash scripts/bootstrap.sh run    install what is missing, build, open the window on the default model
 #                                    (no display: the demo under Xvfb, a screenshot and the two texts)
-#   bash scripts/bootstrap.sh test   install what is missing, build, run every test
-# Environment: BUILD_DIR (default build), HEADLIGHT_SHARED_DIR (default ../shared), JOBS (default nproc).
+#   bash scripts/bootstrap.sh test   install what is missing, build, run every test, then build the generic variant
+#                                    (no x86 kernels) and run the unit and engine tests there
+# Environment: BUILD_DIR (default build), HEADLIGHT_SHARED_DIR (default ../shared), JOBS (default nproc),
+# GENERIC_BUILD_DIR (test: the build without x86 kernels, default $BUILD_DIR-generic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,8 +58,16 @@ case "$mode" in
     # Torch-free unit tests under ASan+UBSan, then every fuzz target briefly (every target x FUZZ_SECONDS).
     HEADLIGHT_SHARED_DIR="$SHARED" JOBS="$JOBS" bash scripts/sanitize.sh
     HEADLIGHT_SHARED_DIR="$SHARED" JOBS="$JOBS" FUZZ_SECONDS="${FUZZ_SECONDS:-15}" bash scripts/fuzz.sh
-    cd "$BUILD_DIR"
-    ctest --output-on-failure
+    (cd "$BUILD_DIR" && ctest --output-on-failure)
+    # The generic build once: the x86 kernels compiled out (-DHEADLIGHT_X86_KERNELS=OFF), the portable kernels that
+    # other CPUs run, in its own directory; only the test binaries (the rest hits ccache or is not needed).
+    GENERIC_DIR=${GENERIC_BUILD_DIR:-$BUILD_DIR-generic}
+    echo "== generic build (HEADLIGHT_X86_KERNELS=OFF): $GENERIC_DIR"
+    cmake -S . -B "$GENERIC_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEADLIGHT_SHARED_DIR="$SHARED" \
+      -DHEADLIGHT_X86_KERNELS=OFF -DHEADLIGHT_BUILD_GUI=OFF -DHEADLIGHT_BUILD_BENCH=OFF >/dev/null
+    cmake --build "$GENERIC_DIR" -j "$JOBS" --target hl_unit_tests hl_engine_tests
+    "$GENERIC_DIR/bin/hl_unit_tests"
+    "$GENERIC_DIR/bin/hl_engine_tests"
     ;;
   *)
     echo "usage: $0 run|test" >&2

@@ -11,6 +11,7 @@
 #include "core/engine/capture.h"
 #include "core/engine/packed_linear.h"
 #include "core/engine/tensor_io.h"
+#include "core/kernels/cpu_features.h"
 
 namespace hl::cli {
 namespace {
@@ -30,11 +31,18 @@ int cmd_info(const Args& a) {
          // forward computes in (activations, sums), and the kernels the packed products run on.
          {"storage_dtype", m->weight_storage()},
          {"compute_dtype", m->dtype() == at::kFloat ? "f32" : m->dtype() == at::kBFloat16 ? "bf16" : "f16"},
-         {"projection_bytes", m->projection_bytes()},
-         {"kernels", m->weights_packed() ? engine::packed_kernels() : "aten"}};
+         {"projection_bytes", m->projection_bytes()}};
   } else {
     set_threads(a);
   }
+  // The CPU kernel family every fused op, attention and packed product runs on (the kernel table's; CPU models).
+  const kernels::KernelTable& kt = kernels::table();
+  j["kernels"] = kernels::isa_name(kt.isa);
+  j["kernel_families"] = nlohmann::json::array();
+  for (kernels::Isa isa : kernels::supported_isas()) j["kernel_families"].push_back(kernels::isa_name(isa));
+  const kernels::CpuFeatures& f = kernels::cpu_features();
+  j["cpu_features"] = {{"avx2", f.avx2}, {"fma", f.fma}, {"f16c", f.f16c}, {"avx512f", f.avx512f},
+                       {"avx512bf16", f.avx512bf16}};
   const std::string blas = blas_backend();
   j["blas"] = blas;
   j["threads"] = at::get_num_threads();

@@ -15,6 +15,7 @@
 
 #include "app/cli/commands.h"
 #include "core/error.h"
+#include "core/kernels/cpu_features.h"
 #include "workbench/run_recorder.h"
 
 #ifndef HEADLIGHT_VERSION
@@ -208,6 +209,7 @@ int main(int argc, char** argv) {
     return fail(where, "unexpected argument \"" + positionals[name][cmd.positionals.size()] + "\"", 2);
   try {
     Args args(std::move(values), positionals[name]);
+    hl::kernels::table();  // a bad HEADLIGHT_KERNELS is this command's error before it starts
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     return cmd.run(args);

@@ -1,8 +1,8 @@
 // Fused CPU kernels for float32 tensors: RMSNorm, rotary embedding, the gated SiLU of the MLP, and the attention's bias + causal mask +
 // softmax. Each replaces 5-20 ATen ops (and their temporaries) with one pass over the data: at one token per
 // step the forward is dominated by per-op dispatch, and at a few hundred tokens by the passes over the score
-// matrix. Rows are split over ATen's intra-op threads. Other devices and dtypes take the ATen path (the
-// *_applies functions say which).
+// matrix. Rows are split over ATen's intra-op threads; the per-row kernels come from the CPU kernel table
+// (core/kernels/cpu_features.h). Other devices and dtypes take the ATen path (the *_applies functions say which).
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -76,22 +76,5 @@ at::Tensor fused_query_attention(const at::Tensor& q, const at::Tensor& k, const
 // (ATen's broadcast matmul runs one matrix-vector product per head on one thread).
 bool probs_matvec_applies(const at::Tensor& probs);
 void probs_matvec(const at::Tensor& probs, const float* v, int64_t v_stride, bool mean_heads, float* out);
-
-// Tests: run the portable kernels even where the CPU has AVX2 and FMA (what other CPUs run), or go back.
-void use_portable_kernels(bool on);
-// Whether the AVX2 kernels run: the CPU has AVX2 and FMA and use_portable_kernels is off.
-bool vector_kernels_on();
-// Tests: use the AVX-512 kernels (packed products, attention tiles) where the CPU has them (default), or the AVX2
-// ones. Whether they run: the CPU has AVX-512F, vector kernels are on and this switch is on.
-void use_avx512_kernels(bool on);
-bool avx512_kernels_on();
-
-// Building blocks for the packed linear layer (packed_linear.cpp), AVX2 or portable as above:
-// C[r][0, cols) = sum over k < K of A[r * lda + k] * B[k * ldb + c], for r < m (1..6) and a tile of `width` = 8 or
-// 16 columns (cols <= width of them stored). The attention's QK^T and PV products run on the same tile.
-void gemm_tile(int64_t m, int64_t width, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, float* C,
-               int64_t ldc, int64_t cols);
-// out[i] = silu(g[i]) * u[i] (the gated MLP's activation), i < n.
-void silu_mul(const float* g, const float* u, float* out, int64_t n);
 
 }  // namespace hl::engine

@@ -3,14 +3,12 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+
+#include "core/kernels/cpu_features.h"
 
 namespace hl {
 
@@ -29,76 +27,6 @@ float windowed_distance(const float* p, int64_t n, int64_t i, int64_t W) {
   }
   return static_cast<float>(W) * std::max(0.0f, 1.0f - in) + near;
 }
-
-
-// Per-row quantities of one block, in one read of p and s (CPU, float32, contiguous rows of length n):
-// span mass sum_j p_j m_j, max p, entropy max s - log(max p) - sum p s, and p_0.
-struct RowStats {
-  float span, max_p, entropy, sink;
-};
-
-// `received` gets the row added in the same pass (the attention the row's query gives each key; the caller takes
-// the diagonal back out: only later queries count).
-template <bool kAvx2>
-RowStats row_stats(const float* p, const float* s, const float* m, int64_t n, float* received);
-
-template <>
-RowStats row_stats<false>(const float* p, const float* s, const float* m, int64_t n, float* received) {
-  float span = 0, ps = 0, mp = 0, ms = std::numeric_limits<float>::lowest();
-  for (int64_t j = 0; j < n; ++j) {
-    received[j] += p[j];
-    span += p[j] * m[j];
-    ps += p[j] * s[j];
-    mp = std::max(mp, p[j]);
-    ms = std::max(ms, s[j]);
-  }
-  return {span, mp, ms - std::log(mp) - ps, p[0]};
-}
-
-#if defined(__x86_64__)
-template <>
-__attribute__((target("avx2,fma"))) RowStats row_stats<true>(const float* p, const float* s, const float* m, int64_t n,
-                                                             float* received) {
-  __m256 span = _mm256_setzero_ps(), ps = _mm256_setzero_ps(), mp = _mm256_setzero_ps();
-  __m256 ms = _mm256_set1_ps(std::numeric_limits<float>::lowest());
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    const __m256 pv = _mm256_loadu_ps(p + j), sv = _mm256_loadu_ps(s + j);
-    _mm256_storeu_ps(received + j, _mm256_add_ps(_mm256_loadu_ps(received + j), pv));
-    span = _mm256_fmadd_ps(pv, _mm256_loadu_ps(m + j), span);
-    ps = _mm256_fmadd_ps(pv, sv, ps);
-    mp = _mm256_max_ps(mp, pv);
-    ms = _mm256_max_ps(ms, sv);
-  }
-  alignas(32) float a[8], b[8], c[8], d[8];
-  _mm256_store_ps(a, span);
-  _mm256_store_ps(b, ps);
-  _mm256_store_ps(c, mp);
-  _mm256_store_ps(d, ms);
-  float fspan = 0, fps = 0, fmp = 0, fms = std::numeric_limits<float>::lowest();
-  for (int k = 0; k < 8; ++k) {
-    fspan += a[k];
-    fps += b[k];
-    fmp = std::max(fmp, c[k]);
-    fms = std::max(fms, d[k]);
-  }
-  for (; j < n; ++j) {
-    received[j] += p[j];
-    fspan += p[j] * m[j];
-    fps += p[j] * s[j];
-    fmp = std::max(fmp, p[j]);
-    fms = std::max(fms, s[j]);
-  }
-  return {fspan, fmp, fms - std::log(fmp) - fps, p[0]};
-}
-
-bool use_avx2() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
-#else
-bool use_avx2() { return false; }
-#endif
 
 }  // namespace
 
@@ -173,15 +101,16 @@ void HeadStatsRecorder::on_attention(const AttentionView& view) {
   tok.select(2, kTokFuture).narrow(-1, 0, n).add_((p * (kj < qi).to(p.scalar_type())).sum(2));
 }
 
-// The CPU path: one pass over each row of p and s (see row_stats), rows split over threads.
+// The CPU path: one pass over each row of p and s (the kernel table's head_stats_row), rows split over threads.
 void HeadStatsRecorder::accumulate_cpu(const AttentionView& view, const at::Tensor& p, const at::Tensor& s, at::Tensor& out) {
   const int64_t B = p.size(0), H = p.size(1), R = p.size(2), n = p.size(3);
   const float* pp = p.data_ptr<float>();
   const float* spp = s.data_ptr<float>();
   const float* mp = span_mask_.data_ptr<float>();
+  using kernels::RowStats;
   std::vector<RowStats> rows(static_cast<size_t>(B * H * R));
   std::vector<float> dist(static_cast<size_t>(B * H * R));
-  const bool avx2 = use_avx2();
+  const kernels::HeadStatsRowFn row_stats = kernels::table().head_stats_row;
   // Tasks are (head, slice of rows): each adds the attention its rows give to earlier keys into its own partial
   // sums (no locks), which are added to the head's per-key sums afterwards. Several slices per head keep both
   // threads busy when there are few heads (9 heads on 2 threads would leave one idle a ninth of the time).
@@ -200,8 +129,7 @@ void HeadStatsRecorder::accumulate_cpu(const AttentionView& view, const at::Tens
         const float* row = pp + i * n;
         // Keys past q have probability 0 (causal), so adding the whole row and then its diagonal back out leaves
         // the attention from this query to earlier keys.
-        rows[static_cast<size_t>(i)] = avx2 ? row_stats<true>(row, spp + i * n, mp, n, received)
-                                            : row_stats<false>(row, spp + i * n, mp, n, received);
+        rows[static_cast<size_t>(i)] = row_stats(row, spp + i * n, mp, n, received);
         received[q] -= row[q];
         const float d = windowed_distance(row, n, q, window_);
         dist[static_cast<size_t>(i)] = d;

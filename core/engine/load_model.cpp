@@ -4,7 +4,7 @@
 #include <chrono>
 #include <fstream>
 
-#include "core/engine/fused_ops.h"
+#include "core/engine/packed_linear.h"
 #include "core/engine/load.h"
 #include "core/engine/model.h"
 #include "core/error.h"
@@ -115,7 +115,7 @@ std::unique_ptr<Model> Model::load(const fs::path& path, const LoadOptions& opt)
     }
     ModelConfig cfg = load_model_config(cfg_path);
     // CPU float32 with the packed kernels: each layer is packed as it is read (one load unit a layer).
-    const bool pack_now = dtype == at::kFloat && dev.is_cpu() && opt.pack_weights && engine::vector_kernels_on();
+    const bool pack_now = dtype == at::kFloat && dev.is_cpu() && opt.pack_weights && engine::packing_applies();
     progress = std::make_unique<LoadProgress>(opt, (pack_now ? 1 : 2) * cfg.n_layers + 2);
     progress->step("config");
     // 16-bit projections only where they will be packed: every other path computes on float32 weights.

@@ -12,18 +12,14 @@
 #include <sys/mman.h>
 #endif
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #include "core/engine/fused_ops.h"
-#include "core/engine/packed_tiles.h"
 #include "core/error.h"
+#include "core/kernels/cpu_features.h"
 
 namespace hl::engine {
 namespace {
 
-using namespace packed_tiles;
+using namespace kernels;
 
 struct Product {
   const float* x = nullptr;
@@ -53,7 +49,7 @@ void finish_tile(const Product& p, const float* T, int64_t t, int64_t m0, int64_
         u[r * kPanel + c] = b ? tr[kPanel + c] + p.bias[I + u0 + c] : tr[kPanel + c];
       }
     }
-    silu_mul(g, u, h, mr * kPanel);
+    kernels::table().silu_mul(g, u, h, mr * kPanel);
     for (int64_t r = 0; r < mr; ++r) std::copy_n(h + r * kPanel, units, p.out + (m0 + r) * p.ldo + u0);
     return;
   }
@@ -90,13 +86,15 @@ void finish_tile(const Product& p, const float* T, int64_t t, int64_t m0, int64_
 
 // Item `item` of the product: weight tile item / row_blocks over row block item % row_blocks. wide: room for a
 // tile's panels as floats when the product widens 16-bit panels first (see run), else null.
-void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_t mr_max, float* T, float* wide) {
+// k: the kernel table the product runs on (its packed_tile entry set: AVX-512 tiles with the epilogue in registers).
+void run_item(const Product& p, int64_t item, int64_t row_blocks, const KernelTable& k, int64_t mr_max, float* T,
+              float* wide) {
   const PackedWeight& w = *p.w;
   const int64_t K = w.in_features(), t = item / row_blocks, rb = item % row_blocks;
   const int64_t np = std::min(kTile, w.panels() - t * kTile);
   const bool bf16 = w.storage() == PackedWeight::Storage::BF16;
   const void* tile_data = w.panel_data(t * kTile);
-  if (wide) widen_16bit(bf16, static_cast<const uint16_t*>(tile_data), wide, np * K * kPanel);
+  if (wide) k.widen_16bit(bf16, static_cast<const uint16_t*>(tile_data), wide, np * K * kPanel);
   // Panels as the kernels read them: floats (float32 storage, or widened), or 16-bit ones the AVX-512 tiles widen
   // in registers.
   const bool in_registers = w.storage() != PackedWeight::Storage::F32 && !wide;
@@ -109,17 +107,18 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
   auto each_tile = [&](const auto& fn) {
     for (int64_t m0 = rb * kRowBlock; m0 < m_end; m0 += mr_max) fn(m0, std::min(mr_max, m_end - m0));
   };
-#if defined(__x86_64__)
-  if (z && p.epilogue == Epilogue::QkvRope) {
+  // The panels' type as the AVX-512 tiles read them.
+  const PanelType panel_type = !in_registers ? PanelType::F32 : bf16 ? PanelType::BF16 : PanelType::F16;
+  if (k.packed_tile && p.epilogue == Epilogue::QkvRope) {
     const int64_t f0 = w.panel_feature(t * kTile), f1 = w.panel_feature(t * kTile + 1);
     const float* b0 = p.bias ? p.bias + f0 : nullptr;
     const float* b1 = p.bias ? p.bias + f1 : nullptr;
     each_tile([&](int64_t m0, int64_t mr) {
-      (in_registers ? rope_tile_16bit(bf16, mr) : rope_tile<float>(mr))(p.x + m0 * p.ldx, p.ldx, Bv, K * kPanel, K, *p.rope, m0, f0, f1, b0, b1);
+      k.rope_tile(panel_type, mr)(p.x + m0 * p.ldx, p.ldx, Bv, K * kPanel, K, *p.rope, m0, f0, f1, b0, b1);
     });
     return;
   }
-  if (z) {  // AVX-512: the epilogue runs in registers, straight into the output
+  if (k.packed_tile) {  // AVX-512: the epilogue runs in registers, straight into the output
     const bool gated = p.epilogue == Epilogue::SiluGate;
     const int64_t I = w.out_features() / 2;
     // Output features of the tile's panels: gate/up units, or (Plain, RopePairs) each panel's 16 features; panels
@@ -133,15 +132,13 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
       const float* b0 = p.bias ? p.bias + n0 : nullptr;
       const float* b1 = p.bias && gated ? p.bias + I + n0 : nullptr;
       each_tile([&](int64_t m0, int64_t mr) {
-        const Tile512 tile = in_registers ? avx512_tile_16bit(bf16, p.epilogue, panels, mr)
-                                          : avx512_tile<float>(p.epilogue, panels, mr);
+        const PackedTile tile = k.packed_tile(panel_type, p.epilogue, panels, mr);
         tile(p.x + m0 * p.ldx, p.ldx, panel_at(j), K * kPanel, K, p.out + m0 * p.ldo + n0, p.ldo, b0, b1, cols,
              p.residual ? p.residual + m0 * p.ldo + n0 : nullptr);
       });
     }
     return;
   }
-#endif
   if (p.epilogue == Epilogue::QkvRope) throw Error("packed QKV with rotary embedding: AVX-512 only");
   if (in_registers) throw Error("packed product: 16-bit panels in registers are AVX-512 only");
   // A whole tile with nothing to add goes straight to the output; the rest through T and the epilogue.
@@ -152,7 +149,7 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
     const float* A = p.x + m0 * p.ldx;
     float* dst = direct ? p.out + m0 * p.ldo + t * kTileCols : T;
     for (int64_t j = 0; j < np; ++j)
-      gemm_tile(mr, kPanel, A, p.ldx, B + j * K * kPanel, kPanel, K, dst + j * kPanel, ldd, kPanel);
+      k.gemm_tile(mr, kPanel, A, p.ldx, B + j * K * kPanel, kPanel, K, dst + j * kPanel, ldd, kPanel);
     if (!direct) finish_tile(p, T, t, m0, mr);
   });
 }
@@ -160,7 +157,8 @@ void run_item(const Product& p, int64_t item, int64_t row_blocks, bool z, int64_
 void run(const Product& p) {
   const int64_t tiles = (p.w->panels() + kTile - 1) / kTile, M = p.rows;
   if (M == 0 || tiles == 0) return;
-  const bool z = avx512_kernels_on();
+  const KernelTable& k = kernels::table();
+  const bool z = k.packed_tile != nullptr;
   // Up to 8 rows (decode steps, small batches) form one tile, so the weights stream once; more rows go in
   // groups of 6 (12 accumulators; the AVX2 tile holds at most 6 rows).
   const int64_t mr_max = z && M <= 8 ? M : 6;
@@ -190,7 +188,7 @@ void run(const Product& p) {
     while (i0 < items) {
       const int64_t chunk = std::max<int64_t>(1, (items - i0) / (4 * threads));
       if (!next.compare_exchange_weak(i0, i0 + chunk)) continue;  // i0 now holds the counter's value
-      for (int64_t item = i0; item < std::min(items, i0 + chunk); ++item) run_item(p, item, row_blocks, z, mr_max, T, wide);
+      for (int64_t item = i0; item < std::min(items, i0 + chunk); ++item) run_item(p, item, row_blocks, k, mr_max, T, wide);
       i0 = next.load(std::memory_order_relaxed);
     }
   });
@@ -250,7 +248,7 @@ int64_t source_row(const PackedWeight& w, int64_t p, int64_t c) {
 bool PackedWeight::applies(const at::Tensor& w) {
   return w.defined() && w.device().is_cpu() &&
          (w.scalar_type() == at::kFloat || w.scalar_type() == at::kBFloat16 || w.scalar_type() == at::kHalf) &&
-         w.dim() == 2 && vector_kernels_on();
+         w.dim() == 2 && packing_applies();
 }
 
 int64_t PackedWeight::panel_feature(int64_t p) const {
@@ -349,7 +347,8 @@ at::Tensor PackedWeight::unpack() const {
     if (storage_ == Storage::F32)
       std::copy_n(static_cast<const float*>(panel_data(p)), k_ * kPanel, panel.data());
     else
-      widen_16bit(storage_ == Storage::BF16, static_cast<const uint16_t*>(panel_data(p)), panel.data(), k_ * kPanel);
+      kernels::table().widen_16bit(storage_ == Storage::BF16, static_cast<const uint16_t*>(panel_data(p)), panel.data(),
+                                   k_ * kPanel);
     for (int64_t c = 0; c < kPanel; ++c) {
       const int64_t row = source_row(*this, p, c);
       if (row < 0) continue;
@@ -454,7 +453,7 @@ at::Tensor packed_qkv_rope(const at::Tensor& x_in, const PackedWeight& w, const 
   if (pos0 < 0 || pos0 + T > k_cache.size(2))
     throw Error(std::string(op) + ": positions [" + std::to_string(pos0) + ", " + std::to_string(pos0 + T) +
                 ") outside the cache's " + std::to_string(k_cache.size(2)));
-  if (!avx512_kernels_on()) {
+  if (!kernels::table().rope_tile) {
     // The AVX2 and portable kernels: the product, then the rotation pass (the same floats).
     const at::Tensor qkv = packed_linear(x_in, w, b);
     const at::Tensor q = qkv.narrow(-1, 0, heads * hd).view({B, T, heads, hd});
@@ -500,6 +499,8 @@ const char* storage_name(PackedWeight::Storage s) {
   return s == PackedWeight::Storage::F32 ? "f32" : s == PackedWeight::Storage::BF16 ? "bf16" : "f16";
 }
 
-const char* packed_kernels() { return avx512_kernels_on() ? "avx512" : vector_kernels_on() ? "avx2" : "portable"; }
+bool packing_applies() { return kernels::active_isa() != kernels::Isa::Portable; }
+
+const char* packed_kernels() { return kernels::isa_name(kernels::active_isa()); }
 
 }  // namespace hl::engine

@@ -5,12 +5,14 @@
 #include "core/observer_fanout.h"
 #include "core/engine/head_stats.h"
 #include "engine/golden.h"
+#include "engine/kernel_choice.h"
 #include "engine/doctest_torch.h"
 
 using namespace hl;
 using namespace hl::test;
 
 TEST_CASE("head statistics for all heads match statistics of the full maps") {
+  KernelChoice kernels;
   const Model& m = fixture_model("llama-gqa");
   const auto& g = golden(fixture("llama-gqa") / "golden.safetensors");
   at::Tensor ids = g.at("input_ids_b").unsqueeze(0);
@@ -170,6 +172,7 @@ class TensorView : public AttentionView {
 }  // namespace
 
 TEST_CASE("head statistics: the tensor path (non-CPU or strided blocks) equals the CPU row path") {
+  KernelChoice kernels;
   const auto& g = golden(fixture("llama-gqa") / "golden.safetensors");
   const at::Tensor maps = g.at("attentions_b").to(at::kFloat);  // [L, H, T, T]
   const int64_t L = maps.size(0), H = maps.size(1), T = maps.size(2);

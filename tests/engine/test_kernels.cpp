@@ -32,6 +32,7 @@ at::Tensor reference_scores(const at::Tensor& scores, const at::Tensor& bias, in
 }  // namespace
 
 TEST_CASE("small_linear equals at::linear for 1..8 rows, odd widths, with and without bias") {
+  KernelChoice kernels;
   at::manual_seed(3);
   for (int64_t in : {1, 15, 16, 17, 64, 577}) {
     for (int64_t out : {1, 7, 300}) {

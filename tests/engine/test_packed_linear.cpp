@@ -162,7 +162,7 @@ TEST_CASE("a packed model gives the row-major model's logits and text") {
   auto a = Model::load(dir, plain);
   auto p = Model::load(dir);
   CHECK_FALSE(a->weights_packed());
-  CHECK(p->weights_packed() == engine::vector_kernels_on());
+  CHECK(p->weights_packed() == engine::packing_applies());
   CHECK(p->param_count() == a->param_count());
   if (p->weights_packed()) {
     const LayerWeights& lw = p->weights().layers[0];
@@ -263,7 +263,7 @@ TEST_CASE("packing over row blocks equals packing their concatenation, in every 
 }
 
 TEST_CASE("loading packs each layer as it is read, from the mapped file: the row-major model's matrices and logits") {
-  if (!engine::vector_kernels_on()) return;  // nothing is packed on this CPU
+  if (!engine::packing_applies()) return;  // nothing is packed on this CPU
   // A llama-2-7b shape scaled down (hidden 256, 2 heads of 128, vocab 2000), in bf16 with an untied head.
   hl_test::ScratchDir dir("pack_on_load");
   SynthOptions so;

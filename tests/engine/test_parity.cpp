@@ -1,8 +1,9 @@
 // Golden parity against HF transformers (fixtures/<arch>): logits, attention probabilities, hidden states,
-// greedy generation. Tolerances are the fixtures' (logits 1e-4, probs 1e-5, hidden 1e-4); never widen them.
+// greedy generation, under every kernel family the CPU runs. Tolerances are the fixtures' (logits 1e-4, probs 1e-5, hidden 1e-4); never widen them.
 #include "core/engine/capture.h"
 #include "core/engine/generate.h"
 #include "engine/golden.h"
+#include "engine/kernel_choice.h"
 #include "engine/doctest_torch.h"
 
 using namespace hl;
@@ -47,6 +48,7 @@ void check_prompt(const std::string& name, const std::string& suffix) {
 }  // namespace
 
 TEST_CASE("parity: every fixture architecture matches HF transformers") {
+  KernelChoice kernels;  // every kernel family this CPU runs, the portable one included
   for (const char* name : kFixtures) {
     {
       INFO("fixture ", std::string(name));

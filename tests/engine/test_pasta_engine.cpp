@@ -7,12 +7,14 @@
 #include "core/engine/generate.h"
 #include "core/steering/steering_spec.h"
 #include "engine/golden.h"
+#include "engine/kernel_choice.h"
 #include "engine/doctest_torch.h"
 
 using namespace hl;
 using namespace hl::test;
 
 TEST_CASE("PASTA steering matches the official code on every fixture case") {
+  KernelChoice kernels;
   int cases = 0, generation_cases = 0;
   for (std::string name : {"llama-gqa", "mistral", "gptj"}) {
     const Model& m = fixture_model(name);
