@@ -1,6 +1,6 @@
 // 16-bit packed weights (bf16 and f16 panels, engine/packed_linear.h): every kernel family against the float32
 // packed product of the rounded weights, which they must equal bit for bit (each weight is widened exactly and fed
-// to the same FMAs in the same order); and a bf16 copy of the llama-gqa fixture, loaded as it is by default (16-bit
+// to the same FMAs in the same order); and a bf16 copy of every architecture fixture, loaded as it is by default (16-bit
 // projections, float32 compute), against the float32 forward of the same rounded weights (--dtype f32): logits,
 // greedy ids, attention capture, PASTA and GUIDE steering.
 #include <fstream>
@@ -50,41 +50,41 @@ at::Tensor weights(int64_t n, int64_t k) {
 
 const char* type_name(at::ScalarType t) { return t == at::kBFloat16 ? "bf16" : "f16"; }
 
-// The llama-gqa fixture with every tensor stored as bf16 (as HF ships 7B models).
-std::filesystem::path bf16_fixture_copy() {
-  static hl_test::ScratchDir dir("bf16_gqa");
-  static bool written = false;
-  if (!written) {
-    std::filesystem::copy_file(fixture("llama-gqa") / "config.json", dir.dir / "config.json");
-    SafetensorsFile f(fixture("llama-gqa") / "model.safetensors");
+// A fixture with every tensor stored as bf16 (as HF ships 7B models), written once per fixture.
+std::filesystem::path bf16_fixture_copy(const std::string& name = "llama-gqa") {
+  static std::map<std::string, std::unique_ptr<hl_test::ScratchDir>> dirs;
+  auto& dir = dirs[name];
+  if (!dir) {
+    dir = std::make_unique<hl_test::ScratchDir>("bf16_" + name);
+    std::filesystem::copy_file(fixture(name) / "config.json", dir->dir / "config.json");
+    SafetensorsFile f(fixture(name) / "model.safetensors");
     SafetensorsWriter out;
     for (const TensorInfo& t : f.tensors()) {
       const at::Tensor b = engine::tensor_from_bytes(t, f.data(t), at::kBFloat16, at::Device(at::kCPU));
       out.add(t.name, DType::BF16, t.shape, b.data_ptr(), b.numel() * 2);
     }
-    out.write(dir.dir / "model.safetensors");
-    written = true;
+    out.write(dir->dir / "model.safetensors");
   }
-  return dir.dir;
+  return dir->dir;
 }
 
-// The bf16 copy as loaded by default (16-bit packed projections) and with --dtype f32 (float32 of the same values),
-// loaded once with the default kernels (packing happens at load) and then run under every kernel family.
-const Model& bf16_model(bool upcast) {
-  static std::unique_ptr<Model> m16, m32;
-  auto& m = upcast ? m32 : m16;
+// A fixture's bf16 copy as loaded by default (16-bit packed projections) and with --dtype f32 (float32 of the same
+// values), loaded once with the default kernels (packing happens at load) and then run under every kernel family.
+const Model& bf16_model(bool upcast, const std::string& name = "llama-gqa") {
+  static std::map<std::pair<std::string, bool>, std::unique_ptr<Model>> models;
+  auto& m = models[{name, upcast}];
   if (!m) {
     LoadOptions o;
     o.dtype = upcast ? "f32" : "auto";
-    m = Model::load(bf16_fixture_copy(), o);
+    m = Model::load(bf16_fixture_copy(name), o);
   }
   return *m;
 }
 
 // The same forward on both models: logits within 1e-4, attention probabilities within 1e-5, greedy ids exact.
-void expect_same_run(const std::vector<int64_t>& ids, const AttentionBias* bias) {
-  const Model& a = bf16_model(false);
-  const Model& b = bf16_model(true);
+void expect_same_run(const std::vector<int64_t>& ids, const AttentionBias* bias, const std::string& name = "llama-gqa") {
+  const Model& a = bf16_model(false, name);
+  const Model& b = bf16_model(true, name);
   const ModelConfig& c = a.config();
   const auto T = static_cast<int64_t>(ids.size());
   at::Tensor logits[2], probs[2];
@@ -210,45 +210,55 @@ TEST_CASE("a bf16 checkpoint loads with bf16 packed projections by default; --dt
   CHECK(mb->weight_storage() == "bf16");
 }
 
-TEST_CASE("bf16 copy of llama-gqa: logits, capture and greedy ids equal the float32 forward of its weights, every kernel") {
+const std::vector<std::string> kArchitectures = {"gpt-neox", "gpt2", "gptj", "llama-gqa", "llama-tied", "llama3-rope",
+                                                  "mistral", "qwen2"};
+
+TEST_CASE("bf16 copy of every architecture fixture: logits, capture and greedy ids equal the float32 forward of its weights, every kernel") {
   KernelChoice kernels;
-  const auto& g = golden(fixture("llama-gqa") / "golden.safetensors");
-  expect_same_run(to_ids(g.at("input_ids_a")), nullptr);
-  expect_same_run(to_ids(g.at("input_ids_b")), nullptr);
+  for (const auto& name : kArchitectures) {
+    INFO(name);
+    const auto& g = golden(fixture(name) / "golden.safetensors");
+    CHECK(bf16_model(false, name).weight_storage() == "bf16");
+    expect_same_run(to_ids(g.at("input_ids_a")), nullptr, name);
+    expect_same_run(to_ids(g.at("input_ids_b")), nullptr, name);
+  }
 }
 
-TEST_CASE("bf16 copy of llama-gqa: PASTA and GUIDE steering equal the float32 forward of its weights, every kernel") {
+TEST_CASE("bf16 copies: every PASTA golden case and GUIDE steering equal the float32 forward of the same weights, every kernel") {
   KernelChoice kernels;
-  const ModelConfig& c = bf16_model(false).config();
-  const auto& g = golden(fixture("pasta/llama-gqa") / "golden.safetensors");
-  std::ifstream f(fixture("pasta/llama-gqa") / "golden.json");
-  const nlohmann::json meta = nlohmann::json::parse(f);
-  const std::vector<int64_t> ids = to_ids(g.at("input_ids"));
-  const auto T = static_cast<int64_t>(ids.size());
-  int cases = 0;
-  for (auto it = meta["cases"].begin(); it != meta["cases"].end() && cases < 3; ++it) {
-    if (it.key() == "baseline") continue;
-    INFO("PASTA ", it.key());
-    const auto& cs = it.value();
-    const nlohmann::json spec_json = {{"method", "pasta"},
-                                      {"heads", cs["head_config"]},
-                                      {"alpha", cs["alpha"]},
-                                      {"scale_position", cs["scale_position"]},
-                                      {"spans", cs["token_ranges_end_exclusive"]},
-                                      {"apply_at", "all"}};
-    const SteeringSpec spec = parse_steering_spec(spec_json.dump(), it.key());
-    const AttentionBias bias = compile(spec, c.n_layers, c.n_heads, T, spec.spans);
-    expect_same_run(ids, &bias);
-    ++cases;
+  for (const std::string name : {"gptj", "llama-gqa", "mistral"}) {
+    INFO(name);
+    const ModelConfig& c = bf16_model(false, name).config();
+    const auto& g = golden(fixture("pasta/" + name) / "golden.safetensors");
+    std::ifstream f(fixture("pasta/" + name) / "golden.json");
+    const nlohmann::json meta = nlohmann::json::parse(f);
+    const std::vector<int64_t> ids = to_ids(g.at("input_ids"));
+    const auto T = static_cast<int64_t>(ids.size());
+    int cases = 0;
+    for (auto it = meta["cases"].begin(); it != meta["cases"].end(); ++it) {
+      if (it.key() == "baseline") continue;
+      INFO("PASTA ", it.key());
+      const auto& cs = it.value();
+      nlohmann::json spec_json = {{"method", "pasta"},
+                                  {"heads", cs["head_config"]},
+                                  {"alpha", cs["alpha"]},
+                                  {"scale_position", cs["scale_position"]},
+                                  {"spans", cs["token_ranges_end_exclusive"]},
+                                  {"apply_at", "all"}};
+      const SteeringSpec spec = parse_steering_spec(spec_json.dump(), it.key());
+      const AttentionBias bias = compile(spec, c.n_layers, c.n_heads, T, spec.spans);
+      expect_same_run(ids, &bias, name);
+      ++cases;
+    }
+    CHECK(cases == static_cast<int>(meta["cases"].size()) - 1);
+    // GUIDE: +delta on the logits of keys [2, 6) in every head.
+    AttentionBias guide(1, c.n_layers, c.n_heads, T);
+    guide.apply_at = ApplyAt::All;
+    for (int64_t l = 0; l < c.n_layers; ++l)
+      for (int64_t h = 0; h < c.n_heads; ++h) guide.add(0, l, h, 2, 6, 1.5f);
+    INFO("GUIDE");
+    expect_same_run(ids, &guide, name);
   }
-  CHECK(cases == 3);
-  // GUIDE: +delta on the logits of keys [2, 6) in every head.
-  AttentionBias guide(1, c.n_layers, c.n_heads, T);
-  guide.apply_at = ApplyAt::All;
-  for (int64_t l = 0; l < c.n_layers; ++l)
-    for (int64_t h = 0; h < c.n_heads; ++h) guide.add(0, l, h, 2, 6, 1.5f);
-  INFO("GUIDE");
-  expect_same_run(ids, &guide);
 }
 
 TEST_CASE("bf16 and f16 SmolLM2-shape models (rotary pairs) equal their float32 upcasts, every kernel") {
