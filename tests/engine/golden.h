@@ -43,7 +43,10 @@ inline const Model& fixture_model(const std::string& name) {
 
 }  // namespace hl::test
 
+#include <nlohmann/json.hpp>
+
 #include "core/engine/generate.h"
+#include "core/steering/steering_spec.h"
 
 namespace hl::test {
 
@@ -55,6 +58,19 @@ inline GenerateResult greedy16(const Model& m, const std::vector<int64_t>& ids, 
   go.bias = bias;
   go.keep_step_logits = true;
   return generate(m, ids, go);
+}
+
+// A case of a PASTA golden.json (the official code's head config, alpha, scale position and token ranges) as the
+// steering spec a user would write, compiled for a prompt of T tokens.
+inline AttentionBias pasta_golden_bias(const nlohmann::json& cs, const std::string& key, const ModelConfig& c, int64_t T) {
+  const nlohmann::json spec_json = {{"method", "pasta"},
+                                    {"heads", cs["head_config"]},
+                                    {"alpha", cs["alpha"]},
+                                    {"scale_position", cs["scale_position"]},
+                                    {"spans", cs["token_ranges_end_exclusive"]},
+                                    {"apply_at", "all"}};
+  const SteeringSpec spec = parse_steering_spec(spec_json.dump(), key);
+  return compile(spec, c.n_layers, c.n_heads, T, spec.spans);
 }
 
 }  // namespace hl::test

@@ -239,14 +239,7 @@ TEST_CASE("bf16 copies: every PASTA golden case and GUIDE steering equal the flo
       if (it.key() == "baseline") continue;
       INFO("PASTA ", it.key());
       const auto& cs = it.value();
-      nlohmann::json spec_json = {{"method", "pasta"},
-                                  {"heads", cs["head_config"]},
-                                  {"alpha", cs["alpha"]},
-                                  {"scale_position", cs["scale_position"]},
-                                  {"spans", cs["token_ranges_end_exclusive"]},
-                                  {"apply_at", "all"}};
-      const SteeringSpec spec = parse_steering_spec(spec_json.dump(), it.key());
-      const AttentionBias bias = compile(spec, c.n_layers, c.n_heads, T, spec.spans);
+      const AttentionBias bias = pasta_golden_bias(cs, it.key(), c, T);
       expect_same_run(ids, &bias, name);
       ++cases;
     }

@@ -29,14 +29,7 @@ TEST_CASE("PASTA steering matches the official code on every fixture case") {
       if (key == "baseline") continue;
       INFO(name, " ", key);
       const auto& cs = it.value();
-      nlohmann::json spec_json = {{"method", "pasta"},
-                                  {"heads", cs["head_config"]},
-                                  {"alpha", cs["alpha"]},
-                                  {"scale_position", cs["scale_position"]},
-                                  {"spans", cs["token_ranges_end_exclusive"]},
-                                  {"apply_at", "all"}};
-      SteeringSpec spec = parse_steering_spec(spec_json.dump(), key);
-      AttentionBias bias = compile(spec, c.n_layers, c.n_heads, T, spec.spans);
+      AttentionBias bias = pasta_golden_bias(cs, key, c, T);
 
       KVCache cache = m.new_cache(1, T);
       AttentionRecorder rec(c.n_layers, c.n_heads);
