@@ -2,12 +2,12 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_read.h"
+#include "core/json_limits.h"
 #include "app/gui/gui_state.h"
 
 namespace hl::gui {
@@ -28,11 +28,8 @@ wb::Document example_document_for(const std::string& model_path) {
   if (!fs::is_directory(dir, ec)) dir = dir.parent_path();
   const fs::path file = dir / "example.json";
   if (!fs::is_regular_file(file, ec)) return example_document();
-  std::ifstream in(file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw Error(file.string() + ": not a JSON object");
+  const auto j = parse_json_bounded(read_file_bounded(file, 1 << 20, "example"), file.string());
+  if (!j.is_object()) throw Error(file.string() + ": not a JSON object");
   if (!j.contains("prompt") || !j["prompt"].is_string()) throw Error(file.string() + ": field \"prompt\" must be a string");
   wb::Document d;
   d.prompt = j["prompt"].get<std::string>();

@@ -10,15 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-json parse_json(const std::filesystem::path& file) {
-  const std::string data = read_file(file);
-  check_json_depth(data, file.string());
-  try {
-    return json::parse(data);
-  } catch (const json::parse_error& e) {
-    throw Error(file.string() + ": not valid JSON (" + e.what() + ")");
-  }
-}
+json parse_json(const std::filesystem::path& file) { return parse_json_bounded(read_file(file), file.string()); }
 
 // bos/eos from tokenizer_config.json next to the tokenizer files, else the family's usual names.
 void find_bos_eos(const std::filesystem::path& dir, BpeSpec& spec) {

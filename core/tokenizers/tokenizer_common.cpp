@@ -21,10 +21,7 @@ ConfigBosEos read_config_bos_eos(const std::filesystem::path& dir) {
   const auto path = dir / "tokenizer_config.json";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return out;
-  const std::string data = read_file(path);
-  check_json_depth(data, path.string());
-  const json cfg = json::parse(data, nullptr, false);
-  if (cfg.is_discarded()) throw Error(path.string() + ": not valid JSON");
+  const json cfg = parse_json_bounded(read_file(path), path.string());
   if (!cfg.is_object()) return out;
   auto content = [&](const char* key) -> std::string {
     if (!cfg.contains(key)) return {};
