@@ -84,10 +84,16 @@ std::string best_label(const Ctx& c, const std::vector<float>& logits, const std
   return best;
 }
 
+// Per item: is the greedy next token the answer.
+std::vector<bool> correct(const Ctx& c, const std::vector<QaItem>& items, const std::optional<SteeringSpec>& spec) {
+  std::vector<bool> ok;
+  for (const auto& it : items) ok.push_back(argmax(next_logits(c, it.prompt, spec)) == c.id(it.answer));
+  return ok;
+}
+
 double accuracy(const Ctx& c, const std::vector<QaItem>& items, const std::optional<SteeringSpec>& spec) {
-  int64_t ok = 0;
-  for (const auto& it : items) ok += argmax(next_logits(c, it.prompt, spec)) == c.id(it.answer);
-  return items.empty() ? 0 : static_cast<double>(ok) / static_cast<double>(items.size());
+  const std::vector<bool> ok = correct(c, items, spec);
+  return ok.empty() ? 0 : static_cast<double>(std::count(ok.begin(), ok.end(), true)) / static_cast<double>(ok.size());
 }
 
 SteeringSpec pasta_spec(const HeadSet& heads, double alpha, const std::string& emphasis) {
@@ -220,15 +226,14 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
 
   say("retrieval accuracy");
   {
+    const std::vector<bool> ok = correct(c, retrieval, std::nullopt);
     std::map<int64_t, std::pair<int64_t, int64_t>> by_n;  // statements -> (right, items)
-    int64_t ok = 0;
-    for (const auto& it : retrieval) {
-      const bool right = argmax(next_logits(c, it.prompt, std::nullopt)) == c.id(it.answer);
-      ok += right;
-      by_n[it.statements].first += right;
-      ++by_n[it.statements].second;
+    for (size_t i = 0; i < ok.size(); ++i) {
+      by_n[retrieval[i].statements].first += ok[i];
+      ++by_n[retrieval[i].statements].second;
     }
-    r["retrieval_accuracy"] = retrieval.empty() ? 0.0 : static_cast<double>(ok) / static_cast<double>(retrieval.size());
+    r["retrieval_accuracy"] =
+        ok.empty() ? 0.0 : static_cast<double>(std::count(ok.begin(), ok.end(), true)) / static_cast<double>(ok.size());
     ordered_json j = ordered_json::object();
     for (const auto& [n, v] : by_n) j[std::to_string(n)] = {{"items", v.second}, {"accuracy", static_cast<double>(v.first) / static_cast<double>(v.second)}};
     r["retrieval_accuracy_by_statements"] = j;

@@ -85,9 +85,16 @@ std::vector<int64_t> distinct(Rng& rng, int64_t n, int64_t k) {
   return out;
 }
 
+// A value index in [0, n) other than `not_this`, uniformly (one draw).
+int64_t other_value(Rng& rng, int64_t n, int64_t not_this) {
+  const int64_t v = rng.below(n - 1);
+  return v >= not_this ? v + 1 : v;
+}
+
 struct Statement {
   std::string entity, attribute, value;
   std::vector<std::string> words;  // with its time word, when any
+  bool known = false;              // a fact-table entity (the weights know its values)
 };
 
 // Sentences of filler with the statements placed at the given fractional positions, about `length` words.
@@ -129,12 +136,10 @@ std::vector<Statement> make_statements(const World& w, Rng& rng, int64_t k, bool
     if (rng.uniform() < 0.15) {
       const int64_t e = rng.below(static_cast<int64_t>(w.fact_entities.size()));
       s.entity = w.fact_entities[static_cast<size_t>(e)];
+      s.known = true;
       int64_t v = w.facts[static_cast<size_t>(e)][static_cast<size_t>(a)];
-      if (fact_override > 0 && rng.uniform() < fact_override) {  // another value than the one the weights know
-        const int64_t n = static_cast<int64_t>(w.values[static_cast<size_t>(a)].size());
-        int64_t o = rng.below(n - 1);
-        v = o >= v ? o + 1 : o;
-      }
+      if (fact_override > 0 && rng.uniform() < fact_override)  // another value than the one the weights know
+        v = other_value(rng, static_cast<int64_t>(w.values[static_cast<size_t>(a)].size()), v);
       s.value = w.values[static_cast<size_t>(a)][static_cast<size_t>(v)];
     } else {
       s.entity = pick(rng, w.passage_entities);
@@ -235,12 +240,10 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
     static const std::vector<std::string> kEarlier = {"previously", "once"};
     for (int64_t i = 0; i < n_statements; ++i) {
       auto& s = st[static_cast<size_t>(i)];
-      const bool fact = std::find(w.fact_entities.begin(), w.fact_entities.end(), s.entity) != w.fact_entities.end();
-      if (fact || rng.uniform() >= update) continue;
+      if (s.known || rng.uniform() >= update) continue;
       const auto& vals = values_of(w, s.attribute);
       const int64_t old_v = std::find(vals.begin(), vals.end(), s.value) - vals.begin();
-      int64_t v = rng.below(static_cast<int64_t>(vals.size()) - 1);
-      if (v >= old_v) ++v;
+      const int64_t v = other_value(rng, static_cast<int64_t>(vals.size()), old_v);
       if (rng.uniform() < 0.5) {  // the first statement says it is old news
         if (!s.words.empty() && s.words[0] != s.entity) s.words.erase(s.words.begin());
         s.words.insert(s.words.begin(), pick(rng, kEarlier));
@@ -336,8 +339,7 @@ QaItem make_conflict_item(const World& w, Rng& rng, int64_t filler_words) {
   const int64_t a = rng.below(static_cast<int64_t>(w.attributes.size()));
   const auto& vals = w.values[static_cast<size_t>(a)];
   const int64_t prior = w.facts[static_cast<size_t>(e)][static_cast<size_t>(a)];
-  int64_t fresh = rng.below(static_cast<int64_t>(vals.size()) - 1);
-  if (fresh >= prior) ++fresh;
+  const int64_t fresh = other_value(rng, static_cast<int64_t>(vals.size()), prior);
   const std::string& E = w.fact_entities[static_cast<size_t>(e)];
   const std::string& A = w.attributes[static_cast<size_t>(a)];
   std::vector<std::string> words;
