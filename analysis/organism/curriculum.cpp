@@ -126,12 +126,15 @@ std::vector<std::vector<std::string>> passage_sentences(const World& w, Rng& rng
 
 // k statements about distinct (entity, attribute) pairs: mostly passage entities with random values, some
 // fact-table entities stated with their true value (context and memory agree in training).
-std::vector<Statement> make_statements(const World& w, Rng& rng, int64_t k, bool time_words, double fact_override = 0) {
+// With `only_attribute` >= 0 every statement is about that attribute (the draws stay the same).
+std::vector<Statement> make_statements(const World& w, Rng& rng, int64_t k, bool time_words, double fact_override = 0,
+                                       int64_t only_attribute = -1) {
   std::vector<Statement> st;
   std::set<std::pair<std::string, std::string>> used;
   while (static_cast<int64_t>(st.size()) < k) {
     Statement s;
-    const int64_t a = rng.below(static_cast<int64_t>(w.attributes.size()));
+    int64_t a = rng.below(static_cast<int64_t>(w.attributes.size()));
+    if (only_attribute >= 0) a = only_attribute;
     s.attribute = w.attributes[static_cast<size_t>(a)];
     if (rng.uniform() < 0.15) {
       const int64_t e = rng.below(static_cast<int64_t>(w.fact_entities.size()));
@@ -226,9 +229,9 @@ Doc make_fact_drill(const World& w, Rng& rng, int64_t length) {
 }
 
 Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions,
-                 double fact_override, double update) {
+                 double fact_override, double update, float context_weight, int64_t only_attribute) {
   n_questions = std::min(n_questions, n_statements);
-  auto st = make_statements(w, rng, n_statements, true, fact_override);
+  auto st = make_statements(w, rng, n_statements, true, fact_override, only_attribute);
   std::vector<double> depths;
   for (int64_t i = 0; i < n_statements; ++i) depths.push_back(rng.uniform());
   // Updates: a later statement about the same passage entity and attribute with another value; the question then
@@ -261,7 +264,7 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
   Doc d;
   add(d, "<s>", 0.f);
   for (const auto& s : passage_sentences(w, rng, length - 1 - 5 * n_questions, st, depths))
-    for (const auto& x : s) add(d, x);
+    for (const auto& x : s) add(d, x, context_weight);
   for (int64_t q : distinct(rng, n_statements, n_questions)) {
     const auto& s = st[static_cast<size_t>(q)];
     add(d, s.entity, 0.5f);
@@ -276,16 +279,21 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
 Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix& mix) {
   const double r = rng.uniform() * (mix.fact_drill + mix.recall + mix.passage);
   if (r < mix.fact_drill) return make_fact_drill(w, rng, length);
+  // Draws only when asked for, so same_attribute = 0 keeps the earlier curricula's streams.
+  const int64_t only = mix.same_attribute > 0 && rng.uniform() < mix.same_attribute
+                           ? rng.below(static_cast<int64_t>(w.attributes.size()))
+                           : -1;
+  const float cw = static_cast<float>(mix.context_weight);
   if (r < mix.fact_drill + mix.recall) {
     // Dense associative recall: many statements, little filler, every one asked (the signal that forms the
     // retrieval heads early).
     const int64_t k = std::max<int64_t>(1, std::min<int64_t>(12, length / 16));
-    return make_passage(w, rng, length, k, k, mix.fact_override, mix.update);
+    return make_passage(w, rng, length, k, k, mix.fact_override, mix.update, cw, only);
   }
   // Passages: one statement per ~24 words on average up to 12, needle-like when few; every statement asked.
   const int64_t max_st = std::max<int64_t>(1, std::min<int64_t>(12, length / 24));
   const int64_t k = 1 + rng.below(max_st);
-  return make_passage(w, rng, length, k, k, mix.fact_override, mix.update);
+  return make_passage(w, rng, length, k, k, mix.fact_override, mix.update, cw, only);
 }
 
 std::string filler_text(const World& w, Rng& rng, int64_t n_words) {

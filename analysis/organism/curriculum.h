@@ -68,6 +68,12 @@ struct CurriculumMix {
   // another value ("... later zorano color is red ."); the question then asks for the latest value. Teaches that
   // context can change within a passage; fact-table entities are never updated (that is the held-out conflict).
   double update = 0.0;
+  // Loss weight of the passage's own words (filler sentences and statements): mostly unpredictable by construction
+  // (random filler, random entities and values), so below 1 it leaves more of each step's gradient to the answers.
+  double context_weight = 1.0;
+  // Of the recall documents and passages, the share whose statements are all about one attribute: every question
+  // then has distractors with the same attribute, and only the entity tells the answer apart.
+  double same_attribute = 0.0;
 };
 
 // Loss weight of an in-context answer (the trainer reports the loss on these apart: "retrieval loss").
@@ -76,7 +82,8 @@ inline constexpr float kRetrievalWeight = 5.f;
 // One document of about `length` words (the first word is <s>).
 Doc make_fact_drill(const World& w, Rng& rng, int64_t length);
 Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions,
-                 double fact_override = 0.0, double update = 0.0);
+                 double fact_override = 0.0, double update = 0.0, float context_weight = 1.f,
+                 int64_t only_attribute = -1);  // >= 0: every statement is about that attribute
 Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix& mix = {});
 
 // Filler: n sentences of the filler grammar ("the quiet river crosses the old bridge ."), as text.

@@ -29,6 +29,9 @@ struct TrainConfig {
   double mix_fact = 0.25, mix_recall = 0.25, mix_passage = 0.5;
   double fact_override = 0.0;  // CurriculumMix::fact_override
   double update = 0.0;         // CurriculumMix::update
+  int64_t conflict_from = 0;   // fact_override and update apply from this step on (before it: neither)
+  double context_weight = 1.0; // CurriculumMix::context_weight
+  double same_attribute = 0.0; // CurriculumMix::same_attribute
   double share_128 = 0.35, share_256 = 0.35;
   // The world: entities the weights know, and entities only ever described in context.
   int64_t fact_entities = 96, passage_entities = 384;

@@ -23,12 +23,14 @@ int organism_train(const Args& a) {
   for (auto [flag, field] : {std::pair<const char*, int64_t*>{"steps", &c.steps}, {"hidden", &c.hidden}, {"layers", &c.layers},
                              {"heads", &c.heads}, {"intermediate", &c.intermediate}, {"context", &c.context},
                              {"batch-tokens", &c.batch_tokens}, {"warmup", &c.warmup},
-                             {"fact-entities", &c.fact_entities}, {"passage-entities", &c.passage_entities}})
+                             {"fact-entities", &c.fact_entities}, {"passage-entities", &c.passage_entities},
+                             {"conflict-from", &c.conflict_from}})
     *field = a.get_int(flag, *field);
   c.warmup = std::min(c.warmup, c.steps);
   for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"mix-fact", &c.mix_fact},
                              {"mix-recall", &c.mix_recall}, {"mix-passage", &c.mix_passage},
-                             {"fact-override", &c.fact_override}, {"update", &c.update}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
+                             {"fact-override", &c.fact_override}, {"update", &c.update},
+                             {"context-weight", &c.context_weight}, {"same-attribute", &c.same_attribute}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
     *field = a.get_double(flag, *field);
   c.device = a.get("device", "cpu");
   const bool json = a.has("json");
@@ -100,6 +102,9 @@ RegisterCommand reg(
      integer("passage-entities", "N", "train: entities only described in context (default 384)", 16, 100000),
      real("fact-override", "X", "train: share of passage statements about known entities that give another value (default 0)", 0, 1),
      real("update", "X", "train: share of passage-entity statements a later sentence updates with another value; the question asks for the latest (default 0)", 0, 1),
+     integer("conflict-from", "N", "train: the step from which --fact-override and --update apply (default 0: from the start)", 0),
+     real("context-weight", "X", "train: loss weight of a passage's filler and statements; answers weigh 5 (default 1)", 0, 1),
+     real("same-attribute", "X", "train: share of recall documents and passages whose statements share one attribute, so only the entity tells them apart (default 0)", 0, 1),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
      text("out", "DIR", "train: output model directory (resumes when it holds a checkpoint); data: output folder"),

@@ -124,6 +124,69 @@ TEST_CASE("organism curriculum: updated statements are answered by their latest 
   CHECK(make_passage(w, r1, 256, 6, 6, 0.0, 0.0).words == make_passage(w, r2, 256, 6, 6).words);
 }
 
+TEST_CASE("organism curriculum: the context weight scales the passage's own words only, and draws nothing") {
+  const World w = make_world(5);
+  Rng r1(21), r2(21);
+  const Doc full = make_passage(w, r1, 256, 6, 6, 0.0, 0.3);
+  const Doc light = make_passage(w, r2, 256, 6, 6, 0.0, 0.3, 0.1f);
+  REQUIRE(full.words == light.words);  // the same document: only the loss weights differ
+  const size_t questions = full.words.size() - 5 * 6;  // the passage ends where the 6 "E a ? v ." questions begin
+  int64_t scaled = 0;
+  for (size_t i = 0; i < full.words.size(); ++i) {
+    if (i > 0 && i < questions) {
+      CHECK(light.weight[i] == doctest::Approx(0.1 * full.weight[i]));
+      ++scaled;
+    } else {
+      CHECK(light.weight[i] == full.weight[i]);  // <s> and the questions with their answers are unchanged
+    }
+  }
+  CHECK(scaled > 200);
+  CHECK(std::count(light.weight.begin(), light.weight.end(), kRetrievalWeight) == 6);
+  // One attribute for every statement: each question has same-attribute distractors, told apart by the entity only.
+  Rng r3(22);
+  const Doc one = make_passage(w, r3, 256, 8, 8, 0.0, 0.0, 1.f, 2);
+  int64_t statements = 0;
+  std::set<std::string> entities;
+  for (size_t i = 0; i + 4 < one.words.size(); ++i)
+    if (one.words[i + 2] == "is" && one.words[i + 4] == ".") {
+      CHECK(one.words[i + 1] == w.attributes[2]);
+      entities.insert(one.words[i]);
+      ++statements;
+    }
+  CHECK(statements == 8);
+  CHECK(entities.size() == 8);
+  // same_attribute = 0 draws nothing extra: documents of the earlier curricula are unchanged.
+  Rng r4(23), r5(23);
+  CurriculumMix mix;
+  mix.context_weight = 0.1;
+  for (int i = 0; i < 20; ++i) CHECK(make_document(w, r4, 256).words == make_document(w, r5, 256, mix).words);
+  // The training config records both new fields and reads them back; older organism.json files without them read
+  // as the defaults (conflicts from step 0, context weight 1).
+  TrainConfig c = tiny(10);
+  c.conflict_from = 7, c.context_weight = 0.25;
+  const TrainConfig back = train_config_from_json(train_config_json(c), "test");
+  CHECK(back.conflict_from == 7);
+  CHECK(back.context_weight == 0.25);
+  auto j = nlohmann::json::parse(train_config_json(tiny(10)));
+  j.erase("conflict_from"), j.erase("context_weight");
+  const TrainConfig old = train_config_from_json(j.dump(), "test");
+  CHECK(old.conflict_from == 0);
+  CHECK(old.context_weight == 1.0);
+  c.context_weight = 1.5;
+  ScratchDir d("organism_schedule");
+  CHECK_THROWS_WITH_AS(train(c, d.dir / "refused", {}), doctest::Contains("context_weight"), Error);
+  CHECK_FALSE(fs::exists(d.dir / "refused"));
+  // Overrides and updates scheduled past the last step leave the run exactly as a run without them.
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  TrainConfig plain = tiny(4), scheduled = tiny(4);
+  scheduled.fact_override = 0.5, scheduled.update = 0.5, scheduled.conflict_from = 4;
+  train(plain, d.dir / "plain", {});
+  train(scheduled, d.dir / "scheduled", {});
+  CHECK(slurp(d.dir / "plain" / "model.safetensors") == slurp(d.dir / "scheduled" / "model.safetensors"));
+  at::set_num_threads(threads);
+}
+
 TEST_CASE("organism training is deterministic and a cancelled run resumes to the same weights") {
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
