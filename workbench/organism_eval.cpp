@@ -215,7 +215,8 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   for (int64_t i = 0; i < o.items; ++i) conflict.push_back(make_conflict_item(c.w, rng, rng.below(2) ? 0 : 24));
   for (int64_t i = 0; i < o.items; ++i) facts.push_back(make_fact_item(c.w, rng));
   for (int64_t i = 0; i < o.profile_examples; ++i) {
-    profile_retrieval.push_back(make_retrieval_item(c.w, rng, long_len / 4 + rng.below(long_len / 4), 2 + rng.below(6)));
+    // Retrieval with same-attribute distractors: the task on which the heads that bind entity to value matter.
+    profile_retrieval.push_back(make_retrieval_item(c.w, rng, long_len / 4 + rng.below(long_len / 4), 2 + rng.below(6), true));
     profile_needle.push_back(make_needle_item(c.w, rng, long_len / 2, rng.uniform()));
   }
 
@@ -397,6 +398,10 @@ void write_data_files(const fs::path& model_dir, const fs::path& out_dir, int64_
   write_suite("organism_needle", needle, true);
   write_suite("organism_conflict", conflict, false);
   write_file_atomic(out_dir / "haystack" / "filler.txt", filler_text(w, rng, 20000) + "\n");
+  // Drawn after the others so that adding it left the earlier files unchanged.
+  std::vector<QaItem> distractors;
+  for (int64_t i = 0; i < items; ++i) distractors.push_back(make_retrieval_item(w, rng, 96 + rng.below(160), 2 + rng.below(6), true));
+  write_suite("organism_distractors", distractors, true);
 }
 
 }  // namespace hl::organism

@@ -21,7 +21,7 @@ struct EvalOptions {
   std::string device = "cpu";
   int64_t top_heads = 4;     // heads PASTA steers and the ablation removes
   int64_t profile_examples = 48;
-  int64_t random_draws = 5;  // random head sets averaged for the ablation control
+  int64_t random_draws = 20;  // random head sets averaged for the ablation control
   double alpha = 0.01;
 };
 
@@ -35,7 +35,9 @@ nlohmann::ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel 
 std::string eval_report_text(const nlohmann::ordered_json& r);
 
 // Writes the curriculum's task suites (JSONL, the profiler's format) and a haystack for needle-in-a-haystack
-// into out_dir, for the organism in model_dir (its organism.json gives the seed).
+// into out_dir, for the organism in model_dir (its organism.json gives the seed): organism_retrieval, organism_needle,
+// organism_conflict, organism_distractors (retrieval whose other statements share the asked attribute) and
+// haystack/filler.txt.
 void write_data_files(const std::filesystem::path& model_dir, const std::filesystem::path& out_dir, int64_t items);
 
 }  // namespace hl::organism

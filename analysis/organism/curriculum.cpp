@@ -306,8 +306,9 @@ std::string filler_text(const World& w, Rng& rng, int64_t n_words) {
   return join(words);
 }
 
-QaItem make_retrieval_item(const World& w, Rng& rng, int64_t length, int64_t n_statements) {
-  const auto st = make_statements(w, rng, n_statements, true);
+QaItem make_retrieval_item(const World& w, Rng& rng, int64_t length, int64_t n_statements, bool one_attribute) {
+  const int64_t only = one_attribute ? rng.below(static_cast<int64_t>(w.attributes.size())) : -1;
+  const auto st = make_statements(w, rng, n_statements, true, 0.0, only);
   std::vector<double> depths;
   for (int64_t i = 0; i < n_statements; ++i) depths.push_back(rng.uniform());
   std::vector<std::string> words;

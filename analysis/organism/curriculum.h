@@ -101,8 +101,9 @@ struct QaItem {
 };
 
 // Passages of about `length` words with n statements, one question about one of them. `n_statements` is recorded
-// in the item (the eval reports accuracy per count).
-QaItem make_retrieval_item(const World& w, Rng& rng, int64_t length, int64_t n_statements);
+// in the item (the eval reports accuracy per count). With `one_attribute` every statement is about the question's
+// attribute: the other statements are distractors only the entity tells apart.
+QaItem make_retrieval_item(const World& w, Rng& rng, int64_t length, int64_t n_statements, bool one_attribute = false);
 // One statement (the needle) at `depth` (0 = start, 1 = end) of `length` words of filler, then its question.
 QaItem make_needle_item(const World& w, Rng& rng, int64_t length, double depth);
 // PASTA's CounterFact form over a fact-table entity; emphasis = the "currently ..." clause.

@@ -244,7 +244,7 @@ TEST_CASE("organism CLI: train, data and eval on a small model; bad directories 
   CHECK(r.out.find("step      4/4") != std::string::npos);
   r = run_cli({"organism", "data", "--model", out, "--out", (d.dir / "data").string(), "--items", "5"});
   REQUIRE_MESSAGE(r.status == 0, r.err);
-  for (const char* s : {"organism_retrieval", "organism_needle", "organism_conflict"}) {
+  for (const char* s : {"organism_retrieval", "organism_needle", "organism_conflict", "organism_distractors"}) {
     const auto suite = load_suite_file(d.dir / "data" / (std::string(s) + ".jsonl"));
     CHECK(suite.examples.size() == 5);
   }
