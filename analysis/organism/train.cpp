@@ -302,8 +302,10 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     // The config is in the metadata; compare it field by field so the message names what differs.
     if (!meta.count("config") || !meta.count("step"))
       throw Error(ckpt.string() + ": not an organism checkpoint (its metadata has no config or step)");
-    const auto have = ordered_json::parse(meta.at("config"), nullptr, false), want = ordered_json::parse(train_config_json(c));
-    if (!have.is_object()) throw Error(ckpt.string() + ": metadata field config is not a JSON object");
+    // Read through train_config_from_json, so that a checkpoint written before an optional field existed compares as
+    // that field's default (which is what it was trained with).
+    const auto have = ordered_json::parse(train_config_json(train_config_from_json(meta.at("config"), ckpt.string() + ": metadata field config")));
+    const auto want = ordered_json::parse(train_config_json(c));
     std::string diff;
     for (auto it = want.begin(); it != want.end(); ++it)
       if (!have.contains(it.key()) || have[it.key()] != it.value())

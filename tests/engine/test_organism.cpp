@@ -202,6 +202,27 @@ TEST_CASE("organism training is deterministic and a cancelled run resumes to the
   CHECK(first_step == 7);  // continued after the 6 finished steps
   CHECK(slurp(d.dir / "straight" / "model.safetensors") == slurp(d.dir / "resumed" / "model.safetensors"));
 
+  // A checkpoint written before the optional curriculum fields existed (its config lacks them) resumes as their
+  // defaults, to the same weights.
+  CancelToken stop_older;
+  CHECK_THROWS_AS(train(tiny(12), d.dir / "older", [&](const TrainProgress& p) { if (p.step == 6) stop_older.cancel(); }, &stop_older, 1),
+                  Cancelled);
+  {
+    std::map<std::string, std::string> meta;
+    const auto saved = load_tensors(d.dir / "older" / "checkpoint.safetensors", &meta);
+    auto cfg = nlohmann::json::parse(meta.at("config"));
+    for (const char* k : {"conflict_from", "context_weight", "same_attribute", "update", "fact_override"}) {
+      REQUIRE(cfg.contains(k));
+      cfg.erase(k);
+    }
+    CHECK(meta.at("step") == "6");
+    meta["config"] = cfg.dump();
+    std::vector<std::pair<std::string, at::Tensor>> tensors(saved.begin(), saved.end());
+    save_tensors(d.dir / "older" / "checkpoint.safetensors", tensors, meta);
+  }
+  train(tiny(12), d.dir / "older", {}, nullptr, 1);
+  CHECK(slurp(d.dir / "straight" / "model.safetensors") == slurp(d.dir / "older" / "model.safetensors"));
+
   // Another configuration over the same checkpoint is refused, naming what differs.
   TrainConfig other = tiny(12);
   other.hidden = 48;
