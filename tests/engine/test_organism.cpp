@@ -260,9 +260,14 @@ TEST_CASE("organism CLI: train, data and eval on a small model; bad directories 
   ScratchDir d("organism_cli");
   const auto out = (d.dir / "m").string();
   auto r = run_cli({"organism", "train", "--steps", "4", "--hidden", "32", "--heads", "4", "--layers", "2",
-                    "--intermediate", "64", "--context", "128", "--batch-tokens", "512", "--out", out, "--threads", "1"});
+                    "--intermediate", "64", "--context", "128", "--batch-tokens", "512", "--weight-decay", "0.05",
+                    "--context-weight", "0.2", "--conflict-from", "2", "--out", out, "--threads", "1"});
   REQUIRE_MESSAGE(r.status == 0, r.err);
   CHECK(r.out.find("step      4/4") != std::string::npos);
+  const TrainConfig made = organism_config(out);  // the options reach the recorded configuration
+  CHECK(made.weight_decay == 0.05);
+  CHECK(made.context_weight == 0.2);
+  CHECK(made.conflict_from == 2);
   r = run_cli({"organism", "data", "--model", out, "--out", (d.dir / "data").string(), "--items", "5"});
   REQUIRE_MESSAGE(r.status == 0, r.err);
   for (const char* s : {"organism_retrieval", "organism_needle", "organism_conflict", "organism_distractors"}) {
