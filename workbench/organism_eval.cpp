@@ -91,9 +91,13 @@ std::vector<bool> correct(const Ctx& c, const std::vector<QaItem>& items, const 
   return ok;
 }
 
-double accuracy(const Ctx& c, const std::vector<QaItem>& items, const std::optional<SteeringSpec>& spec) {
-  const std::vector<bool> ok = correct(c, items, spec);
+// The share of true entries (0 for none).
+double share(const std::vector<bool>& ok) {
   return ok.empty() ? 0 : static_cast<double>(std::count(ok.begin(), ok.end(), true)) / static_cast<double>(ok.size());
+}
+
+double accuracy(const Ctx& c, const std::vector<QaItem>& items, const std::optional<SteeringSpec>& spec) {
+  return share(correct(c, items, spec));
 }
 
 SteeringSpec pasta_spec(const HeadSet& heads, double alpha, const std::string& emphasis) {
@@ -233,8 +237,7 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
       by_n[retrieval[i].statements].first += ok[i];
       ++by_n[retrieval[i].statements].second;
     }
-    r["retrieval_accuracy"] =
-        ok.empty() ? 0.0 : static_cast<double>(std::count(ok.begin(), ok.end(), true)) / static_cast<double>(ok.size());
+    r["retrieval_accuracy"] = share(ok);
     ordered_json j = ordered_json::object();
     for (const auto& [n, v] : by_n) j[std::to_string(n)] = {{"items", v.second}, {"accuracy", static_cast<double>(v.first) / static_cast<double>(v.second)}};
     r["retrieval_accuracy_by_statements"] = j;

@@ -307,10 +307,10 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     const auto have = ordered_json::parse(train_config_json(train_config_from_json(meta.at("config"), ckpt.string() + ": metadata field config")));
     const auto want = ordered_json::parse(train_config_json(c));
     std::string diff;
-    for (auto it = want.begin(); it != want.end(); ++it)
-      if (!have.contains(it.key()) || have[it.key()] != it.value())
-        diff += (diff.empty() ? "" : ", ") + it.key() + " (checkpoint " + (have.contains(it.key()) ? have[it.key()].dump() : "absent") +
-                ", asked " + it.value().dump() + ")";
+    for (auto it = want.begin(); it != want.end(); ++it)  // both written by train_config_json: the same keys
+      if (have.at(it.key()) != it.value())
+        diff += (diff.empty() ? "" : ", ") + it.key() + " (checkpoint " + have.at(it.key()).dump() + ", asked " +
+                it.value().dump() + ")";
     if (!diff.empty())
       throw Error(ckpt.string() + ": made with another configuration: " + diff + "; use another --out or the same options");
     torch::NoGradGuard g;
