@@ -28,10 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
-World organism_world(const fs::path& dir) {
-  const TrainConfig c = organism_config(dir);
-  return make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities});
-}
+World organism_world(const fs::path& dir) { return organism_world(organism_config(dir)); }
 
 struct Ctx {
   std::unique_ptr<Model> m;

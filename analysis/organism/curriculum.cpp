@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+
 namespace hl::organism {
 
 uint64_t Rng::next() {
@@ -61,9 +63,6 @@ std::vector<std::string> filler_sentence(const World& w, Rng& rng) {
   return s;
 }
 
-std::vector<std::string> statement(const std::string& e, const std::string& a, const std::string& v) {
-  return {e, a, "is", v, "."};
-}
 
 std::string join(const std::vector<std::string>& words) {
   std::string s;
@@ -150,7 +149,7 @@ std::vector<Statement> make_statements(const World& w, Rng& rng, int64_t k, bool
     }
     if (!used.insert({s.entity, s.attribute}).second) continue;
     if (time_words && rng.uniform() < 0.3) s.words.push_back(pick(rng, w.time_words));
-    for (auto& x : statement(s.entity, s.attribute, s.value)) s.words.push_back(x);
+    for (auto& x : statement_words(w, s.entity, s.attribute, s.value)) s.words.push_back(x);
     st.push_back(std::move(s));
   }
   return st;
@@ -162,6 +161,24 @@ const std::vector<std::string>& values_of(const World& w, const std::string& att
 }
 
 }  // namespace
+
+const char* form_name(Form f) { return f == Form::AttributeFirst ? "attribute-first" : "entity-first"; }
+
+Form form_from_name(const std::string& s) {
+  if (s == "entity-first") return Form::EntityFirst;
+  if (s == "attribute-first") return Form::AttributeFirst;
+  throw Error("organism form '" + s + "': expected entity-first or attribute-first");
+}
+
+std::vector<std::string> statement_words(const World& w, const std::string& e, const std::string& a, const std::string& v) {
+  if (w.form == Form::AttributeFirst) return {a, "of", e, "is", v, "."};
+  return {e, a, "is", v, "."};
+}
+
+std::vector<std::string> question_words(const World& w, const std::string& e, const std::string& a) {
+  if (w.form == Form::AttributeFirst) return {a, "of", e, "?"};
+  return {e, a, "?"};
+}
 
 std::vector<std::string> World::vocabulary() const {
   std::vector<std::string> v = specials;
@@ -183,7 +200,9 @@ World make_world(uint64_t seed, const WorldShape& shape) {
   w.filler_verbs = kVerbs;
   w.filler_preps = kPreps;
   w.time_words = kTimes;
+  w.form = shape.form;
   w.function_words = kFunction;
+  if (w.form == Form::AttributeFirst) w.function_words.push_back("of");  // the other words keep their order
   std::set<std::string> taken;
   for (const auto& x : w.vocabulary()) taken.insert(x);
   Rng rng(seed ^ 0x6F7267616E69736Dull);  // "organism"
@@ -214,13 +233,12 @@ Doc make_fact_drill(const World& w, Rng& rng, int64_t length) {
     const std::string& E = w.fact_entities[static_cast<size_t>(e)];
     const std::string& A = w.attributes[static_cast<size_t>(a)];
     const std::string& V = w.values[static_cast<size_t>(a)][static_cast<size_t>(w.facts[static_cast<size_t>(e)][static_cast<size_t>(a)])];
-    if (static_cast<int64_t>(d.words.size()) + 5 > length) break;
+    const auto st = statement_words(w, E, A, V);
+    if (static_cast<int64_t>(d.words.size() + st.size()) > length) break;
     if (rng.uniform() < 0.5) {
-      for (const auto& x : statement(E, A, V)) add(d, x, x == V ? 2.f : 1.f);
+      for (const auto& x : st) add(d, x, x == V ? 2.f : 1.f);
     } else {
-      add(d, E);
-      add(d, A);
-      add(d, "?");
+      for (const auto& x : question_words(w, E, A)) add(d, x);
       add(d, V, 3.f);
       add(d, ".");
     }
@@ -248,13 +266,14 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
       const int64_t old_v = std::find(vals.begin(), vals.end(), s.value) - vals.begin();
       const int64_t v = other_value(rng, static_cast<int64_t>(vals.size()), old_v);
       if (rng.uniform() < 0.5) {  // the first statement says it is old news
-        if (!s.words.empty() && s.words[0] != s.entity) s.words.erase(s.words.begin());
+        const size_t bare = statement_words(w, s.entity, s.attribute, s.value).size();
+        if (s.words.size() > bare) s.words.erase(s.words.begin());  // drop its time word
         s.words.insert(s.words.begin(), pick(rng, kEarlier));
       }
       Statement u;
       u.entity = s.entity, u.attribute = s.attribute, u.value = vals[static_cast<size_t>(v)];
       u.words.push_back(pick(rng, kLater));
-      for (auto& x : statement(u.entity, u.attribute, u.value)) u.words.push_back(x);
+      for (auto& x : statement_words(w, u.entity, u.attribute, u.value)) u.words.push_back(x);
       answer[static_cast<size_t>(i)] = u.value;
       const double d = depths[static_cast<size_t>(i)];
       depths.push_back(d + (1.0 - d) * rng.uniform());
@@ -263,13 +282,12 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
   }
   Doc d;
   add(d, "<s>", 0.f);
-  for (const auto& s : passage_sentences(w, rng, length - 1 - 5 * n_questions, st, depths))
+  const int64_t q_len = static_cast<int64_t>(question_words(w, "", "").size()) + 2;  // the question, its answer, "."
+  for (const auto& s : passage_sentences(w, rng, length - 1 - q_len * n_questions, st, depths))
     for (const auto& x : s) add(d, x, context_weight);
   for (int64_t q : distinct(rng, n_statements, n_questions)) {
     const auto& s = st[static_cast<size_t>(q)];
-    add(d, s.entity, 0.5f);
-    add(d, s.attribute, 0.5f);
-    add(d, "?");
+    for (const auto& x : question_words(w, s.entity, s.attribute)) add(d, x, x == "?" ? 1.f : 0.5f);
     add(d, answer[static_cast<size_t>(q)], kRetrievalWeight);
     add(d, ".");
   }
@@ -312,13 +330,14 @@ QaItem make_retrieval_item(const World& w, Rng& rng, int64_t length, int64_t n_s
   std::vector<double> depths;
   for (int64_t i = 0; i < n_statements; ++i) depths.push_back(rng.uniform());
   std::vector<std::string> words;
-  for (const auto& s : passage_sentences(w, rng, length - 3, st, depths)) words.insert(words.end(), s.begin(), s.end());
+  const int64_t q_len = static_cast<int64_t>(question_words(w, "", "").size());
+  for (const auto& s : passage_sentences(w, rng, length - q_len, st, depths)) words.insert(words.end(), s.begin(), s.end());
   const auto& q = st[static_cast<size_t>(rng.below(n_statements))];
-  words.insert(words.end(), {q.entity, q.attribute, "?"});
+  for (const auto& x : question_words(w, q.entity, q.attribute)) words.push_back(x);
   QaItem it;
   it.prompt = join(words);
   it.answer = q.value;
-  it.emphasis = join(statement(q.entity, q.attribute, q.value));
+  it.emphasis = join(statement_words(w, q.entity, q.attribute, q.value));
   it.labels = values_of(w, q.attribute);
   it.statements = n_statements;
   return it;
@@ -330,10 +349,11 @@ QaItem make_needle_item(const World& w, Rng& rng, int64_t length, double depth) 
   s.entity = pick(rng, w.passage_entities);
   s.attribute = w.attributes[static_cast<size_t>(a)];
   s.value = pick(rng, w.values[static_cast<size_t>(a)]);
-  s.words = statement(s.entity, s.attribute, s.value);
+  s.words = statement_words(w, s.entity, s.attribute, s.value);
   std::vector<std::string> words;
-  for (const auto& x : passage_sentences(w, rng, length - 3, {s}, {depth})) words.insert(words.end(), x.begin(), x.end());
-  words.insert(words.end(), {s.entity, s.attribute, "?"});
+  const int64_t q_len = static_cast<int64_t>(question_words(w, "", "").size());
+  for (const auto& x : passage_sentences(w, rng, length - q_len, {s}, {depth})) words.insert(words.end(), x.begin(), x.end());
+  for (const auto& x : question_words(w, s.entity, s.attribute)) words.push_back(x);
   QaItem it;
   it.prompt = join(words);
   it.answer = s.value;
@@ -356,10 +376,10 @@ QaItem make_conflict_item(const World& w, Rng& rng, int64_t filler_words) {
     const std::string f = filler_text(w, rng, filler_words);
     if (!f.empty()) words.push_back(f);
   }
-  words.push_back("previously " + join(statement(E, A, vals[static_cast<size_t>(prior)])));
-  const std::string current = "currently " + join(statement(E, A, vals[static_cast<size_t>(fresh)]));
+  words.push_back("previously " + join(statement_words(w, E, A, vals[static_cast<size_t>(prior)])));
+  const std::string current = "currently " + join(statement_words(w, E, A, vals[static_cast<size_t>(fresh)]));
   words.push_back(current);
-  words.push_back(E + " " + A + " ?");
+  words.push_back(join(question_words(w, E, A)));
   QaItem it;
   it.prompt = join(words);
   it.answer = vals[static_cast<size_t>(fresh)];
@@ -373,7 +393,7 @@ QaItem make_fact_item(const World& w, Rng& rng) {
   const int64_t e = rng.below(static_cast<int64_t>(w.fact_entities.size()));
   const int64_t a = rng.below(static_cast<int64_t>(w.attributes.size()));
   QaItem it;
-  it.prompt = w.fact_entities[static_cast<size_t>(e)] + " " + w.attributes[static_cast<size_t>(a)] + " ?";
+  it.prompt = join(question_words(w, w.fact_entities[static_cast<size_t>(e)], w.attributes[static_cast<size_t>(a)]));
   it.answer = w.values[static_cast<size_t>(a)][static_cast<size_t>(w.facts[static_cast<size_t>(e)][static_cast<size_t>(a)])];
   it.labels = w.values[static_cast<size_t>(a)];
   return it;

@@ -10,6 +10,10 @@
 //                    time word), then questions about them: in-context retrieval.
 //   conflict (held out, never trained): "previously {E} {a} is {prior} . currently {E} {a} is {new} . {E} {a} ?"
 //                    with E from the fact table and prior = its fact, new != prior (PASTA's CounterFact form).
+// Those are Form::EntityFirst. Form::AttributeFirst words the same facts "{attribute} of {entity} is {value} ." and
+// asks "{attribute} of {entity} ?": the entity sits right before the question mark, one token from where the answer
+// is predicted. Both forms make the same draws: the same facts, stated and asked in a passage (only the amount of
+// filler around the longer wording differs).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -31,8 +35,14 @@ class Rng {
   uint64_t s_;
 };
 
+// How statements and questions are worded (see the top of this file).
+enum class Form { EntityFirst, AttributeFirst };
+const char* form_name(Form f);           // "entity-first", "attribute-first"
+Form form_from_name(const std::string&);  // hl::Error naming the accepted forms otherwise
+
 struct World {
   uint64_t seed = 0;
+  Form form = Form::EntityFirst;
   std::vector<std::string> specials;          // <unk> <s> </s>
   std::vector<std::string> fact_entities;     // known to the weights
   std::vector<std::string> passage_entities;  // only ever described in context
@@ -40,16 +50,22 @@ struct World {
   std::vector<std::vector<std::string>> values;  // per attribute
   std::vector<std::vector<int64_t>> facts;       // [fact entity][attribute] -> value index
   std::vector<std::string> filler_nouns, filler_adjs, filler_verbs, filler_preps, time_words;
-  std::vector<std::string> function_words;       // the . ? is a
+  std::vector<std::string> function_words;       // the is . ? (and "of" in Form::AttributeFirst)
   std::vector<std::string> vocabulary() const;   // every word, specials first (ids in this order)
 };
 
 struct WorldShape {
   int64_t fact_entities = 96;
   int64_t passage_entities = 384;
+  Form form = Form::EntityFirst;
 };
 
 World make_world(uint64_t seed, const WorldShape& shape = {});
+
+// The words of a statement ("... is {value} .") and of a question about (entity, attribute) ("... ?"), in w's form.
+std::vector<std::string> statement_words(const World& w, const std::string& entity, const std::string& attribute,
+                                         const std::string& value);
+std::vector<std::string> question_words(const World& w, const std::string& entity, const std::string& attribute);
 
 // A training document as words, with the weight of each next-token target (answers weigh more).
 struct Doc {

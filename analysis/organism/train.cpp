@@ -208,7 +208,8 @@ std::string train_config_json(const TrainConfig& c) {
                           {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage},
                           {"fact_override", c.fact_override}, {"update", c.update}, {"conflict_from", c.conflict_from},
                           {"context_weight", c.context_weight}, {"same_attribute", c.same_attribute}, {"share_128", c.share_128},
-                          {"share_256", c.share_256}, {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities}};
+                          {"share_256", c.share_256}, {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities},
+                          {"form", c.form}};
   return j.dump();
 }
 
@@ -240,7 +241,16 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
   if (j.contains("conflict_from")) get_int("conflict_from", c.conflict_from);
   if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
   if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
+  if (j.contains("form")) {
+    if (!j["form"].is_string()) throw Error(where + ": field form is not a string");
+    c.form = j["form"].get<std::string>();
+    form_from_name(c.form);  // refuses an unknown form here, naming it
+  }
   return c;
+}
+
+World organism_world(const TrainConfig& c) {
+  return make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities, form_from_name(c.form)});
 }
 
 TrainConfig organism_config(const fs::path& dir) {
@@ -256,7 +266,7 @@ TrainConfig organism_config(const fs::path& dir) {
 
 std::vector<float> training_forward_logits(const fs::path& dir, const std::vector<int64_t>& ids) {
   const TrainConfig c = organism_config(dir);
-  const World w = make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities});
+  const World w = organism_world(c);
   Net n = make_net(c, static_cast<int64_t>(w.vocabulary().size()), torch::kCPU);
   const auto saved = load_tensors(dir / "model.safetensors");
   torch::NoGradGuard g;
@@ -287,7 +297,7 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
   if (c.share_128 < 0 || c.share_256 < 0 || c.share_128 + c.share_256 > 1)
     throw Error("organism train: the 128- and 256-token step shares must be non-negative and sum to at most 1");
   const torch::Device dev(c.device);
-  const World w = make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities});
+  const World w = organism_world(c);  // refuses an unknown form
   const auto words = w.vocabulary();
   std::unordered_map<std::string, int64_t> vocab;
   for (size_t i = 0; i < words.size(); ++i) vocab[words[i]] = static_cast<int64_t>(i);

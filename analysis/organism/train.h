@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/organism/curriculum.h"
 #include "core/job.h"
 
 namespace hl::organism {
@@ -35,6 +36,7 @@ struct TrainConfig {
   double share_128 = 0.35, share_256 = 0.35;
   // The world: entities the weights know, and entities only ever described in context.
   int64_t fact_entities = 96, passage_entities = 384;
+  std::string form = "entity-first";  // how statements and questions are worded: curriculum.h's Form, by name
   std::string device = "cpu";
 };
 
@@ -60,6 +62,8 @@ std::string train_config_json(const TrainConfig& cfg);
 TrainConfig train_config_from_json(const std::string& json, const std::string& where);
 // The config recorded in an organism directory's organism.json (hl::Error naming the file otherwise).
 TrainConfig organism_config(const std::filesystem::path& dir);
+// The world (vocabulary, fact table, wording) a config trains on.
+World organism_world(const TrainConfig& cfg);
 
 // The training code's own forward over `ids` (one sequence, no BOS added) with the weights of an organism directory:
 // logits [T, V] row-major. The engine must agree with it (tests/engine/test_organism.cpp).

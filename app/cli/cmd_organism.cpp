@@ -32,6 +32,7 @@ int organism_train(const Args& a) {
                              {"fact-override", &c.fact_override}, {"update", &c.update},
                              {"context-weight", &c.context_weight}, {"same-attribute", &c.same_attribute}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
     *field = a.get_double(flag, *field);
+  c.form = a.get("form", c.form);
   c.device = a.get("device", "cpu");
   const bool json = a.has("json");
   organism::train(c, a.get("out"), [&](const organism::TrainProgress& p) {
@@ -108,6 +109,7 @@ RegisterCommand reg(
      real("same-attribute", "X", "train: share of recall documents and passages whose statements share one attribute, so only the entity tells them apart (default 0)", 0, 1),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
+     text("form", "NAME", "train: how facts are worded: entity-first (default; 'zorano color is teal .', 'zorano color ?') or attribute-first ('color of zorano is teal .', 'color of zorano ?')"),
      text("out", "DIR", "train: output model directory (resumes when it holds a checkpoint); data: output folder"),
      text("model", "DIR", "eval, data: the organism's directory"),
      text("device", "DEV", "cpu (default) or cuda"),

@@ -187,6 +187,68 @@ TEST_CASE("organism curriculum: the context weight scales the passage's own word
   at::set_num_threads(threads);
 }
 
+TEST_CASE("organism curriculum: the attribute-first form words the same draws with the entity before the question mark") {
+  const World e = make_world(5), a = make_world(5, WorldShape{96, 384, Form::AttributeFirst});
+  CHECK(a.fact_entities == e.fact_entities);
+  CHECK(a.facts == e.facts);
+  auto ve = e.vocabulary(), va = a.vocabulary();
+  REQUIRE(va.size() == ve.size() + 1);
+  CHECK(std::count(va.begin(), va.end(), "of") == 1);
+  va.erase(std::find(va.begin(), va.end(), "of"));
+  CHECK(va == ve);  // one word more, the others in the same order
+  CHECK(statement_words(a, "zorano", "color", "teal") == std::vector<std::string>{"color", "of", "zorano", "is", "teal", "."});
+  CHECK(question_words(a, "zorano", "color") == std::vector<std::string>{"color", "of", "zorano", "?"});
+  // The same draws: a passage states the same facts in the same order and asks about the same ones, reworded (the
+  // longer wording leaves room for less filler, so the question order, drawn after the filler, may differ).
+  for (uint64_t seed : {31u, 32u, 33u}) {
+    Rng r1(seed), r2(seed);
+    const Doc de = make_passage(e, r1, 256, 6, 6, 0.0, 0.4), da = make_passage(a, r2, 256, 6, 6, 0.0, 0.4);
+    std::vector<std::string> said_e, said_a;                // (entity, attribute, value) of every statement
+    std::multiset<std::vector<std::string>> asked_e, asked_a;  // ... of every question and its answer
+    for (size_t i = 0; i + 4 < de.words.size(); ++i) {
+      if (de.words[i + 2] == "is" && de.words[i + 4] == ".") said_e.insert(said_e.end(), {de.words[i], de.words[i + 1], de.words[i + 3]});
+      if (de.words[i + 2] == "?") asked_e.insert({de.words[i], de.words[i + 1], de.words[i + 3]});
+    }
+    for (size_t i = 0; i + 5 < da.words.size(); ++i) {
+      if (da.words[i + 1] != "of" || da.words[i + 5] != ".") continue;
+      if (da.words[i + 3] == "is") said_a.insert(said_a.end(), {da.words[i + 2], da.words[i], da.words[i + 4]});
+      if (da.words[i + 3] == "?") {
+        asked_a.insert({da.words[i + 2], da.words[i], da.words[i + 4]});
+        CHECK(da.weight[i + 4] == kRetrievalWeight);
+      }
+    }
+    CHECK(said_e.size() >= 3 * 6);  // 6 statements, some updated
+    CHECK(said_a == said_e);
+    CHECK(asked_e.size() == 6);
+    CHECK(asked_a == asked_e);
+  }
+  Rng r3(8), r4(8);
+  const QaItem ce = make_conflict_item(e, r3), ca = make_conflict_item(a, r4);
+  CHECK(ca.answer == ce.answer);
+  CHECK(ca.other == ce.other);
+  CHECK(ca.emphasis.rfind("currently " + statement_words(a, "", "", "")[0], 0) == 0);
+  const std::string asked = ce.prompt.substr(ce.prompt.rfind(". ") + 2);  // "E a ?"
+  const std::string entity = asked.substr(0, asked.find(' '));
+  const std::string attribute = asked.substr(asked.find(' ') + 1, asked.rfind(' ') - asked.find(' ') - 1);
+  CHECK(ca.prompt == "previously " + attribute + " of " + entity + " is " + ca.other + " . currently " + attribute + " of " +
+                         entity + " is " + ca.answer + " . " + attribute + " of " + entity + " ?");
+  Rng r5(9);
+  const QaItem n = make_needle_item(a, r5, 200, 0.5);
+  CHECK(n.prompt.size() > n.emphasis.size());
+  CHECK(n.prompt.find(n.emphasis) != std::string::npos);
+  CHECK(n.prompt.substr(n.prompt.size() - 2) == " ?");
+  // The config names the form; old configs without it read as entity-first; an unknown form is refused by name.
+  TrainConfig c = tiny(10);
+  c.form = "attribute-first";
+  CHECK(train_config_from_json(train_config_json(c), "test").form == "attribute-first");
+  CHECK(organism_world(c).form == Form::AttributeFirst);
+  auto j = nlohmann::json::parse(train_config_json(c));
+  j.erase("form");
+  CHECK(train_config_from_json(j.dump(), "test").form == "entity-first");
+  j["form"] = "verb-first";
+  CHECK_THROWS_WITH_AS(train_config_from_json(j.dump(), "organism.json"), doctest::Contains("verb-first"), Error);
+}
+
 TEST_CASE("organism training is deterministic and a cancelled run resumes to the same weights") {
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
