@@ -248,7 +248,13 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
     std::vector<QaItem> at(needle.begin() + d * per_depth, needle.begin() + (d + 1) * per_depth);
     by_depth[std::to_string(d * 10)] = accuracy(c, at, std::nullopt);
   }
-  r["needle_length_tokens"] = long_len + 4;
+  int64_t needle_tokens = 0;  // the longest needle prompt as the model reads it (BOS included)
+  for (const auto& it : needle) {
+    wb::PromptRequest pr;
+    pr.text = it.prompt;
+    needle_tokens = std::max<int64_t>(needle_tokens, static_cast<int64_t>(wb::setup_prompt(*c.m, pr).ids.size()));
+  }
+  r["needle_length_tokens"] = needle_tokens;
   r["needle_accuracy_by_depth"] = by_depth;
 
   say("profiling heads (retrieval and needle suites, every head steered alone)");

@@ -129,8 +129,9 @@ Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>&
   int64_t tokens = 0;
   for (int64_t b = 0; b < B; ++b) {
     const bool conflicts = step >= c.conflict_from;
+    const double same_attribute = step < c.same_attribute_until ? 1.0 : c.same_attribute;
     const Doc d = make_document(w, rng, T, CurriculumMix{c.mix_fact, c.mix_recall, c.mix_passage, conflicts ? c.fact_override : 0.0,
-                                                         conflicts ? c.update : 0.0, c.context_weight, c.same_attribute});
+                                                         conflicts ? c.update : 0.0, c.context_weight, same_attribute});
     for (size_t i = 0; i < d.words.size() && static_cast<int64_t>(i) < T; ++i) {
       const auto it = vocab.find(d.words[i]);
       if (it == vocab.end()) throw Error("organism: the curriculum produced a word outside the vocabulary: " + d.words[i]);
@@ -207,7 +208,8 @@ std::string train_config_json(const TrainConfig& c) {
                           {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup},
                           {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage},
                           {"fact_override", c.fact_override}, {"update", c.update}, {"conflict_from", c.conflict_from},
-                          {"context_weight", c.context_weight}, {"same_attribute", c.same_attribute}, {"share_128", c.share_128},
+                          {"context_weight", c.context_weight}, {"same_attribute", c.same_attribute},
+                          {"same_attribute_until", c.same_attribute_until}, {"share_128", c.share_128},
                           {"share_256", c.share_256}, {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities},
                           {"form", c.form}};
   return j.dump();
@@ -239,6 +241,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
                       {"context_weight", &c.context_weight}, {"same_attribute", &c.same_attribute}, {"share_128", &c.share_128}, {"share_256", &c.share_256}})
     if (j.contains(k)) get_real(k, *v);
   if (j.contains("conflict_from")) get_int("conflict_from", c.conflict_from);
+  if (j.contains("same_attribute_until")) get_int("same_attribute_until", c.same_attribute_until);
   if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
   if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
   if (j.contains("form")) {
@@ -292,8 +295,9 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     throw Error("organism train: the document mix must be non-negative and not all zero");
   if (c.fact_override < 0 || c.fact_override > 1 || c.update < 0 || c.update > 1)
     throw Error("organism train: fact_override and update are shares in [0, 1]");
-  if (c.conflict_from < 0 || c.context_weight < 0 || c.context_weight > 1 || c.same_attribute < 0 || c.same_attribute > 1)
-    throw Error("organism train: conflict_from must be >= 0, context_weight and same_attribute in [0, 1]");
+  if (c.conflict_from < 0 || c.same_attribute_until < 0 || c.context_weight < 0 || c.context_weight > 1 ||
+      c.same_attribute < 0 || c.same_attribute > 1)
+    throw Error("organism train: conflict_from and same_attribute_until must be >= 0, context_weight and same_attribute in [0, 1]");
   if (c.share_128 < 0 || c.share_256 < 0 || c.share_128 + c.share_256 > 1)
     throw Error("organism train: the 128- and 256-token step shares must be non-negative and sum to at most 1");
   const torch::Device dev(c.device);

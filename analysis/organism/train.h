@@ -33,6 +33,7 @@ struct TrainConfig {
   int64_t conflict_from = 0;   // fact_override and update apply from this step on (before it: neither)
   double context_weight = 1.0; // CurriculumMix::context_weight
   double same_attribute = 0.0; // CurriculumMix::same_attribute
+  int64_t same_attribute_until = 0;  // before this step every recall document and passage has one attribute (share 1)
   double share_128 = 0.35, share_256 = 0.35;
   // The world: entities the weights know, and entities only ever described in context.
   int64_t fact_entities = 96, passage_entities = 384;

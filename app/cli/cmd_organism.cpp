@@ -24,7 +24,7 @@ int organism_train(const Args& a) {
                              {"heads", &c.heads}, {"intermediate", &c.intermediate}, {"context", &c.context},
                              {"batch-tokens", &c.batch_tokens}, {"warmup", &c.warmup},
                              {"fact-entities", &c.fact_entities}, {"passage-entities", &c.passage_entities},
-                             {"conflict-from", &c.conflict_from}})
+                             {"conflict-from", &c.conflict_from}, {"same-attribute-until", &c.same_attribute_until}})
     *field = a.get_int(flag, *field);
   c.warmup = std::min(c.warmup, c.steps);
   for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"weight-decay", &c.weight_decay}, {"mix-fact", &c.mix_fact},
@@ -107,6 +107,7 @@ RegisterCommand reg(
      integer("conflict-from", "N", "train: the step from which --fact-override and --update apply (default 0: from the start)", 0),
      real("context-weight", "X", "train: loss weight of a passage's filler and statements; answers weigh 5 (default 1)", 0, 1),
      real("same-attribute", "X", "train: share of recall documents and passages whose statements share one attribute, so only the entity tells them apart (default 0)", 0, 1),
+     integer("same-attribute-until", "N", "train: before step N every recall document and passage has one attribute, so retrieval must tell statements apart by their entity from the start (default 0)", 0),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
      text("form", "NAME", "train: how facts are worded: entity-first (default; 'zorano color is teal .', 'zorano color ?') or attribute-first ('color of zorano is teal .', 'color of zorano ?')"),

@@ -184,6 +184,14 @@ TEST_CASE("organism curriculum: the context weight scales the passage's own word
   train(plain, d.dir / "plain", {});
   train(scheduled, d.dir / "scheduled", {});
   CHECK(slurp(d.dir / "plain" / "model.safetensors") == slurp(d.dir / "scheduled" / "model.safetensors"));
+  // One attribute per document until a step: up to it, the run is the run with a same-attribute share of 1.
+  TrainConfig until = tiny(4), all_same = tiny(4);
+  until.same_attribute_until = 4, all_same.same_attribute = 1.0;
+  train(until, d.dir / "until", {});
+  train(all_same, d.dir / "all_same", {});
+  CHECK(slurp(d.dir / "until" / "model.safetensors") == slurp(d.dir / "all_same" / "model.safetensors"));
+  CHECK(slurp(d.dir / "until" / "model.safetensors") != slurp(d.dir / "plain" / "model.safetensors"));
+  CHECK(train_config_from_json(train_config_json(until), "test").same_attribute_until == 4);
   at::set_num_threads(threads);
 }
 
