@@ -80,7 +80,7 @@ torch::Tensor forward(Net& n, const TrainConfig& c, const torch::Tensor& ids) {
   const auto dev = ids.device();
   auto opts = torch::TensorOptions().dtype(torch::kFloat).device(dev);
   const torch::Tensor inv_freq =
-      1.0 / torch::pow(10000.0, torch::arange(0, hd, 2, opts) / static_cast<double>(hd));
+      1.0 / torch::pow(c.rope_theta, torch::arange(0, hd, 2, opts) / static_cast<double>(hd));
   const torch::Tensor freqs = torch::outer(torch::arange(T, opts), inv_freq);
   const torch::Tensor emb = torch::cat({freqs, freqs}, -1);
   const torch::Tensor cos = emb.cos(), sin = emb.sin();  // [T, hd]
@@ -175,7 +175,7 @@ void write_model_dir(const Net& n, const TrainConfig& c, const World& w, const f
                       {"num_key_value_heads", c.heads},
                       {"max_position_embeddings", c.context},
                       {"rms_norm_eps", 1e-5},
-                      {"rope_theta", 10000.0},
+                      {"rope_theta", c.rope_theta},
                       {"hidden_act", "silu"},
                       {"vocab_size", vocab},
                       {"tie_word_embeddings", false},
@@ -203,7 +203,7 @@ void write_model_dir(const Net& n, const TrainConfig& c, const World& w, const f
 std::string train_config_json(const TrainConfig& c) {
   const ordered_json j = {{"format_version", kFormatVersion}, {"seed", c.seed}, {"hidden", c.hidden},
                           {"layers", c.layers}, {"heads", c.heads}, {"intermediate", c.intermediate},
-                          {"context", c.context}, {"steps", c.steps}, {"batch_tokens", c.batch_tokens},
+                          {"context", c.context}, {"rope_theta", c.rope_theta}, {"steps", c.steps}, {"batch_tokens", c.batch_tokens},
                           {"lr", c.lr}, {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay},
                           {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup},
                           {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage},
@@ -241,6 +241,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
                       {"context_weight", &c.context_weight}, {"same_attribute", &c.same_attribute}, {"share_128", &c.share_128}, {"share_256", &c.share_256}})
     if (j.contains(k)) get_real(k, *v);
   if (j.contains("conflict_from")) get_int("conflict_from", c.conflict_from);
+  if (j.contains("rope_theta")) get_real("rope_theta", c.rope_theta);
   if (j.contains("same_attribute_until")) get_int("same_attribute_until", c.same_attribute_until);
   if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
   if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
@@ -289,6 +290,7 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     throw Error("organism train: hidden (" + std::to_string(c.hidden) + ") must be a multiple of heads (" +
                 std::to_string(c.heads) + ") with an even head size");
   if (c.steps < 1 || c.context < 128) throw Error("organism train: steps must be >= 1 and context >= 128");
+  if (!(c.rope_theta >= 2)) throw Error("organism train: rope_theta must be >= 2");
   if (c.fact_entities < 1 || c.passage_entities < 16)
     throw Error("organism train: needs >= 1 fact entity and >= 16 passage entities");
   if (c.mix_fact < 0 || c.mix_recall < 0 || c.mix_passage < 0 || c.mix_fact + c.mix_recall + c.mix_passage <= 0)

@@ -20,6 +20,9 @@ struct TrainConfig {
   uint64_t seed = 1;
   // Model shape.
   int64_t hidden = 128, layers = 4, heads = 8, intermediate = 384, context = 512;
+  // RoPE base: a head's q/k dimensions that rotate slowly over the context are the ones that can match content at any
+  // distance; a larger base makes more of them slow.
+  double rope_theta = 10000.0;
   // Optimisation.
   int64_t steps = 3000;
   int64_t batch_tokens = 8192;  // per step; sequences per step = batch_tokens / sequence length

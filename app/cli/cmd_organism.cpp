@@ -27,7 +27,7 @@ int organism_train(const Args& a) {
                              {"conflict-from", &c.conflict_from}, {"same-attribute-until", &c.same_attribute_until}})
     *field = a.get_int(flag, *field);
   c.warmup = std::min(c.warmup, c.steps);
-  for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"weight-decay", &c.weight_decay}, {"mix-fact", &c.mix_fact},
+  for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"rope-theta", &c.rope_theta}, {"weight-decay", &c.weight_decay}, {"mix-fact", &c.mix_fact},
                              {"mix-recall", &c.mix_recall}, {"mix-passage", &c.mix_passage},
                              {"fact-override", &c.fact_override}, {"update", &c.update},
                              {"context-weight", &c.context_weight}, {"same-attribute", &c.same_attribute}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
@@ -93,6 +93,7 @@ RegisterCommand reg(
      integer("heads", "N", "train: attention heads (default 8)", 1, 256),
      integer("intermediate", "N", "train: MLP width (default 384)", 8, 65536),
      integer("context", "N", "train: context length (default 512)", 128, 65536),
+     real("rope-theta", "X", "train: RoPE base (default 10000); larger leaves more of each head's dimensions for matching content far apart", 2, 1e12),
      integer("batch-tokens", "N", "train: tokens per step (default 8192)", 128, 1 << 24),
      real("lr", "X", "train: peak learning rate (default 3e-3)", 1e-6, 1),
      real("weight-decay", "X", "train: AdamW's decoupled weight decay of every matrix, embeddings included (default 0.1)", 0, 1),

@@ -324,6 +324,23 @@ TEST_CASE("the organism's directory runs in the engine as in training") {
   const at::Tensor got = m->forward(x, cache, fo).logits[0].contiguous();
   const at::Tensor want = at::from_blob(const_cast<float*>(ref.data()), got.sizes(), at::kFloat);
   CHECK((got - want).abs().max().item<double>() <= 1e-4);
+  // Another RoPE base reaches config.json, and the engine reads it.
+  c.rope_theta = 1e6, c.steps = 1;
+  train(c, d.dir / "theta", {});
+  CHECK(nlohmann::json::parse(slurp(d.dir / "theta" / "config.json"))["rope_theta"].get<double>() == 1e6);
+  auto m2 = Model::load(d.dir / "theta", lo);
+  KVCache cache2 = m2->new_cache(1, static_cast<int64_t>(ids.size()));
+  const at::Tensor got2 = m2->forward(x, cache2, fo).logits[0].contiguous();
+  const auto ref2 = training_forward_logits(d.dir / "theta", ids);
+  CHECK((got2 - at::from_blob(const_cast<float*>(ref2.data()), got2.sizes(), at::kFloat)).abs().max().item<double>() <= 1e-4);
+  // The base matters: the same weights read with the default base compute something else.
+  fs::copy(d.dir / "theta", d.dir / "theta_default");
+  auto cfg = nlohmann::json::parse(slurp(d.dir / "theta" / "config.json"));
+  cfg["rope_theta"] = 10000.0;
+  std::ofstream(d.dir / "theta_default" / "config.json", std::ios::trunc) << cfg.dump();
+  auto m3 = Model::load(d.dir / "theta_default", lo);
+  KVCache cache3 = m3->new_cache(1, static_cast<int64_t>(ids.size()));
+  CHECK((m3->forward(x, cache3, fo).logits[0] - got2).abs().max().item<double>() > 1e-3);
 }
 
 TEST_CASE("organism CLI: train, data and eval on a small model; bad directories are named") {
