@@ -63,7 +63,6 @@ std::vector<std::string> filler_sentence(const World& w, Rng& rng) {
   return s;
 }
 
-
 std::string join(const std::vector<std::string>& words) {
   std::string s;
   for (const auto& x : words) {
@@ -161,8 +160,6 @@ const std::vector<std::string>& values_of(const World& w, const std::string& att
 }
 
 }  // namespace
-
-const char* form_name(Form f) { return f == Form::AttributeFirst ? "attribute-first" : "entity-first"; }
 
 Form form_from_name(const std::string& s) {
   if (s == "entity-first") return Form::EntityFirst;

@@ -37,8 +37,8 @@ class Rng {
 
 // How statements and questions are worded (see the top of this file).
 enum class Form { EntityFirst, AttributeFirst };
-const char* form_name(Form f);           // "entity-first", "attribute-first"
-Form form_from_name(const std::string&);  // hl::Error naming the accepted forms otherwise
+// By name: "entity-first" or "attribute-first" (hl::Error naming the accepted names otherwise).
+Form form_from_name(const std::string& name);
 
 struct World {
   uint64_t seed = 0;

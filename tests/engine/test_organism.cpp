@@ -387,6 +387,11 @@ TEST_CASE("organism CLI: train, data and eval on a small model; bad directories 
   CHECK(r.status != 0);
   CHECK(r.err.find("checkpoint.safetensors: not an organism checkpoint") != std::string::npos);
   CHECK(!fs::exists(bad / "model.safetensors"));
+  // An unknown wording is refused by name before anything is written.
+  r = run_cli({"organism", "train", "--form", "verb-first", "--steps", "1", "--out", (d.dir / "badform").string()});
+  CHECK(r.status != 0);
+  CHECK(r.err.find("organism form 'verb-first'") != std::string::npos);
+  CHECK(!fs::exists(d.dir / "badform"));
 }
 
 TEST_CASE("the committed organism retrieves, finds needles, and its profiled heads are the mechanism") {
