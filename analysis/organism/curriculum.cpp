@@ -159,6 +159,9 @@ const std::vector<std::string>& values_of(const World& w, const std::string& att
   return w.values[static_cast<size_t>(it - w.attributes.begin())];
 }
 
+// Words in a question of w's form.
+int64_t question_length(const World& w) { return static_cast<int64_t>(question_words(w, "e", "a").size()); }
+
 }  // namespace
 
 Form form_from_name(const std::string& s) {
@@ -166,6 +169,8 @@ Form form_from_name(const std::string& s) {
   if (s == "attribute-first") return Form::AttributeFirst;
   throw Error("organism form '" + s + "': expected entity-first or attribute-first");
 }
+
+const char* form_name(Form f) { return f == Form::AttributeFirst ? "attribute-first" : "entity-first"; }
 
 std::vector<std::string> statement_words(const World& w, const std::string& e, const std::string& a, const std::string& v) {
   if (w.form == Form::AttributeFirst) return {a, "of", e, "is", v, "."};
@@ -279,7 +284,7 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
   }
   Doc d;
   add(d, "<s>", 0.f);
-  const int64_t q_len = static_cast<int64_t>(question_words(w, "", "").size()) + 2;  // the question, its answer, "."
+  const int64_t q_len = question_length(w) + 2;  // the question, its answer, "."
   for (const auto& s : passage_sentences(w, rng, length - 1 - q_len * n_questions, st, depths))
     for (const auto& x : s) add(d, x, context_weight);
   for (int64_t q : distinct(rng, n_statements, n_questions)) {
@@ -327,8 +332,7 @@ QaItem make_retrieval_item(const World& w, Rng& rng, int64_t length, int64_t n_s
   std::vector<double> depths;
   for (int64_t i = 0; i < n_statements; ++i) depths.push_back(rng.uniform());
   std::vector<std::string> words;
-  const int64_t q_len = static_cast<int64_t>(question_words(w, "", "").size());
-  for (const auto& s : passage_sentences(w, rng, length - q_len, st, depths)) words.insert(words.end(), s.begin(), s.end());
+  for (const auto& s : passage_sentences(w, rng, length - question_length(w), st, depths)) words.insert(words.end(), s.begin(), s.end());
   const auto& q = st[static_cast<size_t>(rng.below(n_statements))];
   for (const auto& x : question_words(w, q.entity, q.attribute)) words.push_back(x);
   QaItem it;
@@ -348,8 +352,7 @@ QaItem make_needle_item(const World& w, Rng& rng, int64_t length, double depth) 
   s.value = pick(rng, w.values[static_cast<size_t>(a)]);
   s.words = statement_words(w, s.entity, s.attribute, s.value);
   std::vector<std::string> words;
-  const int64_t q_len = static_cast<int64_t>(question_words(w, "", "").size());
-  for (const auto& x : passage_sentences(w, rng, length - q_len, {s}, {depth})) words.insert(words.end(), x.begin(), x.end());
+  for (const auto& x : passage_sentences(w, rng, length - question_length(w), {s}, {depth})) words.insert(words.end(), x.begin(), x.end());
   for (const auto& x : question_words(w, s.entity, s.attribute)) words.push_back(x);
   QaItem it;
   it.prompt = join(words);

@@ -37,8 +37,9 @@ class Rng {
 
 // How statements and questions are worded (see the top of this file).
 enum class Form { EntityFirst, AttributeFirst };
-// By name: "entity-first" or "attribute-first" (hl::Error naming the accepted names otherwise).
+// By name: "entity-first" or "attribute-first" (hl::Error naming the accepted names otherwise), and back.
 Form form_from_name(const std::string& name);
+const char* form_name(Form f);
 
 struct World {
   uint64_t seed = 0;

@@ -211,7 +211,7 @@ std::string train_config_json(const TrainConfig& c) {
                           {"context_weight", c.context_weight}, {"same_attribute", c.same_attribute},
                           {"same_attribute_until", c.same_attribute_until}, {"share_128", c.share_128},
                           {"share_256", c.share_256}, {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities},
-                          {"form", c.form}};
+                          {"form", form_name(c.form)}};
   return j.dump();
 }
 
@@ -247,14 +247,13 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
   if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
   if (j.contains("form")) {
     if (!j["form"].is_string()) throw Error(where + ": field form is not a string");
-    c.form = j["form"].get<std::string>();
-    form_from_name(c.form);  // refuses an unknown form here, naming it
+    c.form = form_from_name(j["form"].get<std::string>());  // refuses an unknown form, naming it
   }
   return c;
 }
 
 World organism_world(const TrainConfig& c) {
-  return make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities, form_from_name(c.form)});
+  return make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities, c.form});
 }
 
 TrainConfig organism_config(const fs::path& dir) {
@@ -303,7 +302,7 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
   if (c.share_128 < 0 || c.share_256 < 0 || c.share_128 + c.share_256 > 1)
     throw Error("organism train: the 128- and 256-token step shares must be non-negative and sum to at most 1");
   const torch::Device dev(c.device);
-  const World w = organism_world(c);  // refuses an unknown form
+  const World w = organism_world(c);
   const auto words = w.vocabulary();
   std::unordered_map<std::string, int64_t> vocab;
   for (size_t i = 0; i < words.size(); ++i) vocab[words[i]] = static_cast<int64_t>(i);

@@ -32,7 +32,7 @@ int organism_train(const Args& a) {
                              {"fact-override", &c.fact_override}, {"update", &c.update},
                              {"context-weight", &c.context_weight}, {"same-attribute", &c.same_attribute}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
     *field = a.get_double(flag, *field);
-  c.form = a.get("form", c.form);
+  c.form = organism::form_from_name(a.get("form", organism::form_name(c.form)));
   c.device = a.get("device", "cpu");
   const bool json = a.has("json");
   organism::train(c, a.get("out"), [&](const organism::TrainProgress& p) {

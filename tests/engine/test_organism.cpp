@@ -234,12 +234,12 @@ TEST_CASE("organism curriculum: the attribute-first form words the same draws wi
   const QaItem ce = make_conflict_item(e, r3), ca = make_conflict_item(a, r4);
   CHECK(ca.answer == ce.answer);
   CHECK(ca.other == ce.other);
-  CHECK(ca.emphasis.rfind("currently " + statement_words(a, "", "", "")[0], 0) == 0);
   const std::string asked = ce.prompt.substr(ce.prompt.rfind(". ") + 2);  // "E a ?"
   const std::string entity = asked.substr(0, asked.find(' '));
   const std::string attribute = asked.substr(asked.find(' ') + 1, asked.rfind(' ') - asked.find(' ') - 1);
   CHECK(ca.prompt == "previously " + attribute + " of " + entity + " is " + ca.other + " . currently " + attribute + " of " +
                          entity + " is " + ca.answer + " . " + attribute + " of " + entity + " ?");
+  CHECK(ca.emphasis == "currently " + attribute + " of " + entity + " is " + ca.answer + " .");
   Rng r5(9);
   const QaItem n = make_needle_item(a, r5, 200, 0.5);
   CHECK(n.prompt.size() > n.emphasis.size());
@@ -247,12 +247,13 @@ TEST_CASE("organism curriculum: the attribute-first form words the same draws wi
   CHECK(n.prompt.substr(n.prompt.size() - 2) == " ?");
   // The config names the form; old configs without it read as entity-first; an unknown form is refused by name.
   TrainConfig c = tiny(10);
-  c.form = "attribute-first";
-  CHECK(train_config_from_json(train_config_json(c), "test").form == "attribute-first");
+  c.form = Form::AttributeFirst;
+  CHECK(nlohmann::json::parse(train_config_json(c))["form"] == "attribute-first");
+  CHECK(train_config_from_json(train_config_json(c), "test").form == Form::AttributeFirst);
   CHECK(organism_world(c).form == Form::AttributeFirst);
   auto j = nlohmann::json::parse(train_config_json(c));
   j.erase("form");
-  CHECK(train_config_from_json(j.dump(), "test").form == "entity-first");
+  CHECK(train_config_from_json(j.dump(), "test").form == Form::EntityFirst);
   j["form"] = "verb-first";
   CHECK_THROWS_WITH_AS(train_config_from_json(j.dump(), "organism.json"), doctest::Contains("verb-first"), Error);
 }
