@@ -26,14 +26,28 @@ double Rng::uniform() { return static_cast<double>(next() >> 11) * (1.0 / 900719
 
 namespace {
 
-const std::vector<std::string> kAttributes = {"color", "city", "pet", "food", "tool", "gem"};
+// The first six are the default world's; a world with more attributes (WorldShape::attributes) takes the next ones.
+const std::vector<std::string> kAttributes = {"color", "city", "pet", "food", "tool", "gem",   "tree",  "bird", "drink",
+                                              "metal", "sport", "flower", "cloth", "ship", "tune", "star", "shape", "game"};
 const std::vector<std::vector<std::string>> kValues = {
     {"red", "blue", "teal", "amber", "violet", "ivory", "coral", "olive", "azure", "crimson", "silver", "indigo"},
     {"paris", "oslo", "lima", "cairo", "delhi", "tokyo", "quito", "dakar", "hanoi", "perth", "rome", "kyiv"},
     {"cat", "dog", "owl", "fox", "hare", "crow", "newt", "frog", "mole", "seal", "yak", "eel"},
     {"rice", "bread", "soup", "plum", "fig", "pear", "corn", "bean", "kale", "lime", "nut", "date"},
     {"saw", "drill", "axe", "rake", "hoe", "chisel", "wrench", "plane", "awl", "vise", "lathe", "trowel"},
-    {"ruby", "opal", "jade", "onyx", "topaz", "pearl", "garnet", "beryl", "zircon", "agate", "jasper", "quartz"}};
+    {"ruby", "opal", "jade", "onyx", "topaz", "pearl", "garnet", "beryl", "zircon", "agate", "jasper", "quartz"},
+    {"oak", "elm", "ash", "pine", "fir", "yew", "birch", "cedar", "maple", "larch", "alder", "beech"},
+    {"wren", "hawk", "swan", "duck", "lark", "kite", "robin", "heron", "crane", "finch", "raven", "egret"},
+    {"tea", "milk", "juice", "cider", "cocoa", "mead", "broth", "soda", "water", "kefir", "punch", "wine"},
+    {"iron", "tin", "zinc", "lead", "gold", "copper", "nickel", "cobalt", "bronze", "brass", "steel", "chrome"},
+    {"golf", "polo", "judo", "rugby", "tennis", "hockey", "karate", "rowing", "skiing", "boxing", "fencing", "archery"},
+    {"rose", "lily", "iris", "tulip", "daisy", "poppy", "lotus", "orchid", "freesia", "aster", "peony", "dahlia"},
+    {"silk", "wool", "linen", "denim", "tweed", "satin", "velvet", "cotton", "lace", "felt", "chintz", "serge"},
+    {"sloop", "yacht", "barge", "ferry", "canoe", "kayak", "junk", "ketch", "brig", "raft", "dhow", "skiff"},
+    {"waltz", "tango", "polka", "samba", "reel", "jig", "hymn", "ballad", "anthem", "carol", "dirge", "lullaby"},
+    {"vega", "rigel", "deneb", "sirius", "altair", "spica", "mira", "castor", "pollux", "antares", "capella", "polaris"},
+    {"cube", "cone", "disc", "ring", "torus", "oval", "arch", "wedge", "prism", "sphere", "spiral", "cross"},
+    {"chess", "go", "bingo", "poker", "dice", "darts", "whist", "rummy", "domino", "mahjong", "checkers", "backgammon"}};
 const std::vector<std::string> kNouns = {"river", "bridge", "garden", "window", "mountain", "lantern", "market", "forest",
                                          "meadow", "harbor", "tower", "valley", "cloud", "road", "village", "field"};
 const std::vector<std::string> kAdjs = {"quiet", "old", "bright", "small", "tall", "dark",
@@ -167,18 +181,31 @@ int64_t question_length(const World& w) { return static_cast<int64_t>(question_w
 Form form_from_name(const std::string& s) {
   if (s == "entity-first") return Form::EntityFirst;
   if (s == "attribute-first") return Form::AttributeFirst;
-  throw Error("organism form '" + s + "': expected entity-first or attribute-first");
+  if (s == "value-first") return Form::ValueFirst;
+  if (s == "cloze") return Form::Cloze;
+  throw Error("organism form '" + s + "': expected entity-first, attribute-first, value-first or cloze");
 }
 
-const char* form_name(Form f) { return f == Form::AttributeFirst ? "attribute-first" : "entity-first"; }
+const char* form_name(Form f) {
+  switch (f) {
+    case Form::AttributeFirst: return "attribute-first";
+    case Form::ValueFirst: return "value-first";
+    case Form::Cloze: return "cloze";
+    case Form::EntityFirst: break;
+  }
+  return "entity-first";
+}
 
 std::vector<std::string> statement_words(const World& w, const std::string& e, const std::string& a, const std::string& v) {
   if (w.form == Form::AttributeFirst) return {a, "of", e, "is", v, "."};
+  if (w.form == Form::ValueFirst) return {v, "is", a, "of", e, "."};
+  if (w.form == Form::Cloze) return {a, "of", e, v, "."};
   return {e, a, "is", v, "."};
 }
 
 std::vector<std::string> question_words(const World& w, const std::string& e, const std::string& a) {
   if (w.form == Form::AttributeFirst) return {a, "of", e, "?"};
+  if (w.form == Form::ValueFirst || w.form == Form::Cloze) return {"?", a, "of", e};
   return {e, a, "?"};
 }
 
@@ -195,8 +222,11 @@ World make_world(uint64_t seed, const WorldShape& shape) {
   World w;
   w.seed = seed;
   w.specials = {"<unk>", "<s>", "</s>"};
-  w.attributes = kAttributes;
-  w.values = kValues;
+  if (shape.attributes < 1 || shape.attributes > static_cast<int64_t>(kAttributes.size()))
+    throw Error("organism world: attributes must be 1.." + std::to_string(kAttributes.size()) + ", got " +
+                std::to_string(shape.attributes));
+  w.attributes.assign(kAttributes.begin(), kAttributes.begin() + shape.attributes);
+  w.values.assign(kValues.begin(), kValues.begin() + shape.attributes);
   w.filler_nouns = kNouns;
   w.filler_adjs = kAdjs;
   w.filler_verbs = kVerbs;
@@ -204,7 +234,7 @@ World make_world(uint64_t seed, const WorldShape& shape) {
   w.time_words = kTimes;
   w.form = shape.form;
   w.function_words = kFunction;
-  if (w.form == Form::AttributeFirst) w.function_words.push_back("of");  // the other words keep their order
+  if (w.form != Form::EntityFirst) w.function_words.push_back("of");  // the other words keep their order
   std::set<std::string> taken;
   for (const auto& x : w.vocabulary()) taken.insert(x);
   Rng rng(seed ^ 0x6F7267616E69736Dull);  // "organism"

@@ -13,7 +13,15 @@
 // Those are Form::EntityFirst. Form::AttributeFirst words the same facts "{attribute} of {entity} is {value} ." and
 // asks "{attribute} of {entity} ?": the entity sits right before the question mark, one token from where the answer
 // is predicted. Both forms make the same draws: the same facts, stated and asked in a passage (only the amount of
-// filler around the longer wording differs).
+// filler around the longer wording differs). Form::ValueFirst words them "{value} is {attribute} of {entity} ." and
+// asks "? {attribute} of {entity}", answered by "{value}": the answer is predicted at the entity itself, and the
+// statement's own entity token carries the value four tokens back, so retrieval is one induction-like match (the
+// question's entity finds the statement's entity) instead of two composed ones (the question's entity must first be
+// moved to the question mark, and the statement's to its value); but the value, stated before its entity, can never
+// know which entity it belongs to, so no head can copy it by attending to it. Form::Cloze words them
+// "{attribute} of {entity} {value} ." and asks the statement's own beginning, "? {attribute} of {entity}": the value
+// follows its entity, so an induction head (the question's entity finds the token after the statement's entity)
+// retrieves it by attending to the value itself.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -36,8 +44,8 @@ class Rng {
 };
 
 // How statements and questions are worded (see the top of this file).
-enum class Form { EntityFirst, AttributeFirst };
-// By name: "entity-first" or "attribute-first" (hl::Error naming the accepted names otherwise), and back.
+enum class Form { EntityFirst, AttributeFirst, ValueFirst, Cloze };
+// By name: "entity-first", "attribute-first", "value-first" or "cloze" (hl::Error naming the accepted names otherwise), and back.
 Form form_from_name(const std::string& name);
 const char* form_name(Form f);
 
@@ -51,13 +59,16 @@ struct World {
   std::vector<std::vector<std::string>> values;  // per attribute
   std::vector<std::vector<int64_t>> facts;       // [fact entity][attribute] -> value index
   std::vector<std::string> filler_nouns, filler_adjs, filler_verbs, filler_preps, time_words;
-  std::vector<std::string> function_words;       // the is . ? (and "of" in Form::AttributeFirst)
+  std::vector<std::string> function_words;       // the is . ? (and "of" in the other forms)
   std::vector<std::string> vocabulary() const;   // every word, specials first (ids in this order)
 };
 
 struct WorldShape {
   int64_t fact_entities = 96;
   int64_t passage_entities = 384;
+  // Attributes (12 values each): the default six, or up to 18. With more of them, fewer statements in a passage
+  // share the asked one, so fewer answers hinge on telling entities apart.
+  int64_t attributes = 6;
   Form form = Form::EntityFirst;
 };
 

@@ -210,7 +210,7 @@ std::string train_config_json(const TrainConfig& c) {
                           {"fact_override", c.fact_override}, {"update", c.update}, {"conflict_from", c.conflict_from},
                           {"context_weight", c.context_weight}, {"same_attribute", c.same_attribute},
                           {"same_attribute_until", c.same_attribute_until}, {"share_128", c.share_128},
-                          {"share_256", c.share_256}, {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities},
+                          {"share_256", c.share_256}, {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities}, {"attributes", c.attributes},
                           {"form", form_name(c.form)}};
   return j.dump();
 }
@@ -245,6 +245,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
   if (j.contains("same_attribute_until")) get_int("same_attribute_until", c.same_attribute_until);
   if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
   if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
+  if (j.contains("attributes")) get_int("attributes", c.attributes);
   if (j.contains("form")) {
     if (!j["form"].is_string()) throw Error(where + ": field form is not a string");
     c.form = form_from_name(j["form"].get<std::string>());  // refuses an unknown form, naming it
@@ -253,7 +254,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
 }
 
 World organism_world(const TrainConfig& c) {
-  return make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities, c.form});
+  return make_world(c.seed, WorldShape{c.fact_entities, c.passage_entities, c.attributes, c.form});
 }
 
 TrainConfig organism_config(const fs::path& dir) {

@@ -40,6 +40,7 @@ struct TrainConfig {
   double share_128 = 0.35, share_256 = 0.35;
   // The world: entities the weights know, and entities only ever described in context.
   int64_t fact_entities = 96, passage_entities = 384;
+  int64_t attributes = 6;  // WorldShape::attributes
   Form form = Form::EntityFirst;  // how statements and questions are worded (recorded by name)
   std::string device = "cpu";
 };

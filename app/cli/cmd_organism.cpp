@@ -23,7 +23,7 @@ int organism_train(const Args& a) {
   for (auto [flag, field] : {std::pair<const char*, int64_t*>{"steps", &c.steps}, {"hidden", &c.hidden}, {"layers", &c.layers},
                              {"heads", &c.heads}, {"intermediate", &c.intermediate}, {"context", &c.context},
                              {"batch-tokens", &c.batch_tokens}, {"warmup", &c.warmup},
-                             {"fact-entities", &c.fact_entities}, {"passage-entities", &c.passage_entities},
+                             {"fact-entities", &c.fact_entities}, {"passage-entities", &c.passage_entities}, {"attributes", &c.attributes},
                              {"conflict-from", &c.conflict_from}, {"same-attribute-until", &c.same_attribute_until}})
     *field = a.get_int(flag, *field);
   c.warmup = std::min(c.warmup, c.steps);
@@ -103,6 +103,7 @@ RegisterCommand reg(
      real("mix-passage", "X", "train: share of retrieval passages (default 0.5)", 0, 1),
      integer("fact-entities", "N", "train: entities whose facts the weights learn (default 96)", 1, 100000),
      integer("passage-entities", "N", "train: entities only described in context (default 384)", 16, 100000),
+     integer("attributes", "N", "train: attributes the world has, 12 values each (default 6, at most 18)", 1, 18),
      real("fact-override", "X", "train: share of passage statements about known entities that give another value (default 0)", 0, 1),
      real("update", "X", "train: share of passage-entity statements a later sentence updates with another value; the question asks for the latest (default 0)", 0, 1),
      integer("conflict-from", "N", "train: the step from which --fact-override and --update apply (default 0: from the start)", 0),
@@ -111,7 +112,7 @@ RegisterCommand reg(
      integer("same-attribute-until", "N", "train: before step N every recall document and passage has one attribute, so retrieval must tell statements apart by their entity from the start (default 0)", 0),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
-     text("form", "NAME", "train: how facts are worded: entity-first (default; 'zorano color is teal .', 'zorano color ?') or attribute-first ('color of zorano is teal .', 'color of zorano ?')"),
+     text("form", "NAME", "train: how facts are worded: entity-first (default; 'zorano color is teal .', 'zorano color ?'), attribute-first ('color of zorano is teal .', 'color of zorano ?') value-first ('teal is color of zorano .', '? color of zorano'), or cloze ('color of zorano teal .', '? color of zorano')"),
      text("out", "DIR", "train: output model directory (resumes when it holds a checkpoint); data: output folder"),
      text("model", "DIR", "eval, data: the organism's directory"),
      text("device", "DEV", "cpu (default) or cuda"),

@@ -196,7 +196,7 @@ TEST_CASE("organism curriculum: the context weight scales the passage's own word
 }
 
 TEST_CASE("organism curriculum: the attribute-first form words the same draws with the entity before the question mark") {
-  const World e = make_world(5), a = make_world(5, WorldShape{96, 384, Form::AttributeFirst});
+  const World e = make_world(5), a = make_world(5, WorldShape{96, 384, 6, Form::AttributeFirst});
   CHECK(a.fact_entities == e.fact_entities);
   CHECK(a.facts == e.facts);
   auto ve = e.vocabulary(), va = a.vocabulary();
@@ -245,6 +245,58 @@ TEST_CASE("organism curriculum: the attribute-first form words the same draws wi
   CHECK(n.prompt.size() > n.emphasis.size());
   CHECK(n.prompt.find(n.emphasis) != std::string::npos);
   CHECK(n.prompt.substr(n.prompt.size() - 2) == " ?");
+  // Value-first: the value leads the statement and the question ends at the entity, where the answer is predicted.
+  const World v = make_world(5, WorldShape{96, 384, 6, Form::ValueFirst});
+  CHECK(v.vocabulary() == a.vocabulary());
+  CHECK(statement_words(v, "zorano", "color", "teal") == std::vector<std::string>{"teal", "is", "color", "of", "zorano", "."});
+  CHECK(question_words(v, "zorano", "color") == std::vector<std::string>{"?", "color", "of", "zorano"});
+  for (uint64_t seed : {31u, 32u}) {
+    Rng r1(seed), r2(seed);
+    const Doc de = make_passage(e, r1, 256, 6, 6, 0.0, 0.4), dv = make_passage(v, r2, 256, 6, 6, 0.0, 0.4);
+    std::vector<std::string> said_e, said_v;
+    std::multiset<std::vector<std::string>> asked_e, asked_v;
+    for (size_t i = 0; i + 4 < de.words.size(); ++i) {
+      if (de.words[i + 2] == "is" && de.words[i + 4] == ".") said_e.insert(said_e.end(), {de.words[i], de.words[i + 1], de.words[i + 3]});
+      if (de.words[i + 2] == "?") asked_e.insert({de.words[i], de.words[i + 1], de.words[i + 3]});
+    }
+    for (size_t i = 0; i + 5 < dv.words.size(); ++i) {
+      if (dv.words[i + 1] == "is" && dv.words[i + 3] == "of" && dv.words[i + 5] == ".")
+        said_v.insert(said_v.end(), {dv.words[i + 4], dv.words[i + 2], dv.words[i]});
+      if (dv.words[i] == "?" && dv.words[i + 2] == "of") {
+        asked_v.insert({dv.words[i + 3], dv.words[i + 1], dv.words[i + 4]});
+        CHECK(dv.weight[i + 4] == kRetrievalWeight);
+      }
+    }
+    CHECK(said_v == said_e);
+    CHECK(asked_v == asked_e);
+  }
+  Rng r6(8);
+  const QaItem cv = make_conflict_item(v, r6);
+  CHECK(cv.answer == ce.answer);
+  CHECK(cv.prompt == "previously " + ca.other + " is " + attribute + " of " + entity + " . currently " + ca.answer + " is " +
+                         attribute + " of " + entity + " . ? " + attribute + " of " + entity);
+  CHECK(cv.emphasis == "currently " + ca.answer + " is " + attribute + " of " + entity + " .");
+  // Cloze: the question is the statement's own beginning, and the value follows the entity it belongs to.
+  const World z = make_world(5, WorldShape{96, 384, 6, Form::Cloze});
+  CHECK(z.vocabulary() == a.vocabulary());
+  CHECK(statement_words(z, "zorano", "color", "teal") == std::vector<std::string>{"color", "of", "zorano", "teal", "."});
+  CHECK(question_words(z, "zorano", "color") == std::vector<std::string>{"?", "color", "of", "zorano"});
+  Rng r7(8);
+  const QaItem cz = make_conflict_item(z, r7);
+  CHECK(cz.prompt == "previously " + attribute + " of " + entity + " " + ca.other + " . currently " + attribute + " of " +
+                         entity + " " + ca.answer + " . ? " + attribute + " of " + entity);
+  CHECK(form_from_name("cloze") == Form::Cloze);
+  CHECK(std::string(form_name(Form::Cloze)) == "cloze");
+  CHECK(form_from_name("value-first") == Form::ValueFirst);
+  CHECK(std::string(form_name(Form::ValueFirst)) == "value-first");
+  // More attributes: the default world's six come first with the same values and facts; every word is distinct.
+  const World m = make_world(5, WorldShape{96, 384, 18, Form::EntityFirst});
+  CHECK(m.attributes.size() == 18);
+  CHECK(std::vector<std::string>(m.attributes.begin(), m.attributes.begin() + 6) == e.attributes);
+  for (const auto& vals : m.values) CHECK(vals.size() == 12);
+  const auto mv = m.vocabulary();
+  CHECK(std::set<std::string>(mv.begin(), mv.end()).size() == mv.size());
+  CHECK_THROWS_WITH_AS(make_world(5, WorldShape{96, 384, 19, Form::EntityFirst}), doctest::Contains("attributes must be 1..18"), Error);
   // The config names the form; old configs without it read as entity-first; an unknown form is refused by name.
   TrainConfig c = tiny(10);
   c.form = Form::AttributeFirst;
