@@ -326,9 +326,27 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
   return d;
 }
 
+Doc make_repeat(const World& w, Rng& rng, int64_t length) {
+  Doc d;
+  add(d, "<s>", 0.f);
+  const int64_t n = std::max<int64_t>(1, (length - 1) / 2);
+  std::vector<const std::string*> run;
+  const int64_t nf = static_cast<int64_t>(w.fact_entities.size()), np = static_cast<int64_t>(w.passage_entities.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = rng.below(nf + np);
+    run.push_back(k < nf ? &w.fact_entities[static_cast<size_t>(k)] : &w.passage_entities[static_cast<size_t>(k - nf)]);
+  }
+  for (const auto* e : run) add(d, *e, 0.f);  // unpredictable
+  add(d, *run[0], 0.f);                         // the repetition starts: not predictable either
+  for (size_t i = 1; i < run.size(); ++i) add(d, *run[i], 1.f);
+  return d;
+}
+
 Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix& mix) {
-  const double r = rng.uniform() * (mix.fact_drill + mix.recall + mix.passage);
+  const double r = rng.uniform() * (mix.fact_drill + mix.recall + mix.passage + mix.repeat);
   if (r < mix.fact_drill) return make_fact_drill(w, rng, length);
+  // Draws nothing more when repeat = 0 (r never reaches it), so the earlier curricula's streams stay.
+  if (r >= mix.fact_drill + mix.recall + mix.passage) return make_repeat(w, rng, length);
   // Draws only when asked for, so same_attribute = 0 keeps the earlier curricula's streams.
   const int64_t only = mix.same_attribute > 0 && rng.uniform() < mix.same_attribute
                            ? rng.below(static_cast<int64_t>(w.attributes.size()))

@@ -102,6 +102,10 @@ struct CurriculumMix {
   // Of the recall documents and passages, the share whose statements are all about one attribute: every question
   // then has distractors with the same attribute, and only the entity tells the answer apart.
   double same_attribute = 0.0;
+  // Share of entity-repetition documents: a random run of entity names, then the same run again (the second time
+  // predictable by matching each name to its earlier occurrence). It trains matching entities by identity, the
+  // step retrieval needs to tell apart statements with the same attribute, on the names alone.
+  double repeat = 0.0;
 };
 
 // Loss weight of an in-context answer (the trainer reports the loss on these apart: "retrieval loss").
@@ -109,6 +113,7 @@ inline constexpr float kRetrievalWeight = 5.f;
 
 // One document of about `length` words (the first word is <s>).
 Doc make_fact_drill(const World& w, Rng& rng, int64_t length);
+Doc make_repeat(const World& w, Rng& rng, int64_t length);
 Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions,
                  double fact_override = 0.0, double update = 0.0, float context_weight = 1.f,
                  int64_t only_attribute = -1);  // >= 0: every statement is about that attribute

@@ -131,7 +131,7 @@ Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>&
     const bool conflicts = step >= c.conflict_from;
     const double same_attribute = step < c.same_attribute_until ? 1.0 : c.same_attribute;
     const Doc d = make_document(w, rng, T, CurriculumMix{c.mix_fact, c.mix_recall, c.mix_passage, conflicts ? c.fact_override : 0.0,
-                                                         conflicts ? c.update : 0.0, c.context_weight, same_attribute});
+                                                         conflicts ? c.update : 0.0, c.context_weight, same_attribute, c.mix_repeat});
     for (size_t i = 0; i < d.words.size() && static_cast<int64_t>(i) < T; ++i) {
       const auto it = vocab.find(d.words[i]);
       if (it == vocab.end()) throw Error("organism: the curriculum produced a word outside the vocabulary: " + d.words[i]);
@@ -206,7 +206,7 @@ std::string train_config_json(const TrainConfig& c) {
                           {"context", c.context}, {"rope_theta", c.rope_theta}, {"steps", c.steps}, {"batch_tokens", c.batch_tokens},
                           {"lr", c.lr}, {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay},
                           {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup},
-                          {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage},
+                          {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage}, {"mix_repeat", c.mix_repeat},
                           {"fact_override", c.fact_override}, {"update", c.update}, {"conflict_from", c.conflict_from},
                           {"context_weight", c.context_weight}, {"same_attribute", c.same_attribute},
                           {"same_attribute_until", c.same_attribute_until}, {"share_128", c.share_128},
@@ -237,7 +237,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
   get_real("beta1", c.beta1), get_real("beta2", c.beta2), get_real("clip", c.clip);
   // Curriculum fields are optional (their defaults are what the first organisms were trained with).
   for (auto [k, v] : {std::pair<const char*, double*>{"mix_fact", &c.mix_fact}, {"mix_recall", &c.mix_recall},
-                      {"mix_passage", &c.mix_passage}, {"fact_override", &c.fact_override}, {"update", &c.update},
+                      {"mix_passage", &c.mix_passage}, {"mix_repeat", &c.mix_repeat}, {"fact_override", &c.fact_override}, {"update", &c.update},
                       {"context_weight", &c.context_weight}, {"same_attribute", &c.same_attribute}, {"share_128", &c.share_128}, {"share_256", &c.share_256}})
     if (j.contains(k)) get_real(k, *v);
   if (j.contains("conflict_from")) get_int("conflict_from", c.conflict_from);
@@ -293,7 +293,8 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
   if (!(c.rope_theta >= 2)) throw Error("organism train: rope_theta must be >= 2");
   if (c.fact_entities < 1 || c.passage_entities < 16)
     throw Error("organism train: needs >= 1 fact entity and >= 16 passage entities");
-  if (c.mix_fact < 0 || c.mix_recall < 0 || c.mix_passage < 0 || c.mix_fact + c.mix_recall + c.mix_passage <= 0)
+  if (c.mix_fact < 0 || c.mix_recall < 0 || c.mix_passage < 0 || c.mix_repeat < 0 ||
+      c.mix_fact + c.mix_recall + c.mix_passage + c.mix_repeat <= 0)
     throw Error("organism train: the document mix must be non-negative and not all zero");
   if (c.fact_override < 0 || c.fact_override > 1 || c.update < 0 || c.update > 1)
     throw Error("organism train: fact_override and update are shares in [0, 1]");

@@ -31,6 +31,7 @@ struct TrainConfig {
   int64_t checkpoint_every = 250;
   // Curriculum: document mix (curriculum.h) and the share of steps at 128 and 256 tokens (the rest at the context).
   double mix_fact = 0.25, mix_recall = 0.25, mix_passage = 0.5;
+  double mix_repeat = 0.0;     // CurriculumMix::repeat
   double fact_override = 0.0;  // CurriculumMix::fact_override
   double update = 0.0;         // CurriculumMix::update
   int64_t conflict_from = 0;   // fact_override and update apply from this step on (before it: neither)

@@ -28,7 +28,7 @@ int organism_train(const Args& a) {
     *field = a.get_int(flag, *field);
   c.warmup = std::min(c.warmup, c.steps);
   for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"rope-theta", &c.rope_theta}, {"weight-decay", &c.weight_decay}, {"mix-fact", &c.mix_fact},
-                             {"mix-recall", &c.mix_recall}, {"mix-passage", &c.mix_passage},
+                             {"mix-recall", &c.mix_recall}, {"mix-passage", &c.mix_passage}, {"mix-repeat", &c.mix_repeat},
                              {"fact-override", &c.fact_override}, {"update", &c.update},
                              {"context-weight", &c.context_weight}, {"same-attribute", &c.same_attribute}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
     *field = a.get_double(flag, *field);
@@ -101,6 +101,7 @@ RegisterCommand reg(
      real("mix-fact", "X", "train: share of fact drills (default 0.25)", 0, 1),
      real("mix-recall", "X", "train: share of dense recall documents (default 0.25)", 0, 1),
      real("mix-passage", "X", "train: share of retrieval passages (default 0.5)", 0, 1),
+     real("mix-repeat", "X", "train: share of entity-repetition documents, names then the same names again (default 0)", 0, 1),
      integer("fact-entities", "N", "train: entities whose facts the weights learn (default 96)", 1, 100000),
      integer("passage-entities", "N", "train: entities only described in context (default 384)", 16, 100000),
      integer("attributes", "N", "train: attributes the world has, 12 values each (default 6, at most 18)", 1, 18),

@@ -195,6 +195,28 @@ TEST_CASE("organism curriculum: the context weight scales the passage's own word
   at::set_num_threads(threads);
 }
 
+TEST_CASE("organism curriculum: entity repetition documents repeat a run of names, the repeat weighted") {
+  const World w = make_world(5);
+  Rng r(3);
+  const Doc d = make_repeat(w, r, 128);
+  REQUIRE(d.words.size() == 1 + 2 * 63);
+  std::set<std::string> names(w.fact_entities.begin(), w.fact_entities.end());
+  names.insert(w.passage_entities.begin(), w.passage_entities.end());
+  for (size_t i = 1; i <= 63; ++i) {
+    CHECK(names.count(d.words[i]) == 1);
+    CHECK(d.words[i + 63] == d.words[i]);
+    CHECK(d.weight[i] == 0.f);
+    CHECK(d.weight[i + 63] == (i == 1 ? 0.f : 1.f));
+  }
+  // A mix of repetitions only makes repetitions.
+  CurriculumMix m;
+  m.repeat = 1.0;
+  m.fact_drill = m.recall = m.passage = 0;
+  Rng c(12);
+  const Doc rep = make_document(w, c, 128, m);
+  CHECK(rep.words[1] == rep.words[64]);
+}
+
 TEST_CASE("organism curriculum: the attribute-first form words the same draws with the entity before the question mark") {
   const World e = make_world(5), a = make_world(5, WorldShape{96, 384, 6, Form::AttributeFirst});
   CHECK(a.fact_entities == e.fact_entities);
