@@ -222,8 +222,8 @@ World make_world(uint64_t seed, const WorldShape& shape) {
   World w;
   w.seed = seed;
   w.specials = {"<unk>", "<s>", "</s>"};
-  if (shape.attributes < 1 || shape.attributes > static_cast<int64_t>(kAttributes.size()))
-    throw Error("organism world: attributes must be 1.." + std::to_string(kAttributes.size()) + ", got " +
+  if (shape.attributes < 1 || shape.attributes > kMaxAttributes)
+    throw Error("organism world: attributes must be 1.." + std::to_string(kMaxAttributes) + ", got " +
                 std::to_string(shape.attributes));
   w.attributes.assign(kAttributes.begin(), kAttributes.begin() + shape.attributes);
   w.values.assign(kValues.begin(), kValues.begin() + shape.attributes);

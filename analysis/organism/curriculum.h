@@ -63,6 +63,8 @@ struct World {
   std::vector<std::string> vocabulary() const;   // every word, specials first (ids in this order)
 };
 
+inline constexpr int64_t kMaxAttributes = 18;  // the attributes a world can have (12 values each)
+
 struct WorldShape {
   int64_t fact_entities = 96;
   int64_t passage_entities = 384;

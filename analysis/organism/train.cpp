@@ -245,7 +245,11 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
   if (j.contains("same_attribute_until")) get_int("same_attribute_until", c.same_attribute_until);
   if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
   if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
-  if (j.contains("attributes")) get_int("attributes", c.attributes);
+  if (j.contains("attributes")) {
+    get_int("attributes", c.attributes);
+    if (c.attributes < 1 || c.attributes > kMaxAttributes)
+      throw Error(where + ": field attributes is " + std::to_string(c.attributes) + ", expected 1.." + std::to_string(kMaxAttributes));
+  }
   if (j.contains("form")) {
     if (!j["form"].is_string()) throw Error(where + ": field form is not a string");
     c.form = form_from_name(j["form"].get<std::string>());  // refuses an unknown form, naming it

@@ -104,7 +104,7 @@ RegisterCommand reg(
      real("mix-repeat", "X", "train: share of entity-repetition documents, names then the same names again (default 0)", 0, 1),
      integer("fact-entities", "N", "train: entities whose facts the weights learn (default 96)", 1, 100000),
      integer("passage-entities", "N", "train: entities only described in context (default 384)", 16, 100000),
-     integer("attributes", "N", "train: attributes the world has, 12 values each (default 6, at most 18)", 1, 18),
+     integer("attributes", "N", "train: attributes the world has, 12 values each (default 6, at most 18)", 1, organism::kMaxAttributes),
      real("fact-override", "X", "train: share of passage statements about known entities that give another value (default 0)", 0, 1),
      real("update", "X", "train: share of passage-entity statements a later sentence updates with another value; the question asks for the latest (default 0)", 0, 1),
      integer("conflict-from", "N", "train: the step from which --fact-override and --update apply (default 0: from the start)", 0),

@@ -313,7 +313,7 @@ TEST_CASE("organism curriculum: the attribute-first form words the same draws wi
   CHECK(std::string(form_name(Form::ValueFirst)) == "value-first");
   // More attributes: the default world's six come first with the same values and facts; every word is distinct.
   const World m = make_world(5, WorldShape{96, 384, 18, Form::EntityFirst});
-  CHECK(m.attributes.size() == 18);
+  CHECK(m.attributes.size() == kMaxAttributes);  // the lists hold as many attributes as the limit says
   CHECK(std::vector<std::string>(m.attributes.begin(), m.attributes.begin() + 6) == e.attributes);
   for (const auto& vals : m.values) CHECK(vals.size() == 12);
   const auto mv = m.vocabulary();
@@ -328,6 +328,9 @@ TEST_CASE("organism curriculum: the attribute-first form words the same draws wi
   auto j = nlohmann::json::parse(train_config_json(c));
   j.erase("form");
   CHECK(train_config_from_json(j.dump(), "test").form == Form::EntityFirst);
+  j["attributes"] = 40;
+  CHECK_THROWS_WITH_AS(train_config_from_json(j.dump(), "organism.json"), doctest::Contains("organism.json: field attributes is 40"), Error);
+  j["attributes"] = 6;
   j["form"] = "verb-first";
   CHECK_THROWS_WITH_AS(train_config_from_json(j.dump(), "organism.json"), doctest::Contains("verb-first"), Error);
 }
