@@ -46,6 +46,37 @@ TrainConfig tiny(int64_t steps) {
 
 fs::path organism_dir() { return fs::path(HEADLIGHT_SOURCE_DIR) / "assets" / "organism"; }
 
+// What a passage states and asks, read back in its world's wording: (entity, attribute, value) of every statement in
+// order, and of every question with its answer (each answer weighted as a retrieval answer).
+struct Told {
+  std::vector<std::string> said;
+  std::multiset<std::vector<std::string>> asked;
+};
+
+Told told(const World& w, const Doc& d) {
+  const auto st = statement_words(w, "E", "A", "V"), q = question_words(w, "E", "A");
+  // Matches `pattern` at i, its placeholders standing for any word; returns what they stood for (E, A, V order).
+  auto match = [&](const std::vector<std::string>& pattern, size_t i, std::map<std::string, std::string>& got) {
+    if (i + pattern.size() > d.words.size()) return false;
+    for (size_t k = 0; k < pattern.size(); ++k) {
+      const std::string& p = pattern[k];
+      if (p == "E" || p == "A" || p == "V") got[p] = d.words[i + k];
+      else if (p != d.words[i + k]) return false;
+    }
+    return true;
+  };
+  Told t;
+  for (size_t i = 0; i < d.words.size(); ++i) {
+    std::map<std::string, std::string> got;
+    if (match(st, i, got)) t.said.insert(t.said.end(), {got["E"], got["A"], got["V"]});
+    if (match(q, i, got) && i + q.size() + 1 < d.words.size() && d.words[i + q.size() + 1] == ".") {
+      t.asked.insert({got["E"], got["A"], d.words[i + q.size()]});
+      CHECK(d.weight[i + q.size()] == kRetrievalWeight);
+    }
+  }
+  return t;
+}
+
 }  // namespace
 
 TEST_CASE("organism curriculum: deterministic per seed, one token per word, conflicts contradict the fact table") {
@@ -230,27 +261,18 @@ TEST_CASE("organism curriculum: the attribute-first form words the same draws wi
   CHECK(question_words(a, "zorano", "color") == std::vector<std::string>{"color", "of", "zorano", "?"});
   // The same draws: a passage states the same facts in the same order and asks about the same ones, reworded (the
   // longer wording leaves room for less filler, so the question order, drawn after the filler, may differ).
+  // The value-first wording (below) too.
+  const World v = make_world(5, WorldShape{96, 384, 6, Form::ValueFirst});
   for (uint64_t seed : {31u, 32u, 33u}) {
-    Rng r1(seed), r2(seed);
-    const Doc de = make_passage(e, r1, 256, 6, 6, 0.0, 0.4), da = make_passage(a, r2, 256, 6, 6, 0.0, 0.4);
-    std::vector<std::string> said_e, said_a;                // (entity, attribute, value) of every statement
-    std::multiset<std::vector<std::string>> asked_e, asked_a;  // ... of every question and its answer
-    for (size_t i = 0; i + 4 < de.words.size(); ++i) {
-      if (de.words[i + 2] == "is" && de.words[i + 4] == ".") said_e.insert(said_e.end(), {de.words[i], de.words[i + 1], de.words[i + 3]});
-      if (de.words[i + 2] == "?") asked_e.insert({de.words[i], de.words[i + 1], de.words[i + 3]});
-    }
-    for (size_t i = 0; i + 5 < da.words.size(); ++i) {
-      if (da.words[i + 1] != "of" || da.words[i + 5] != ".") continue;
-      if (da.words[i + 3] == "is") said_a.insert(said_a.end(), {da.words[i + 2], da.words[i], da.words[i + 4]});
-      if (da.words[i + 3] == "?") {
-        asked_a.insert({da.words[i + 2], da.words[i], da.words[i + 4]});
-        CHECK(da.weight[i + 4] == kRetrievalWeight);
-      }
-    }
-    CHECK(said_e.size() >= 3 * 6);  // 6 statements, some updated
-    CHECK(said_a == said_e);
-    CHECK(asked_e.size() == 6);
-    CHECK(asked_a == asked_e);
+    Rng r1(seed), r2(seed), r3(seed);
+    const Told te = told(e, make_passage(e, r1, 256, 6, 6, 0.0, 0.4));
+    const Told ta = told(a, make_passage(a, r2, 256, 6, 6, 0.0, 0.4)), tv = told(v, make_passage(v, r3, 256, 6, 6, 0.0, 0.4));
+    CHECK(te.said.size() >= 3 * 6);  // 6 statements, some updated
+    CHECK(ta.said == te.said);
+    CHECK(tv.said == te.said);
+    CHECK(te.asked.size() == 6);
+    CHECK(ta.asked == te.asked);
+    CHECK(tv.asked == te.asked);
   }
   Rng r3(8), r4(8);
   const QaItem ce = make_conflict_item(e, r3), ca = make_conflict_item(a, r4);
@@ -268,30 +290,9 @@ TEST_CASE("organism curriculum: the attribute-first form words the same draws wi
   CHECK(n.prompt.find(n.emphasis) != std::string::npos);
   CHECK(n.prompt.substr(n.prompt.size() - 2) == " ?");
   // Value-first: the value leads the statement and the question ends at the entity, where the answer is predicted.
-  const World v = make_world(5, WorldShape{96, 384, 6, Form::ValueFirst});
   CHECK(v.vocabulary() == a.vocabulary());
   CHECK(statement_words(v, "zorano", "color", "teal") == std::vector<std::string>{"teal", "is", "color", "of", "zorano", "."});
   CHECK(question_words(v, "zorano", "color") == std::vector<std::string>{"?", "color", "of", "zorano"});
-  for (uint64_t seed : {31u, 32u}) {
-    Rng r1(seed), r2(seed);
-    const Doc de = make_passage(e, r1, 256, 6, 6, 0.0, 0.4), dv = make_passage(v, r2, 256, 6, 6, 0.0, 0.4);
-    std::vector<std::string> said_e, said_v;
-    std::multiset<std::vector<std::string>> asked_e, asked_v;
-    for (size_t i = 0; i + 4 < de.words.size(); ++i) {
-      if (de.words[i + 2] == "is" && de.words[i + 4] == ".") said_e.insert(said_e.end(), {de.words[i], de.words[i + 1], de.words[i + 3]});
-      if (de.words[i + 2] == "?") asked_e.insert({de.words[i], de.words[i + 1], de.words[i + 3]});
-    }
-    for (size_t i = 0; i + 5 < dv.words.size(); ++i) {
-      if (dv.words[i + 1] == "is" && dv.words[i + 3] == "of" && dv.words[i + 5] == ".")
-        said_v.insert(said_v.end(), {dv.words[i + 4], dv.words[i + 2], dv.words[i]});
-      if (dv.words[i] == "?" && dv.words[i + 2] == "of") {
-        asked_v.insert({dv.words[i + 3], dv.words[i + 1], dv.words[i + 4]});
-        CHECK(dv.weight[i + 4] == kRetrievalWeight);
-      }
-    }
-    CHECK(said_v == said_e);
-    CHECK(asked_v == asked_e);
-  }
   Rng r6(8);
   const QaItem cv = make_conflict_item(v, r6);
   CHECK(cv.answer == ce.answer);
