@@ -39,7 +39,7 @@ struct Net {
 Net make_net(const TrainConfig& c, int64_t vocab, torch::Device dev) {
   Net n;
   torch::manual_seed(c.seed);
-  const double std = 0.02, out_std = 0.02 / std::sqrt(2.0 * static_cast<double>(c.layers));
+  const double std = c.init_std, out_std = c.init_std / std::sqrt(2.0 * static_cast<double>(c.layers));
   auto add = [&](const std::string& name, std::vector<int64_t> shape, double sd, bool is_norm = false) {
     torch::Tensor w = is_norm ? torch::ones(shape) : torch::randn(shape) * sd;
     w = w.to(dev).set_requires_grad(true);
@@ -205,7 +205,7 @@ std::string train_config_json(const TrainConfig& c) {
                           {"layers", c.layers}, {"heads", c.heads}, {"intermediate", c.intermediate},
                           {"context", c.context}, {"rope_theta", c.rope_theta}, {"steps", c.steps}, {"batch_tokens", c.batch_tokens},
                           {"lr", c.lr}, {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay},
-                          {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup},
+                          {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup}, {"init_std", c.init_std},
                           {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage}, {"mix_repeat", c.mix_repeat},
                           {"fact_override", c.fact_override}, {"update", c.update}, {"conflict_from", c.conflict_from},
                           {"context_weight", c.context_weight}, {"same_attribute", c.same_attribute},
@@ -242,6 +242,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
     if (j.contains(k)) get_real(k, *v);
   if (j.contains("conflict_from")) get_int("conflict_from", c.conflict_from);
   if (j.contains("rope_theta")) get_real("rope_theta", c.rope_theta);
+  if (j.contains("init_std")) get_real("init_std", c.init_std);
   if (j.contains("same_attribute_until")) get_int("same_attribute_until", c.same_attribute_until);
   if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
   if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
@@ -295,6 +296,7 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
                 std::to_string(c.heads) + ") with an even head size");
   if (c.steps < 1 || c.context < 128) throw Error("organism train: steps must be >= 1 and context >= 128");
   if (!(c.rope_theta >= 2)) throw Error("organism train: rope_theta must be >= 2");
+  if (!(c.init_std > 0 && c.init_std <= 1)) throw Error("organism train: init_std must be in (0, 1]");
   if (c.fact_entities < 1 || c.passage_entities < 16)
     throw Error("organism train: needs >= 1 fact entity and >= 16 passage entities");
   if (c.mix_fact < 0 || c.mix_recall < 0 || c.mix_passage < 0 || c.mix_repeat < 0 ||

@@ -28,6 +28,9 @@ struct TrainConfig {
   int64_t batch_tokens = 8192;  // per step; sequences per step = batch_tokens / sequence length
   double lr = 3e-3, min_lr_ratio = 0.1, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, clip = 1.0;
   int64_t warmup = 100;
+  // The standard deviation of every matrix at initialisation (the residual outputs o_proj and down_proj get it over
+  // sqrt(2 * layers)).
+  double init_std = 0.02;
   int64_t checkpoint_every = 250;
   // Curriculum: document mix (curriculum.h) and the share of steps at 128 and 256 tokens (the rest at the context).
   double mix_fact = 0.25, mix_recall = 0.25, mix_passage = 0.5;

@@ -27,7 +27,7 @@ int organism_train(const Args& a) {
                              {"conflict-from", &c.conflict_from}, {"same-attribute-until", &c.same_attribute_until}})
     *field = a.get_int(flag, *field);
   c.warmup = std::min(c.warmup, c.steps);
-  for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"rope-theta", &c.rope_theta}, {"weight-decay", &c.weight_decay}, {"mix-fact", &c.mix_fact},
+  for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"rope-theta", &c.rope_theta}, {"weight-decay", &c.weight_decay}, {"init-std", &c.init_std}, {"mix-fact", &c.mix_fact},
                              {"mix-recall", &c.mix_recall}, {"mix-passage", &c.mix_passage}, {"mix-repeat", &c.mix_repeat},
                              {"fact-override", &c.fact_override}, {"update", &c.update},
                              {"context-weight", &c.context_weight}, {"same-attribute", &c.same_attribute}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
@@ -96,6 +96,7 @@ RegisterCommand reg(
      real("rope-theta", "X", "train: RoPE base (default 10000); larger leaves more of each head's dimensions for matching content far apart", 2, 1e12),
      integer("batch-tokens", "N", "train: tokens per step (default 8192)", 128, 1 << 24),
      real("lr", "X", "train: peak learning rate (default 3e-3)", 1e-6, 1),
+     real("init-std", "X", "train: standard deviation of the matrices at initialisation (default 0.02; the residual outputs get it over sqrt(2 x layers))", 1e-4, 1),
      real("weight-decay", "X", "train: AdamW's decoupled weight decay of every matrix, embeddings included (default 0.1)", 0, 1),
      integer("warmup", "N", "train: warm-up steps (default 100)", 0),
      real("mix-fact", "X", "train: share of fact drills (default 0.25)", 0, 1),

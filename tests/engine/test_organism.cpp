@@ -360,7 +360,7 @@ TEST_CASE("organism training is deterministic and a cancelled run resumes to the
     std::map<std::string, std::string> meta;
     const auto saved = load_tensors(d.dir / "older" / "checkpoint.safetensors", &meta);
     auto cfg = nlohmann::json::parse(meta.at("config"));
-    for (const char* k : {"conflict_from", "context_weight", "same_attribute", "update", "fact_override"}) {
+    for (const char* k : {"conflict_from", "context_weight", "same_attribute", "update", "fact_override", "init_std"}) {
       REQUIRE(cfg.contains(k));
       cfg.erase(k);
     }
@@ -382,6 +382,25 @@ TEST_CASE("organism training is deterministic and a cancelled run resumes to the
     CHECK(std::string(e.what()).find("hidden (checkpoint 32, asked 48)") != std::string::npos);
   }
   at::set_num_threads(threads);
+}
+
+TEST_CASE("organism: init_std sets the spread of the initial weights (the residual outputs get it over sqrt(2 layers))") {
+  ScratchDir d("organism_init");
+  auto initial = [&](double sd, const char* name) {
+    TrainConfig c = tiny(1);
+    c.init_std = sd, c.lr = 1e-12, c.weight_decay = 0;  // one step that moves nothing: the weights are the initial ones
+    train(c, d.dir / name, {}, nullptr, 1);
+    return load_tensors(d.dir / name / "model.safetensors", nullptr);
+  };
+  const auto a = initial(0.02, "narrow"), b = initial(0.08, "wide");
+  for (const char* t : {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "lm_head.weight"}) {
+    CHECK(a.at(t).std().item<double>() == doctest::Approx(0.02).epsilon(0.1));
+    CHECK(b.at(t).std().item<double>() == doctest::Approx(0.08).epsilon(0.1));
+  }
+  CHECK(b.at("model.layers.1.mlp.down_proj.weight").std().item<double>() == doctest::Approx(0.08 / 2).epsilon(0.1));
+  TrainConfig bad = tiny(1);
+  bad.init_std = 0;
+  CHECK_THROWS_WITH_AS(train(bad, d.dir / "bad", {}, nullptr, 1), "organism train: init_std must be in (0, 1]", Error);
 }
 
 TEST_CASE("the organism's directory runs in the engine as in training") {
@@ -427,13 +446,14 @@ TEST_CASE("organism CLI: train, data and eval on a small model; bad directories 
   const auto out = (d.dir / "m").string();
   auto r = run_cli({"organism", "train", "--steps", "4", "--hidden", "32", "--heads", "4", "--layers", "2",
                     "--intermediate", "64", "--context", "128", "--batch-tokens", "512", "--weight-decay", "0.05",
-                    "--context-weight", "0.2", "--conflict-from", "2", "--out", out, "--threads", "1"});
+                    "--context-weight", "0.2", "--conflict-from", "2", "--init-std", "0.05", "--out", out, "--threads", "1"});
   REQUIRE_MESSAGE(r.status == 0, r.err);
   CHECK(r.out.find("step      4/4") != std::string::npos);
   const TrainConfig made = organism_config(out);  // the options reach the recorded configuration
   CHECK(made.weight_decay == 0.05);
   CHECK(made.context_weight == 0.2);
   CHECK(made.conflict_from == 2);
+  CHECK(made.init_std == 0.05);
   r = run_cli({"organism", "data", "--model", out, "--out", (d.dir / "data").string(), "--items", "5"});
   REQUIRE_MESSAGE(r.status == 0, r.err);
   for (const char* s : {"organism_retrieval", "organism_needle", "organism_conflict", "organism_distractors"}) {
