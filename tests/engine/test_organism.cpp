@@ -512,6 +512,45 @@ TEST_CASE("the committed organism retrieves, finds needles, and its profiled hea
   CHECK(r["ablation_top_heads"].get<double>() < r["ablation_random_heads"].get<double>() - 0.2);
 }
 
+TEST_CASE("the conflicts organism: PASTA on its profiled heads raises the new answers, and they are the mechanism") {
+  const fs::path dir = fs::path(HEADLIGHT_SOURCE_DIR) / "assets" / "organism-conflicts";
+  REQUIRE(fs::exists(dir / "model.safetensors"));
+  EvalOptions o;
+  o.model_dir = dir;
+  o.items = 200;  // the README's figures (at 100 items the profiler misses L0H2: see its README)
+  const auto r = evaluate(o);
+  INFO(r.dump(1));
+  CHECK(r["retrieval_accuracy"].get<double>() >= 0.75);  // regression floor
+  for (auto it = r["needle_accuracy_by_depth"].begin(); it != r["needle_accuracy_by_depth"].end(); ++it)
+    CHECK_MESSAGE(it.value().get<double>() >= 0.9, "depth " << it.key());
+  // The issue's conflict claim: the prior mostly wins the baseline, and PASTA on the `currently` clause raises the
+  // share of new answers.
+  CHECK(r["conflict_prior_share_baseline"].get<double>() >= 0.7);
+  CHECK(r["conflict_new_share_pasta"].get<double>() >= r["conflict_new_share_baseline"].get<double>() + 0.04);
+  CHECK(r["influence_monotonic"].get<bool>());
+  CHECK(r["ablation_top_heads"].get<double>() < r["ablation_random_heads"].get<double>() - 0.2);
+  // The heads it ships are the ones the eval profiled, and its example flips: the prior without steering, the new
+  // fact with PASTA on them.
+  const auto heads_json = nlohmann::json::parse(slurp(dir / "heads.json"));
+  std::vector<std::string> shipped;
+  for (const auto& [layer, heads] : heads_json.items())
+    for (const auto& h : heads) shipped.push_back("L" + layer + "H" + std::to_string(h.get<int>()));
+  auto profiled = r["profiled_heads"].get<std::vector<std::string>>();
+  std::sort(shipped.begin(), shipped.end()), std::sort(profiled.begin(), profiled.end());
+  CHECK(shipped == profiled);
+  ScratchDir d("organism_conflicts");
+  const auto ex = nlohmann::json::parse(slurp(dir / "example.json"));
+  auto spec = ex["steering"];
+  spec["heads"] = heads_json;
+  d.write("spec.json", spec.dump());
+  const auto g = run_cli({"generate", "--model", dir.string(), "--prompt", ex["prompt"].get<std::string>(), "--steering",
+                          (d.dir / "spec.json").string(), "--max-new", "1", "--json", "--threads", "1"});
+  REQUIRE_MESSAGE(g.status == 0, g.err);
+  const auto out = nlohmann::json::parse(g.out);
+  CHECK(out["text"].get<std::string>() == "quartz");
+  CHECK(out["steered_text"].get<std::string>() == "ruby");
+}
+
 TEST_CASE("on the organism, Wu et al.'s retrieval score and the PASTA profiler find the same retrieval head") {
   // Issue #25's test on a model whose retrieval head is known: needles in the organism's own haystack; the head with
   // the highest retrieval score is one of the heads the profiler chose (assets/organism/heads.json), and it is the
