@@ -17,6 +17,7 @@
 #include "core/engine/model.h"
 #include "core/engine/tensor_io.h"
 #include "core/error.h"
+#include "core/steering/head_config.h"
 #include "core/tokenizers/tokenizer.h"
 #include "engine/cli_runner.h"
 #include "engine/doctest_torch.h"
@@ -493,6 +494,20 @@ TEST_CASE("organism CLI: train, data and eval on a small model; bad directories 
   CHECK(!fs::exists(d.dir / "badform"));
 }
 
+// The figures both shipped organisms must hold (organism eval's result): regression floors for retrieval (the
+// issue's target, >= 95 %, and what they reached are in the README), every needle depth, closed-book facts,
+// Influence monotonic over GUIDE's delta, and ablating the profiled heads costing far more than random heads.
+namespace {
+void check_shipped_figures(const nlohmann::ordered_json& r) {
+  CHECK(r["retrieval_accuracy"].get<double>() >= 0.75);
+  for (auto it = r["needle_accuracy_by_depth"].begin(); it != r["needle_accuracy_by_depth"].end(); ++it)
+    CHECK_MESSAGE(it.value().get<double>() >= 0.9, "depth " << it.key());
+  CHECK(r["fact_recall"].get<double>() >= 0.95);
+  CHECK(r["influence_monotonic"].get<bool>());
+  CHECK(r["ablation_top_heads"].get<double>() < r["ablation_random_heads"].get<double>() - 0.2);
+}
+}  // namespace
+
 TEST_CASE("the committed organism retrieves, finds needles, and its profiled heads are the mechanism") {
   REQUIRE(fs::exists(organism_dir() / "model.safetensors"));
   EvalOptions o;
@@ -500,16 +515,11 @@ TEST_CASE("the committed organism retrieves, finds needles, and its profiled hea
   o.items = 100;
   const auto r = evaluate(o);
   INFO(r.dump(1));
-  // Regression floor for the committed model; the issue's target (>= 95 %) and what it reached are in the README.
-  CHECK(r["retrieval_accuracy"].get<double>() >= 0.75);
-  for (auto it = r["needle_accuracy_by_depth"].begin(); it != r["needle_accuracy_by_depth"].end(); ++it)
-    CHECK_MESSAGE(it.value().get<double>() >= 0.9, "depth " << it.key());
+  check_shipped_figures(r);
   // The conflict set is wired as intended: the first statement is what the weights know, and they win. (PASTA
-  // raising the new-answer share, the issue's claim, does not hold for this organism yet: see the README.)
+  // raising the new-answer share, the issue's claim, does not hold for this organism: see the README, and the
+  // conflicts organism below.)
   CHECK(r["conflict_prior_share_baseline"].get<double>() >= 0.95);
-  CHECK(r["fact_recall"].get<double>() >= 0.95);
-  CHECK(r["influence_monotonic"].get<bool>());
-  CHECK(r["ablation_top_heads"].get<double>() < r["ablation_random_heads"].get<double>() - 0.2);
 }
 
 TEST_CASE("the conflicts organism: PASTA on its profiled heads raises the new answers, and they are the mechanism") {
@@ -520,28 +530,18 @@ TEST_CASE("the conflicts organism: PASTA on its profiled heads raises the new an
   o.items = 200;  // the README's figures (at 100 items the profiler misses L0H2: see its README)
   const auto r = evaluate(o);
   INFO(r.dump(1));
-  CHECK(r["retrieval_accuracy"].get<double>() >= 0.75);  // regression floor
-  for (auto it = r["needle_accuracy_by_depth"].begin(); it != r["needle_accuracy_by_depth"].end(); ++it)
-    CHECK_MESSAGE(it.value().get<double>() >= 0.9, "depth " << it.key());
+  check_shipped_figures(r);
   // The issue's conflict claim: the prior mostly wins the baseline, and PASTA on the `currently` clause raises the
   // share of new answers.
   CHECK(r["conflict_prior_share_baseline"].get<double>() >= 0.7);
   CHECK(r["conflict_new_share_pasta"].get<double>() >= r["conflict_new_share_baseline"].get<double>() + 0.04);
-  CHECK(r["influence_monotonic"].get<bool>());
-  CHECK(r["ablation_top_heads"].get<double>() < r["ablation_random_heads"].get<double>() - 0.2);
-  // The heads it ships are the ones the eval profiled, and its example flips: the prior without steering, the new
-  // fact with PASTA on them.
-  const auto heads_json = nlohmann::json::parse(slurp(dir / "heads.json"));
-  std::vector<std::string> shipped;
-  for (const auto& [layer, heads] : heads_json.items())
-    for (const auto& h : heads) shipped.push_back("L" + layer + "H" + std::to_string(h.get<int>()));
-  auto profiled = r["profiled_heads"].get<std::vector<std::string>>();
-  std::sort(shipped.begin(), shipped.end()), std::sort(profiled.begin(), profiled.end());
-  CHECK(shipped == profiled);
+  // The heads it ships are the ones the eval profiled, in rank order, and its example flips: the prior without
+  // steering, the new fact with PASTA on them.
+  CHECK(load_head_config(dir / "heads.json") == parse_head_set(r["profiled_heads"], "profiled_heads"));
   ScratchDir d("organism_conflicts");
   const auto ex = nlohmann::json::parse(slurp(dir / "example.json"));
   auto spec = ex["steering"];
-  spec["heads"] = heads_json;
+  spec["heads"] = nlohmann::json::parse(slurp(dir / "heads.json"));
   d.write("spec.json", spec.dump());
   const auto g = run_cli({"generate", "--model", dir.string(), "--prompt", ex["prompt"].get<std::string>(), "--steering",
                           (d.dir / "spec.json").string(), "--max-new", "1", "--json", "--threads", "1"});
