@@ -279,8 +279,9 @@ Doc make_fact_drill(const World& w, Rng& rng, int64_t length) {
 }
 
 Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions,
-                 double fact_override, double update, float context_weight, int64_t only_attribute) {
-  n_questions = std::min(n_questions, n_statements);
+                 double fact_override, double update, float context_weight, int64_t only_attribute,
+                 bool ask_with_replacement) {
+  if (!ask_with_replacement) n_questions = std::min(n_questions, n_statements);
   auto st = make_statements(w, rng, n_statements, true, fact_override, only_attribute);
   std::vector<double> depths;
   for (int64_t i = 0; i < n_statements; ++i) depths.push_back(rng.uniform());
@@ -317,7 +318,12 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
   const int64_t q_len = question_length(w) + 2;  // the question, its answer, "."
   for (const auto& s : passage_sentences(w, rng, length - 1 - q_len * n_questions, st, depths))
     for (const auto& x : s) add(d, x, context_weight);
-  for (int64_t q : distinct(rng, n_statements, n_questions)) {
+  std::vector<int64_t> asked;
+  if (ask_with_replacement)
+    for (int64_t i = 0; i < n_questions; ++i) asked.push_back(rng.below(n_statements));
+  else
+    asked = distinct(rng, n_statements, n_questions);
+  for (int64_t q : asked) {
     const auto& s = st[static_cast<size_t>(q)];
     for (const auto& x : question_words(w, s.entity, s.attribute)) add(d, x, x == "?" ? 1.f : 0.5f);
     add(d, answer[static_cast<size_t>(q)], kRetrievalWeight);
@@ -356,12 +362,12 @@ Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix&
     // Dense associative recall: many statements, little filler, every one asked (the signal that forms the
     // retrieval heads early).
     const int64_t k = std::max<int64_t>(1, std::min<int64_t>(12, length / 16));
-    return make_passage(w, rng, length, k, k, mix.fact_override, mix.update, cw, only);
+    return make_passage(w, rng, length, k, k, mix.fact_override, mix.update, cw, only, mix.ask_with_replacement);
   }
   // Passages: one statement per ~24 words on average up to 12, needle-like when few; every statement asked.
   const int64_t max_st = std::max<int64_t>(1, std::min<int64_t>(12, length / 24));
   const int64_t k = 1 + rng.below(max_st);
-  return make_passage(w, rng, length, k, k, mix.fact_override, mix.update, cw, only);
+  return make_passage(w, rng, length, k, k, mix.fact_override, mix.update, cw, only, mix.ask_with_replacement);
 }
 
 std::string filler_text(const World& w, Rng& rng, int64_t n_words) {

@@ -108,6 +108,10 @@ struct CurriculumMix {
   // predictable by matching each name to its earlier occurrence). It trains matching entities by identity, the
   // step retrieval needs to tell apart statements with the same attribute, on the names alone.
   double repeat = 0.0;
+  // Whether the questions after a recall document or passage are drawn with replacement (a statement may be asked
+  // twice, another not at all) instead of each statement once. Asked once each, the last questions can be answered by
+  // elimination, the attribute's values not yet given, without telling the entities apart.
+  bool ask_with_replacement = false;
 };
 
 // Loss weight of an in-context answer (the trainer reports the loss on these apart: "retrieval loss").
@@ -118,7 +122,8 @@ Doc make_fact_drill(const World& w, Rng& rng, int64_t length);
 Doc make_repeat(const World& w, Rng& rng, int64_t length);
 Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements, int64_t n_questions,
                  double fact_override = 0.0, double update = 0.0, float context_weight = 1.f,
-                 int64_t only_attribute = -1);  // >= 0: every statement is about that attribute
+                 int64_t only_attribute = -1,  // >= 0: every statement is about that attribute
+                 bool ask_with_replacement = false);  // CurriculumMix::ask_with_replacement
 Doc make_document(const World& w, Rng& rng, int64_t length, const CurriculumMix& mix = {});
 
 // Filler: n sentences of the filler grammar ("the quiet river crosses the old bridge ."), as text.

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/file_write.h"
 #include "core/formats/safetensors.h"
+#include "core/engine/model.h"
 #include "core/engine/tensor_io.h"
 
 namespace hl::organism {
@@ -48,6 +49,7 @@ Net make_net(const TrainConfig& c, int64_t vocab, torch::Device dev) {
   };
   const int64_t D = c.hidden, F = c.intermediate;
   add("model.embed_tokens.weight", {vocab, D}, std);
+  n.params.back().decay = c.embedding_decay;
   for (int64_t l = 0; l < c.layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     add(p + "input_layernorm.weight", {D}, 0, true);
@@ -74,13 +76,27 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-x.slice(-1, h), x.slice(-1, 0, h)}, -1);
 }
 
+// The rotary part of the config.json the organism is written with, for the engine's frequencies.
+ModelConfig engine_rope_config(const TrainConfig& c) {
+  ModelConfig m;
+  m.rope = RopeStyle::Half;
+  m.rotary_dim = c.hidden / c.heads;
+  m.rope_theta = c.rope_theta;
+  if (c.rope_llama3_factor != 1.0) {
+    m.rope_scaling.type = "llama3";
+    m.rope_scaling.factor = c.rope_llama3_factor;
+    m.rope_scaling.low_freq_factor = 1, m.rope_scaling.high_freq_factor = 4;
+    m.rope_scaling.original_max_position_embeddings = c.rope_llama3_original > 0 ? c.rope_llama3_original : c.context;
+  }
+  return m;
+}
+
 // logits [B, T, V] of a batch of ids [B, T].
 torch::Tensor forward(Net& n, const TrainConfig& c, const torch::Tensor& ids) {
   const int64_t B = ids.size(0), T = ids.size(1), H = c.heads, hd = c.hidden / c.heads;
   const auto dev = ids.device();
   auto opts = torch::TensorOptions().dtype(torch::kFloat).device(dev);
-  const torch::Tensor inv_freq =
-      1.0 / torch::pow(c.rope_theta, torch::arange(0, hd, 2, opts) / static_cast<double>(hd));
+  const torch::Tensor inv_freq = rope_inv_freq(engine_rope_config(c), dev);
   const torch::Tensor freqs = torch::outer(torch::arange(T, opts), inv_freq);
   const torch::Tensor emb = torch::cat({freqs, freqs}, -1);
   const torch::Tensor cos = emb.cos(), sin = emb.sin();  // [T, hd]
@@ -131,7 +147,8 @@ Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>&
     const bool conflicts = step >= c.conflict_from;
     const double same_attribute = step < c.same_attribute_until ? 1.0 : c.same_attribute;
     const Doc d = make_document(w, rng, T, CurriculumMix{c.mix_fact, c.mix_recall, c.mix_passage, conflicts ? c.fact_override : 0.0,
-                                                         conflicts ? c.update : 0.0, c.context_weight, same_attribute, c.mix_repeat});
+                                                         conflicts ? c.update : 0.0, c.context_weight, same_attribute, c.mix_repeat,
+                                                         c.ask_with_replacement});
     for (size_t i = 0; i < d.words.size() && static_cast<int64_t>(i) < T; ++i) {
       const auto it = vocab.find(d.words[i]);
       if (it == vocab.end()) throw Error("organism: the curriculum produced a word outside the vocabulary: " + d.words[i]);
@@ -182,6 +199,11 @@ void write_model_dir(const Net& n, const TrainConfig& c, const World& w, const f
                       {"bos_token_id", 1},
                       {"eos_token_id", 2},
                       {"torch_dtype", "float32"}};
+  const RopeScaling rs = engine_rope_config(c).rope_scaling;
+  if (!rs.type.empty())
+    cfg["rope_scaling"] = {{"rope_type", rs.type}, {"factor", rs.factor}, {"low_freq_factor", rs.low_freq_factor},
+                           {"high_freq_factor", rs.high_freq_factor},
+                           {"original_max_position_embeddings", rs.original_max_position_embeddings}};
   write_file_atomic(out / "config.json", cfg.dump(2) + "\n");
   std::vector<std::pair<std::string, at::Tensor>> t;
   for (const auto& p : n.params) t.emplace_back(p.name, p.w.detach());
@@ -203,9 +225,11 @@ void write_model_dir(const Net& n, const TrainConfig& c, const World& w, const f
 std::string train_config_json(const TrainConfig& c) {
   const ordered_json j = {{"format_version", kFormatVersion}, {"seed", c.seed}, {"hidden", c.hidden},
                           {"layers", c.layers}, {"heads", c.heads}, {"intermediate", c.intermediate},
-                          {"context", c.context}, {"rope_theta", c.rope_theta}, {"steps", c.steps}, {"batch_tokens", c.batch_tokens},
+                          {"context", c.context}, {"rope_theta", c.rope_theta}, {"rope_llama3_factor", c.rope_llama3_factor},
+                          {"rope_llama3_original", c.rope_llama3_original}, {"steps", c.steps}, {"batch_tokens", c.batch_tokens},
                           {"lr", c.lr}, {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay},
                           {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup}, {"init_std", c.init_std},
+                          {"embedding_decay", c.embedding_decay}, {"ask_with_replacement", c.ask_with_replacement},
                           {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage}, {"mix_repeat", c.mix_repeat},
                           {"fact_override", c.fact_override}, {"update", c.update}, {"conflict_from", c.conflict_from},
                           {"context_weight", c.context_weight}, {"same_attribute", c.same_attribute},
@@ -242,7 +266,15 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
     if (j.contains(k)) get_real(k, *v);
   if (j.contains("conflict_from")) get_int("conflict_from", c.conflict_from);
   if (j.contains("rope_theta")) get_real("rope_theta", c.rope_theta);
+  if (j.contains("rope_llama3_factor")) get_real("rope_llama3_factor", c.rope_llama3_factor);
+  if (j.contains("rope_llama3_original")) get_int("rope_llama3_original", c.rope_llama3_original);
   if (j.contains("init_std")) get_real("init_std", c.init_std);
+  for (auto [k, v] : {std::pair<const char*, bool*>{"embedding_decay", &c.embedding_decay},
+                      {"ask_with_replacement", &c.ask_with_replacement}})
+    if (j.contains(k)) {
+      if (!j[k].is_boolean()) throw Error(where + ": field " + std::string(k) + " is not true or false");
+      *v = j[k].get<bool>();
+    }
   if (j.contains("same_attribute_until")) get_int("same_attribute_until", c.same_attribute_until);
   if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
   if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
@@ -296,6 +328,8 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
                 std::to_string(c.heads) + ") with an even head size");
   if (c.steps < 1 || c.context < 128) throw Error("organism train: steps must be >= 1 and context >= 128");
   if (!(c.rope_theta >= 2)) throw Error("organism train: rope_theta must be >= 2");
+  if (!(c.rope_llama3_factor >= 1)) throw Error("organism train: rope_llama3_factor must be >= 1 (1 = no scaling)");
+  if (c.rope_llama3_original < 0) throw Error("organism train: rope_llama3_original must be >= 0 (0 = the context)");
   if (!(c.init_std > 0 && c.init_std <= 1)) throw Error("organism train: init_std must be in (0, 1]");
   if (c.fact_entities < 1 || c.passage_entities < 16)
     throw Error("organism train: needs >= 1 fact entity and >= 16 passage entities");

@@ -23,11 +23,22 @@ struct TrainConfig {
   // RoPE base: a head's q/k dimensions that rotate slowly over the context are the ones that can match content at any
   // distance; a larger base makes more of them slow.
   double rope_theta = 10000.0;
+  // Llama 3's RoPE scaling with this factor (1 = none): the frequencies whose wavelength exceeds the original length
+  // (below) are divided by it, those under a quarter of it kept, the ones between blended (HF's "llama3" rope type
+  // with low_freq_factor 1, high_freq_factor 4). Fast pairs stay for finding a
+  // neighbour by its offset; the slow ones barely turn over the whole context, so content can match at any distance.
+  double rope_llama3_factor = 1.0;
+  // Its original_max_position_embeddings (0 = the context): pairs turning within a quarter of it are kept.
+  int64_t rope_llama3_original = 0;
   // Optimisation.
   int64_t steps = 3000;
   int64_t batch_tokens = 8192;  // per step; sequences per step = batch_tokens / sequence length
   double lr = 3e-3, min_lr_ratio = 0.1, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, clip = 1.0;
   int64_t warmup = 100;
+  // Whether AdamW's weight decay also shrinks the input embeddings (it always does the other matrices, never the norms).
+  // Without it, the parts of a rarely seen entity's embedding that tell it from the others are not decayed away
+  // between the passages that mention it.
+  bool embedding_decay = true;
   // The standard deviation of every matrix at initialisation (the residual outputs o_proj and down_proj get it over
   // sqrt(2 * layers)).
   double init_std = 0.02;
@@ -40,6 +51,7 @@ struct TrainConfig {
   int64_t conflict_from = 0;   // fact_override and update apply from this step on (before it: neither)
   double context_weight = 1.0; // CurriculumMix::context_weight
   double same_attribute = 0.0; // CurriculumMix::same_attribute
+  bool ask_with_replacement = false;  // CurriculumMix::ask_with_replacement
   int64_t same_attribute_until = 0;  // before this step every recall document and passage has one attribute (share 1)
   double share_128 = 0.35, share_256 = 0.35;
   // The world: entities the weights know, and entities only ever described in context.

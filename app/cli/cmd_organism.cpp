@@ -24,14 +24,17 @@ int organism_train(const Args& a) {
                              {"heads", &c.heads}, {"intermediate", &c.intermediate}, {"context", &c.context},
                              {"batch-tokens", &c.batch_tokens}, {"warmup", &c.warmup},
                              {"fact-entities", &c.fact_entities}, {"passage-entities", &c.passage_entities}, {"attributes", &c.attributes},
-                             {"conflict-from", &c.conflict_from}, {"same-attribute-until", &c.same_attribute_until}})
+                             {"conflict-from", &c.conflict_from}, {"same-attribute-until", &c.same_attribute_until},
+                             {"rope-llama3-original", &c.rope_llama3_original}})
     *field = a.get_int(flag, *field);
   c.warmup = std::min(c.warmup, c.steps);
-  for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"rope-theta", &c.rope_theta}, {"weight-decay", &c.weight_decay}, {"init-std", &c.init_std}, {"mix-fact", &c.mix_fact},
+  for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"rope-theta", &c.rope_theta}, {"rope-llama3-factor", &c.rope_llama3_factor}, {"weight-decay", &c.weight_decay}, {"init-std", &c.init_std}, {"mix-fact", &c.mix_fact},
                              {"mix-recall", &c.mix_recall}, {"mix-passage", &c.mix_passage}, {"mix-repeat", &c.mix_repeat},
                              {"fact-override", &c.fact_override}, {"update", &c.update},
                              {"context-weight", &c.context_weight}, {"same-attribute", &c.same_attribute}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
     *field = a.get_double(flag, *field);
+  if (a.has("no-embedding-decay")) c.embedding_decay = false;
+  if (a.has("ask-with-replacement")) c.ask_with_replacement = true;
   c.form = organism::form_from_name(a.get("form", organism::form_name(c.form)));
   c.device = a.get("device", "cpu");
   const bool json = a.has("json");
@@ -94,10 +97,13 @@ RegisterCommand reg(
      integer("intermediate", "N", "train: MLP width (default 384)", 8, 65536),
      integer("context", "N", "train: context length (default 512)", 128, 65536),
      real("rope-theta", "X", "train: RoPE base (default 10000); larger leaves more of each head's dimensions for matching content far apart", 2, 1e12),
+     real("rope-llama3-factor", "F", "train: Llama 3's RoPE scaling: frequencies slower than one turn over the context divided by F, those faster than four kept, the ones between blended (default 1 = off)", 1, 1e6),
+     integer("rope-llama3-original", "N", "train: with --rope-llama3-factor, the length whose quarter and whole bound the kept and the scaled frequencies (default: the context)", 16, 1 << 24),
      integer("batch-tokens", "N", "train: tokens per step (default 8192)", 128, 1 << 24),
      real("lr", "X", "train: peak learning rate (default 3e-3)", 1e-6, 1),
      real("init-std", "X", "train: standard deviation of the matrices at initialisation (default 0.02; the residual outputs get it over sqrt(2 x layers))", 1e-4, 1),
      real("weight-decay", "X", "train: AdamW's decoupled weight decay of every matrix, embeddings included (default 0.1)", 0, 1),
+     flag("no-embedding-decay", "train: leave the input embeddings out of the weight decay (the other matrices keep it)"),
      integer("warmup", "N", "train: warm-up steps (default 100)", 0),
      real("mix-fact", "X", "train: share of fact drills (default 0.25)", 0, 1),
      real("mix-recall", "X", "train: share of dense recall documents (default 0.25)", 0, 1),
@@ -111,6 +117,7 @@ RegisterCommand reg(
      integer("conflict-from", "N", "train: the step from which --fact-override and --update apply (default 0: from the start)", 0),
      real("context-weight", "X", "train: loss weight of a passage's filler and statements; answers weigh 5 (default 1)", 0, 1),
      real("same-attribute", "X", "train: share of recall documents and passages whose statements share one attribute, so only the entity tells them apart (default 0)", 0, 1),
+     flag("ask-with-replacement", "train: draw the questions after a recall document or passage with replacement, so that the last ones cannot be answered by elimination"),
      integer("same-attribute-until", "N", "train: before step N every recall document and passage has one attribute, so retrieval must tell statements apart by their entity from the start (default 0)", 0),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),

@@ -66,9 +66,7 @@ KVCache Model::new_cache(int64_t batch, int64_t capacity) const {
 }
 
 // ---------------------------------------------------------------------------------------------- [rotary]
-namespace {
-
-at::Tensor compute_inv_freq(const ModelConfig& c, at::Device dev) {
+at::Tensor rope_inv_freq(const ModelConfig& c, at::Device dev) {
   if (c.rope == RopeStyle::None) return {};
   const int64_t dim = c.rotary_dim;
   // As HF computes it, in float32: 1 / theta^(arange(0, dim, 2) / dim).
@@ -89,6 +87,8 @@ at::Tensor compute_inv_freq(const ModelConfig& c, at::Device dev) {
   }
   return inv.to(dev);
 }
+
+namespace {
 
 // x: [B, T, N, hd]; rotates the first rotary_dim dims of each head, then multiplies by `scale`.
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, RopeStyle style,
@@ -395,7 +395,7 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
 
 Model::Model(ModelConfig cfg, ModelWeights w, at::Device device, at::ScalarType dtype)
     : cfg_(std::move(cfg)), w_(std::move(w)), device_(device), dtype_(dtype) {
-  inv_freq_ = compute_inv_freq(cfg_, device_);
+  inv_freq_ = hl::rope_inv_freq(cfg_, device_);
 }
 
 Model::~Model() = default;

@@ -160,6 +160,11 @@ class Model {
   at::Tensor inv_freq_;  // [rotary_dim / 2] float32 on device
 };
 
+// Rotary inverse frequencies of a config (float32 on `dev`, [rotary_dim / 2]) as HF computes them, with the
+// config's rope scaling (linear or llama3) applied; undefined without rotary positions. Training code that must
+// match the engine (the model organism) computes its frequencies here too.
+at::Tensor rope_inv_freq(const ModelConfig& c, at::Device dev);
+
 // Sets the intra-op thread count (0 = hardware concurrency). Debian's libtorch defaults to 1.
 void set_compute_threads(int n);
 // Distinct threads one of the engine's own parallel loops (at::parallel_for in hl_core) actually runs on: the

@@ -227,6 +227,76 @@ TEST_CASE("organism curriculum: the context weight scales the passage's own word
   at::set_num_threads(threads);
 }
 
+TEST_CASE("organism curriculum: questions drawn with replacement ask some statements twice, each by its own value") {
+  const World w = make_world(5);
+  Rng rng(31);
+  int64_t questions = 0, repeated_docs = 0, unasked = 0;
+  for (int doc = 0; doc < 100; ++doc) {
+    const Doc d = make_passage(w, rng, 256, 8, 8, 0.0, 0.0, 0.1f, -1, true);
+    const Told t = told(w, d);
+    REQUIRE(t.said.size() == 8 * 3);
+    std::map<std::pair<std::string, std::string>, std::string> value;
+    for (size_t i = 0; i < t.said.size(); i += 3) value[{t.said[i], t.said[i + 1]}] = t.said[i + 2];
+    std::set<std::vector<std::string>> distinct_asked(t.asked.begin(), t.asked.end());
+    for (const auto& q : t.asked) {
+      const auto it = value.find({q[0], q[1]});
+      REQUIRE(it != value.end());
+      CHECK(q[2] == it->second);  // each question is answered by the statement it asks about
+    }
+    questions += static_cast<int64_t>(t.asked.size());
+    if (distinct_asked.size() < t.asked.size()) ++repeated_docs;
+    unasked += 8 - static_cast<int64_t>(distinct_asked.size());
+  }
+  CHECK(questions == 100 * 8);  // as many questions as statements, as without replacement
+  // With 8 draws from 8 statements about 2.75 go unasked per document (8 (7/8)^8); elimination no longer works.
+  CHECK(repeated_docs > 90);
+  CHECK(unasked > 200);
+  CHECK(unasked < 350);
+  // Off by default, and then nothing changes: every statement asked once, the earlier documents unchanged.
+  Rng r1(32), r2(32);
+  const Doc once = make_passage(w, r1, 256, 8, 8, 0.0, 0.0, 0.1f, -1);
+  CHECK(once.words == make_passage(w, r2, 256, 8, 8, 0.0, 0.0, 0.1f, -1, false).words);
+  const Told t = told(w, once);
+  CHECK(std::set<std::vector<std::string>>(t.asked.begin(), t.asked.end()).size() == 8);
+  // The training option reaches the documents and the recorded configuration.
+  TrainConfig c = tiny(4);
+  c.ask_with_replacement = true;
+  CHECK(train_config_from_json(train_config_json(c), "test").ask_with_replacement);
+  CHECK_FALSE(train_config_from_json(train_config_json(tiny(4)), "test").ask_with_replacement);
+  auto j = nlohmann::json::parse(train_config_json(c));
+  j["ask_with_replacement"] = 1;
+  CHECK_THROWS_WITH_AS(train_config_from_json(j.dump(), "cfg"), "cfg: field ask_with_replacement is not true or false", Error);
+}
+
+TEST_CASE("organism: without embedding decay the embeddings of tokens a step did not see are left as they were") {
+  ScratchDir d("organism_embedding_decay");
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  auto one_step = [&](bool embedding_decay, const char* name) {
+    TrainConfig c = tiny(1);
+    c.warmup = 0, c.lr = 1e-2, c.weight_decay = 0.5, c.embedding_decay = embedding_decay;
+    train(c, d.dir / name, {}, nullptr, 1);
+    return load_tensors(d.dir / name / "model.safetensors", nullptr);
+  };
+  const auto kept = one_step(false, "kept"), decayed = one_step(true, "decayed");
+  const at::Tensor a = kept.at("model.embed_tokens.weight"), b = decayed.at("model.embed_tokens.weight");
+  // A row no token of the step used has no gradient, so AdamW moves it by the decay alone: by (1 - lr wd) with decay,
+  // not at all without. The rows the step used move by their updates in both runs.
+  const at::Tensor ratio = (b / a).nan_to_num(1.0);
+  const at::Tensor untouched = ((ratio - (1 - 1e-2 * 0.5)).abs() < 1e-6).all(1);
+  const int64_t n_untouched = untouched.sum().item<int64_t>();
+  CHECK(n_untouched > a.size(0) / 2);  // most of the vocabulary is absent from one small batch
+  CHECK(n_untouched < a.size(0));
+  // The other matrices decay in both runs alike (the step's gradients are the same: both start from the same weights).
+  CHECK(kept.at("model.layers.0.self_attn.q_proj.weight").equal(decayed.at("model.layers.0.self_attn.q_proj.weight")));
+  CHECK(kept.at("lm_head.weight").equal(decayed.at("lm_head.weight")));
+  CHECK(train_config_from_json(train_config_json(tiny(1)), "test").embedding_decay);
+  TrainConfig off = tiny(1);
+  off.embedding_decay = false;
+  CHECK_FALSE(train_config_from_json(train_config_json(off), "test").embedding_decay);
+  at::set_num_threads(threads);
+}
+
 TEST_CASE("organism curriculum: entity repetition documents repeat a run of names, the repeat weighted") {
   const World w = make_world(5);
   Rng r(3);
@@ -361,7 +431,8 @@ TEST_CASE("organism training is deterministic and a cancelled run resumes to the
     std::map<std::string, std::string> meta;
     const auto saved = load_tensors(d.dir / "older" / "checkpoint.safetensors", &meta);
     auto cfg = nlohmann::json::parse(meta.at("config"));
-    for (const char* k : {"conflict_from", "context_weight", "same_attribute", "update", "fact_override", "init_std"}) {
+    for (const char* k : {"conflict_from", "context_weight", "same_attribute", "update", "fact_override", "init_std",
+                          "embedding_decay", "ask_with_replacement", "rope_llama3_factor", "rope_llama3_original"}) {
       REQUIRE(cfg.contains(k));
       cfg.erase(k);
     }
@@ -440,6 +511,42 @@ TEST_CASE("the organism's directory runs in the engine as in training") {
   auto m3 = Model::load(d.dir / "theta_default", lo);
   KVCache cache3 = m3->new_cache(1, static_cast<int64_t>(ids.size()));
   CHECK((m3->forward(x, cache3, fo).logits[0] - got2).abs().max().item<double>() > 1e-3);
+  // Llama 3's RoPE scaling reaches config.json as HF writes it; the engine reads it and computes what training did.
+  c.rope_theta = 10000, c.rope_llama3_factor = 32;
+  train(c, d.dir / "llama3", {});
+  const auto scaling = nlohmann::json::parse(slurp(d.dir / "llama3" / "config.json"))["rope_scaling"];
+  CHECK(scaling["rope_type"] == "llama3");
+  CHECK(scaling["factor"].get<double>() == 32);
+  CHECK(scaling["original_max_position_embeddings"].get<int64_t>() == c.context);
+  auto m4 = Model::load(d.dir / "llama3", lo);
+  KVCache cache4 = m4->new_cache(1, static_cast<int64_t>(ids.size()));
+  const at::Tensor got4 = m4->forward(x, cache4, fo).logits[0].contiguous();
+  const auto ref4 = training_forward_logits(d.dir / "llama3", ids);
+  CHECK((got4 - at::from_blob(const_cast<float*>(ref4.data()), got4.sizes(), at::kFloat)).abs().max().item<double>() <= 1e-4);
+  // Head size 16 over a context of 256: pairs with wavelength under 64 turn as before, those over 256 turn 32x slower.
+  const at::Tensor inv = m4->rope_inv_freq(), plain = m->rope_inv_freq();
+  REQUIRE(inv.numel() == 8);
+  for (int64_t i = 0; i < 8; ++i) {
+    const double w = 2 * M_PI / plain[i].item<double>();
+    if (w < 64) CHECK(inv[i].item<double>() == doctest::Approx(plain[i].item<double>()));
+    if (w > 256) CHECK(inv[i].item<double>() == doctest::Approx(plain[i].item<double>() / 32));
+  }
+  CHECK(inv[7].item<double>() < plain[7].item<double>() / 31);
+  // A shorter original length moves the bounds: over 64 tokens, pairs slower than one turn in 64 are scaled.
+  c.rope_llama3_original = 64, c.steps = 1;
+  train(c, d.dir / "llama3_64", {});
+  CHECK(nlohmann::json::parse(slurp(d.dir / "llama3_64" / "config.json"))["rope_scaling"]["original_max_position_embeddings"] == 64);
+  const at::Tensor inv64 = Model::load(d.dir / "llama3_64", lo)->rope_inv_freq();
+  int64_t scaled = 0;
+  for (int64_t i = 0; i < 8; ++i)
+    if (2 * M_PI / plain[i].item<double>() > 64) {
+      CHECK(inv64[i].item<double>() == doctest::Approx(plain[i].item<double>() / 32));
+      ++scaled;
+    }
+  CHECK(scaled >= 4);
+  TrainConfig bad = tiny(1);
+  bad.rope_llama3_factor = 0.5;
+  CHECK_THROWS_WITH_AS(train(bad, d.dir / "bad", {}), "organism train: rope_llama3_factor must be >= 1 (1 = no scaling)", Error);
 }
 
 TEST_CASE("organism CLI: train, data and eval on a small model; bad directories are named") {
@@ -447,7 +554,8 @@ TEST_CASE("organism CLI: train, data and eval on a small model; bad directories 
   const auto out = (d.dir / "m").string();
   auto r = run_cli({"organism", "train", "--steps", "4", "--hidden", "32", "--heads", "4", "--layers", "2",
                     "--intermediate", "64", "--context", "128", "--batch-tokens", "512", "--weight-decay", "0.05",
-                    "--context-weight", "0.2", "--conflict-from", "2", "--init-std", "0.05", "--out", out, "--threads", "1"});
+                    "--context-weight", "0.2", "--conflict-from", "2", "--init-std", "0.05", "--no-embedding-decay",
+                    "--ask-with-replacement", "--out", out, "--threads", "1"});
   REQUIRE_MESSAGE(r.status == 0, r.err);
   CHECK(r.out.find("step      4/4") != std::string::npos);
   const TrainConfig made = organism_config(out);  // the options reach the recorded configuration
@@ -455,6 +563,8 @@ TEST_CASE("organism CLI: train, data and eval on a small model; bad directories 
   CHECK(made.context_weight == 0.2);
   CHECK(made.conflict_from == 2);
   CHECK(made.init_std == 0.05);
+  CHECK_FALSE(made.embedding_decay);
+  CHECK(made.ask_with_replacement);
   r = run_cli({"organism", "data", "--model", out, "--out", (d.dir / "data").string(), "--items", "5"});
   REQUIRE_MESSAGE(r.status == 0, r.err);
   for (const char* s : {"organism_retrieval", "organism_needle", "organism_conflict", "organism_distractors"}) {
