@@ -183,7 +183,8 @@ Form form_from_name(const std::string& s) {
   if (s == "attribute-first") return Form::AttributeFirst;
   if (s == "value-first") return Form::ValueFirst;
   if (s == "cloze") return Form::Cloze;
-  throw Error("organism form '" + s + "': expected entity-first, attribute-first, value-first or cloze");
+  if (s == "entity-first-is") return Form::EntityFirstIs;
+  throw Error("organism form '" + s + "': expected entity-first, attribute-first, value-first, cloze or entity-first-is");
 }
 
 const char* form_name(Form f) {
@@ -191,6 +192,7 @@ const char* form_name(Form f) {
     case Form::AttributeFirst: return "attribute-first";
     case Form::ValueFirst: return "value-first";
     case Form::Cloze: return "cloze";
+    case Form::EntityFirstIs: return "entity-first-is";
     case Form::EntityFirst: break;
   }
   return "entity-first";
@@ -206,6 +208,7 @@ std::vector<std::string> statement_words(const World& w, const std::string& e, c
 std::vector<std::string> question_words(const World& w, const std::string& e, const std::string& a) {
   if (w.form == Form::AttributeFirst) return {a, "of", e, "?"};
   if (w.form == Form::ValueFirst || w.form == Form::Cloze) return {"?", a, "of", e};
+  if (w.form == Form::EntityFirstIs) return {e, a, "is", "?"};
   return {e, a, "?"};
 }
 
@@ -234,7 +237,7 @@ World make_world(uint64_t seed, const WorldShape& shape) {
   w.time_words = kTimes;
   w.form = shape.form;
   w.function_words = kFunction;
-  if (w.form != Form::EntityFirst) w.function_words.push_back("of");  // the other words keep their order
+  if (w.form != Form::EntityFirst && w.form != Form::EntityFirstIs) w.function_words.push_back("of");  // the other words keep their order
   std::set<std::string> taken;
   for (const auto& x : w.vocabulary()) taken.insert(x);
   Rng rng(seed ^ 0x6F7267616E69736Dull);  // "organism"

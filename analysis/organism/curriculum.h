@@ -21,7 +21,12 @@
 // know which entity it belongs to, so no head can copy it by attending to it. Form::Cloze words them
 // "{attribute} of {entity} {value} ." and asks the statement's own beginning, "? {attribute} of {entity}": the value
 // follows its entity, so an induction head (the question's entity finds the token after the statement's entity)
-// retrieves it by attending to the value itself.
+// retrieves it by attending to the value itself. Form::EntityFirstIs states facts as Form::EntityFirst does and asks
+// them in the statement's own words up to the value, "{entity} {attribute} is ?": the question mark then has its
+// entity, attribute and "is" at the same offsets (-3, -2, -1) as a statement's value has them, so one head moving a
+// token from a fixed offset gives the question and every statement's value the same code for their entity, and the
+// match between them is a comparison of equal codes (in the other forms the two sides get the entity from different
+// offsets, through different heads, and the match must learn to map one code onto the other).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -44,8 +49,8 @@ class Rng {
 };
 
 // How statements and questions are worded (see the top of this file).
-enum class Form { EntityFirst, AttributeFirst, ValueFirst, Cloze };
-// By name: "entity-first", "attribute-first", "value-first" or "cloze" (hl::Error naming the accepted names otherwise), and back.
+enum class Form { EntityFirst, AttributeFirst, ValueFirst, Cloze, EntityFirstIs };
+// By name: "entity-first", "attribute-first", "value-first", "cloze" or "entity-first-is" (hl::Error naming the accepted names otherwise), and back.
 Form form_from_name(const std::string& name);
 const char* form_name(Form f);
 

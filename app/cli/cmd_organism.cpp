@@ -121,7 +121,7 @@ RegisterCommand reg(
      integer("same-attribute-until", "N", "train: before step N every recall document and passage has one attribute, so retrieval must tell statements apart by their entity from the start (default 0)", 0),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
-     text("form", "NAME", "train: how facts are worded: entity-first (default; 'zorano color is teal .', 'zorano color ?'), attribute-first ('color of zorano is teal .', 'color of zorano ?') value-first ('teal is color of zorano .', '? color of zorano'), or cloze ('color of zorano teal .', '? color of zorano')"),
+     text("form", "NAME", "train: how facts are worded: entity-first (default; 'zorano color is teal .', 'zorano color ?'), attribute-first ('color of zorano is teal .', 'color of zorano ?') value-first ('teal is color of zorano .', '? color of zorano'), cloze ('color of zorano teal .', '? color of zorano') or entity-first-is ('zorano color is teal .', 'zorano color is ?')"),
      text("out", "DIR", "train: output model directory (resumes when it holds a checkpoint); data: output folder"),
      text("model", "DIR", "eval, data: the organism's directory"),
      text("device", "DEV", "cpu (default) or cuda"),

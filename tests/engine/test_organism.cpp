@@ -383,6 +383,25 @@ TEST_CASE("organism curriculum: the attribute-first form words the same draws wi
   CHECK(std::string(form_name(Form::Cloze)) == "cloze");
   CHECK(form_from_name("value-first") == Form::ValueFirst);
   CHECK(std::string(form_name(Form::ValueFirst)) == "value-first");
+  // Entity-first, asked in the statement's words: the same vocabulary and draws as entity-first; the question mark has
+  // its entity, attribute and "is" where a statement's value has them.
+  const World q = make_world(5, WorldShape{96, 384, 6, Form::EntityFirstIs});
+  CHECK(q.vocabulary() == e.vocabulary());
+  CHECK(statement_words(q, "zorano", "color", "teal") == statement_words(e, "zorano", "color", "teal"));
+  CHECK(question_words(q, "zorano", "color") == std::vector<std::string>{"zorano", "color", "is", "?"});
+  for (uint64_t seed : {31u, 32u}) {
+    Rng r1(seed), r2(seed);
+    const Told te = told(e, make_passage(e, r1, 256, 6, 6, 0.0, 0.4)), tq = told(q, make_passage(q, r2, 256, 6, 6, 0.0, 0.4));
+    CHECK(tq.said == te.said);
+    CHECK(tq.asked == te.asked);
+  }
+  Rng r8(8);
+  const QaItem cq = make_conflict_item(q, r8);
+  CHECK(cq.answer == ce.answer);
+  CHECK(cq.prompt == "previously " + entity + " " + attribute + " is " + ca.other + " . currently " + entity + " " + attribute +
+                         " is " + ca.answer + " . " + entity + " " + attribute + " is ?");
+  CHECK(form_from_name("entity-first-is") == Form::EntityFirstIs);
+  CHECK(std::string(form_name(Form::EntityFirstIs)) == "entity-first-is");
   // More attributes: the default world's six come first with the same values and facts; every word is distinct.
   const World m = make_world(5, WorldShape{96, 384, 18, Form::EntityFirst});
   CHECK(m.attributes.size() == kMaxAttributes);  // the lists hold as many attributes as the limit says
