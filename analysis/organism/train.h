@@ -25,8 +25,8 @@ struct TrainConfig {
   double rope_theta = 10000.0;
   // Llama 3's RoPE scaling with this factor (1 = none): the frequencies whose wavelength exceeds the original length
   // (below) are divided by it, those under a quarter of it kept, the ones between blended (HF's "llama3" rope type
-  // with low_freq_factor 1, high_freq_factor 4). Fast pairs stay for finding a
-  // neighbour by its offset; the slow ones barely turn over the whole context, so content can match at any distance.
+  // with low_freq_factor 1, high_freq_factor 4). Fast pairs stay for finding a neighbour by its offset; the slow ones
+  // barely turn over the whole context, so content can match at any distance.
   double rope_llama3_factor = 1.0;
   // Its original_max_position_embeddings (0 = the context): pairs turning within a quarter of it are kept.
   int64_t rope_llama3_original = 0;

@@ -97,7 +97,7 @@ RegisterCommand reg(
      integer("intermediate", "N", "train: MLP width (default 384)", 8, 65536),
      integer("context", "N", "train: context length (default 512)", 128, 65536),
      real("rope-theta", "X", "train: RoPE base (default 10000); larger leaves more of each head's dimensions for matching content far apart", 2, 1e12),
-     real("rope-llama3-factor", "F", "train: Llama 3's RoPE scaling: frequencies slower than one turn over the context divided by F, those faster than four kept, the ones between blended (default 1 = off)", 1, 1e6),
+     real("rope-llama3-factor", "F", "train: Llama 3's RoPE scaling: frequencies slower than one turn over the original length (--rope-llama3-original, default the context) divided by F, those faster than four turns kept, the ones between blended (default 1 = off)", 1, 1e6),
      integer("rope-llama3-original", "N", "train: with --rope-llama3-factor, the length whose quarter and whole bound the kept and the scaled frequencies (default: the context)", 16, 1 << 24),
      integer("batch-tokens", "N", "train: tokens per step (default 8192)", 128, 1 << 24),
      real("lr", "X", "train: peak learning rate (default 3e-3)", 1e-6, 1),
