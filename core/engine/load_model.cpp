@@ -114,8 +114,11 @@ std::unique_ptr<Model> Model::load(const fs::path& path, const LoadOptions& opt)
                   "single llama2.c .bin inside)");
     }
     ModelConfig cfg = load_model_config(cfg_path);
-    // CPU float32 with the packed kernels: each layer is packed as it is read (one load unit a layer).
-    const bool pack_now = dtype == at::kFloat && dev.is_cpu() && opt.pack_weights && engine::packing_applies();
+    // CPU float32 with the packed kernels: each layer is packed as it is read (one load unit a layer). Every kernel
+    // family packs, the portable one too: a packed product sums each output in one order whatever the number of
+    // rows, so a position's logits (and a profiled head's score) do not depend on the batch it ran in. The BLAS
+    // sums in an order that depends on the row count (OpenBLAS's kernels differ by 1e-6 between shapes).
+    const bool pack_now = dtype == at::kFloat && dev.is_cpu() && opt.pack_weights;
     progress = std::make_unique<LoadProgress>(opt, (pack_now ? 1 : 2) * cfg.n_layers + 2);
     progress->step("config");
     // 16-bit projections only where they will be packed: every other path computes on float32 weights.

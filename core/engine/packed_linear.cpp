@@ -248,7 +248,7 @@ int64_t source_row(const PackedWeight& w, int64_t p, int64_t c) {
 bool PackedWeight::applies(const at::Tensor& w) {
   return w.defined() && w.device().is_cpu() &&
          (w.scalar_type() == at::kFloat || w.scalar_type() == at::kBFloat16 || w.scalar_type() == at::kHalf) &&
-         w.dim() == 2 && packing_applies();
+         w.dim() == 2;
 }
 
 int64_t PackedWeight::panel_feature(int64_t p) const {
@@ -498,8 +498,6 @@ at::Tensor packed_silu_gate(const at::Tensor& x_in, const PackedWeight& w, const
 const char* storage_name(PackedWeight::Storage s) {
   return s == PackedWeight::Storage::F32 ? "f32" : s == PackedWeight::Storage::BF16 ? "bf16" : "f16";
 }
-
-bool packing_applies() { return kernels::active_isa() != kernels::Isa::Portable; }
 
 const char* packed_kernels() { return kernels::isa_name(kernels::active_isa()); }
 

@@ -29,8 +29,8 @@ class PackedWeight {
   // The panels' element type (the packed tensor's dtype).
   enum class Storage { F32, BF16, F16 };
 
-  // Whether weights on this device and dtype are packed: a 2-D CPU float32, bfloat16 or float16 tensor, and
-  // packing_applies().
+  // Whether weights on this device and dtype are packed: a 2-D CPU float32, bfloat16 or float16 tensor (on every
+  // kernel family, the portable one included).
   static bool applies(const at::Tensor& w);
   // w: [N, K] float32, bfloat16 or float16 on the CPU (N even for GatePairs), packed in its own type. Throws
   // hl::Error naming `what` otherwise.
@@ -92,10 +92,6 @@ at::Tensor packed_qkv_rope(const at::Tensor& x, const PackedWeight& w, const at:
 // silu(x G^T + b_g) * (x U^T + b_u), [..., I], for a GatePairs weight [G; U]; b: [2 I] (= [b_g; b_u]) or undefined.
 at::Tensor packed_silu_gate(const at::Tensor& x, const PackedWeight& w, const at::Tensor& b);
 
-// Whether weights are packed at all: the kernel table in use is a vector family (AVX2 or AVX-512). The portable
-// tiles run packed products correctly (tests force them) but more slowly than the BLAS, so portable builds and
-// HEADLIGHT_KERNELS=portable keep the row-major weights.
-bool packing_applies();
 // "avx512", "avx2" or "portable": the kernel family packed products run on now (kernels::active_isa()).
 const char* packed_kernels();
 // "f32", "bf16" or "f16".

@@ -8,27 +8,50 @@
 namespace hl::kernels::portable {
 namespace {
 
-// m rows by W columns (`cols` of them stored) of the same product, portably. A compile-time width lets the
-// compiler vectorise the column loop with the baseline instruction set (SSE2, NEON).
-template <int W>
-void tile_generic(int64_t m, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, float* C,
-                  int64_t ldc, int64_t cols) {
-  for (int64_t r = 0; r < m; ++r) {
-    float acc[W] = {};
-    for (int64_t k = 0; k < K; ++k) {
+// Four floats as one value: GCC and Clang lower it to the baseline vector registers (SSE2, NEON).
+typedef float V4 __attribute__((vector_size(16)));
+
+V4 load4(const float* p) {
+  V4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// R rows by 4 NV columns (`cols` of them stored) of the same product: each weight row loaded feeds R rows of
+// accumulators, held in registers. Every output is the same sum in the same order (k ascending from zero) whatever
+// R is, so a row's result never depends on how many rows share the product.
+template <int R, int NV>
+void rows_of(const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, float* C, int64_t ldc,
+             int64_t cols) {
+  V4 acc[R][NV] = {};
+  for (int64_t k = 0; k < K; ++k) {
+    V4 b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = load4(B + k * ldb + 4 * v);
+    for (int r = 0; r < R; ++r) {
       const float a = A[r * lda + k];
-      const float* b = B + k * ldb;
-      for (int c = 0; c < W; ++c) acc[c] += a * b[c];
+      for (int v = 0; v < NV; ++v) acc[r][v] += a * b[v];
     }
-    std::copy(acc, acc + cols, C + r * ldc);
+  }
+  for (int r = 0; r < R; ++r) {
+    float out[4 * NV];
+    std::memcpy(out, acc[r], sizeof out);
+    std::copy(out, out + cols, C + r * ldc);
   }
 }
 
-void tile_of_width(int64_t m, int64_t width, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
-                   float* C, int64_t ldc, int64_t cols) {
-  if (width == 16) return tile_generic<16>(m, A, lda, B, ldb, K, C, ldc, cols);
-  if (width == 8) return tile_generic<8>(m, A, lda, B, ldb, K, C, ldc, cols);
-  for (int64_t r = 0; r < m; ++r) {  // the last few columns of a narrow head
+// Threes of rows (12 accumulators and a 16-float weight row's 4 vectors fill SSE2's 16 registers), then single rows.
+template <int NV>
+void tile_rows(int64_t m, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K, float* C, int64_t ldc,
+               int64_t cols) {
+  int64_t r = 0;
+  for (; r + 3 <= m; r += 3) rows_of<3, NV>(A + r * lda, lda, B, ldb, K, C + r * ldc, ldc, cols);
+  for (; r < m; ++r) rows_of<1, NV>(A + r * lda, lda, B, ldb, K, C + r * ldc, ldc, cols);
+}
+
+// The same for any width up to 16 (the last few columns of a narrow head), one row at a time.
+void rows_narrow(int64_t m, int64_t width, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
+                 float* C, int64_t ldc, int64_t cols) {
+  for (int64_t r = 0; r < m; ++r) {
     float acc[16] = {};
     for (int64_t k = 0; k < K; ++k) {
       const float a = A[r * lda + k];
@@ -36,6 +59,13 @@ void tile_of_width(int64_t m, int64_t width, const float* A, int64_t lda, const 
     }
     std::copy(acc, acc + cols, C + r * ldc);
   }
+}
+
+void tile_of_width(int64_t m, int64_t width, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t K,
+                   float* C, int64_t ldc, int64_t cols) {
+  if (width == 16) return tile_rows<4>(m, A, lda, B, ldb, K, C, ldc, cols);
+  if (width == 8) return tile_rows<2>(m, A, lda, B, ldb, K, C, ldc, cols);
+  rows_narrow(m, width, A, lda, B, ldb, K, C, ldc, cols);
 }
 
 float bf16_to_float(uint16_t b) {

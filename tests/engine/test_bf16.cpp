@@ -182,10 +182,6 @@ TEST_CASE("a bf16 checkpoint loads with bf16 packed projections by default; --dt
   const Model& m32 = bf16_model(true);
   CHECK((m16.dtype() == at::kFloat));
   CHECK(m32.weight_storage() == "f32");
-  if (!engine::packing_applies()) {
-    CHECK(m16.weight_storage() == "f32");  // nothing is packed here: the projections are read as float32
-    return;
-  }
   REQUIRE(m16.weights_packed());
   CHECK(m16.weight_storage() == "bf16");
   CHECK(m16.projection_bytes() * 2 ==
@@ -218,9 +214,10 @@ TEST_CASE("bf16 copy of every architecture fixture: logits, capture and greedy i
   for (const auto& name : kArchitectures) {
     INFO(name);
     const auto& g = golden(fixture(name) / "golden.safetensors");
-    // Packed 16-bit where packing applied at load; the generic build reads the projections as float32.
+    // Packed 16-bit at load, on every kernel family.
     const Model& m16 = bf16_model(false, name);
-    CHECK(m16.weight_storage() == std::string(m16.weights_packed() ? "bf16" : "f32"));
+    REQUIRE(m16.weights_packed());
+    CHECK(m16.weight_storage() == "bf16");
     expect_same_run(to_ids(g.at("input_ids_a")), nullptr, name);
     expect_same_run(to_ids(g.at("input_ids_b")), nullptr, name);
   }
@@ -278,11 +275,10 @@ TEST_CASE("bf16 and f16 SmolLM2-shape models (rotary pairs) equal their float32 
       lo.dtype = "f32";
       m32 = Model::load(dirs.back()->dir, lo);
     }
-    if (m16->weights_packed()) {
-      CHECK(m16->weight_storage() == type);
-      CHECK(m16->weights().lm_head_p);
-      CHECK((m16->weights().layers[0].qkv_p->layout() == PackedWeight::Layout::RopePairs));
-    }
+    REQUIRE(m16->weights_packed());
+    CHECK(m16->weight_storage() == type);
+    CHECK(m16->weights().lm_head_p);
+    CHECK((m16->weights().layers[0].qkv_p->layout() == PackedWeight::Layout::RopePairs));
     const std::vector<int64_t> ids = {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403, 9000, 12};
     for (int64_t T : {1, 13}) {
       INFO("prompt tokens ", T);

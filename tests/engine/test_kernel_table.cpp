@@ -97,8 +97,6 @@ TEST_CASE("kernel table: families, forcing the portable path, and clear errors")
     for (auto* f : t.small_linear_rows) CHECK((f != nullptr));
     CHECK((t.packed_tile != nullptr) == (isa == kernels::Isa::Avx512));
     CHECK((t.rope_tile != nullptr) == (isa == kernels::Isa::Avx512));
-    // Weights are packed on the vector families only.
-    CHECK(engine::packing_applies() == (isa != kernels::Isa::Portable));
   }
   kernels::reset_isa();
   CHECK(kernels::active_isa() == isas.front());  // no HEADLIGHT_KERNELS in the test environment: the best family
@@ -148,7 +146,7 @@ TEST_CASE("cli: info reports the kernel table's family; HEADLIGHT_KERNELS choose
   for (kernels::Isa isa : kernels::supported_isas()) families.push_back(kernels::isa_name(isa));
   CHECK(j["kernel_families"] == families);
   CHECK(j["cpu_features"]["avx512f"] == kernels::cpu_features().avx512f);
-  CHECK(j["projections"].get<std::string>().find(engine::packing_applies() ? "packed" : "row-major") == 0);
+  CHECK(j["projections"].get<std::string>().find(std::string("packed, ") + kernels::isa_name(kernels::table().isa)) == 0);
 
   struct EnvGuard {
     ~EnvGuard() { unsetenv("HEADLIGHT_KERNELS"); }
@@ -158,7 +156,7 @@ TEST_CASE("cli: info reports the kernel table's family; HEADLIGHT_KERNELS choose
   REQUIRE(r.status == 0);
   j = json::parse(r.out);
   CHECK(j["kernels"] == "portable");
-  CHECK(j["projections"].get<std::string>().find("row-major") == 0);  // portable kernels keep row-major weights
+  CHECK(j["projections"] == "packed, portable kernels");  // every family packs (a row's sums never depend on the batch)
 
   setenv("HEADLIGHT_KERNELS", "avx9", 1);
   r = run_cli({"info"});
