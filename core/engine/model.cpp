@@ -245,7 +245,8 @@ ForwardResult Model::forward(const at::Tensor& ids_in, KVCache& cache, const For
   ForwardResult res;
   at::Tensor x;
   if (first == 0) {
-    x = at::embedding(w_.embed, ids);
+    // A tied float32 head, packed, holds the embedding table (the lookups read its rows).
+    x = w_.embed.defined() ? at::embedding(w_.embed, ids) : w_.lm_head_p->rows(ids);
     if (w_.pos_embed.defined()) {
       at::Tensor pos = at::arange(pos0, pos0 + T, at::TensorOptions().dtype(at::kLong).device(device_));
       x = x + at::embedding(w_.pos_embed, pos).unsqueeze(0);
@@ -442,9 +443,20 @@ bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
       if (on_layer) on_layer(static_cast<int64_t>(l));
     }
   }
+  // The LM head is packed too: the packed product sums each logit in one order whatever the number of rows, where
+  // the BLAS's order depends on it (so a profiled head's score would depend on how many heads share a forward).
+  // Float32 weights: a tied head takes the embedding table's place (lookups read the packed rows), one copy.
+  const PackedWeight::Storage st = w_.layers.front().qkv_p->storage();
+  if (!w_.lm_head_p && st == PackedWeight::Storage::F32 && w_.lm_head_w.defined() && w_.lm_head_w.dim() == 2 &&
+      w_.lm_head_w.scalar_type() == at::kFloat) {
+    const bool tied = w_.lm_head_w.is_same(w_.embed);
+    w_.lm_head_p = std::make_shared<const PackedWeight>(
+        PackedWeight::pack(w_.lm_head_w, PackedWeight::Layout::Plain, "the LM head"));
+    w_.lm_head_w = at::Tensor();
+    if (tied) w_.embed = at::Tensor();
+  }
   // 16-bit projections (a bf16/f16 checkpoint): the LM head in the same type, exactly its checkpoint values (read
   // as float32, which holds them exactly). A tied head keeps the float32 embedding table for the lookups.
-  const PackedWeight::Storage st = w_.layers.front().qkv_p->storage();
   if (!w_.lm_head_p && st != PackedWeight::Storage::F32 && w_.lm_head_w.defined() && w_.lm_head_w.dim() == 2) {
     const at::Tensor head = w_.lm_head_w.to(st == PackedWeight::Storage::BF16 ? at::kBFloat16 : at::kHalf);
     // Never a rounding the checkpoint did not have. Compared in blocks of rows: a whole float32 copy of the head
@@ -486,7 +498,7 @@ int64_t Model::projection_bytes() const {
 }
 
 int64_t Model::param_count() const {
-  int64_t n = w_.embed.numel();
+  int64_t n = w_.embed.defined() ? w_.embed.numel() : 0;
   auto add = [&](const at::Tensor& t) {
     if (t.defined()) n += t.numel();
   };
@@ -494,7 +506,7 @@ int64_t Model::param_count() const {
   add(w_.final_norm_w);
   add(w_.final_norm_b);
   if (!cfg_.tie_word_embeddings) add(w_.lm_head_w);
-  if (!cfg_.tie_word_embeddings && w_.lm_head_p) n += w_.lm_head_p->numel();
+  if (w_.lm_head_p && (!cfg_.tie_word_embeddings || !w_.embed.defined())) n += w_.lm_head_p->numel();
   add(w_.lm_head_b);
   for (const auto& l : w_.layers) {
     for (const auto* t : {&l.norm1_w, &l.norm1_b, &l.norm2_w, &l.norm2_b, &l.qkv_w, &l.qkv_b, &l.o_w, &l.o_b, &l.up_w,

@@ -49,12 +49,12 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  at::Tensor embed;      // [V, D]
+  at::Tensor embed;      // [V, D]; undefined when a packed tied head holds it (lm_head_p->rows)
   at::Tensor pos_embed;  // [P, D] (learned positions) or undefined
   at::Tensor final_norm_w, final_norm_b;
   at::Tensor lm_head_w, lm_head_b;  // lm_head_w may alias embed (tied)
-  // After Model::pack_weights with 16-bit projections: the LM head packed in their type (decode reads it whole
-  // every token: in float32 it would be a third of a small model's bytes); lm_head_w is then released.
+  // After Model::pack_weights: the LM head packed (float32; with 16-bit projections in their type, as decode reads
+  // it whole every token); lm_head_w is then released.
   std::shared_ptr<const engine::PackedWeight> lm_head_p;
   std::vector<LayerWeights> layers;
 };

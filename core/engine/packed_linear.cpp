@@ -358,6 +358,26 @@ at::Tensor PackedWeight::unpack() const {
   return w;
 }
 
+at::Tensor PackedWeight::rows(const at::Tensor& ids_in) const {
+  if (layout_ != Layout::Plain || storage_ != Storage::F32)
+    throw Error("packed weight rows: only a plain float32 weight serves lookups");
+  const at::Tensor ids = ids_in.to(at::kLong).contiguous();
+  std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
+  shape.push_back(k_);
+  at::Tensor out = at::empty(shape, at::kFloat);
+  const int64_t* id = ids.data_ptr<int64_t>();
+  float* dst = out.data_ptr<float>();
+  for (int64_t i = 0; i < ids.numel(); ++i) {
+    const int64_t r = id[i];
+    if (r < 0 || r >= n_)
+      throw Error("token id " + std::to_string(r) + " is outside the vocabulary (" + std::to_string(n_) + " rows)");
+    // Plain panels hold features in order: row r is column r % 16 of panel r / 16, one float every 16.
+    const float* col = static_cast<const float*>(panel_data(r / kPanel)) + r % kPanel;
+    for (int64_t k = 0; k < k_; ++k) dst[i * k_ + k] = col[k * kPanel];
+  }
+  return out;
+}
+
 namespace {
 
 // x as rows (validated by as_rows), w of the epilogue's layout: out (ldo floats a row) = epilogue(x W^T + b).

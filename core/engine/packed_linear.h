@@ -51,6 +51,9 @@ class PackedWeight {
   int64_t element_size() const { return storage_ == Storage::F32 ? 4 : 2; }
   // The [N, K] matrix back as float32 (exact for every storage; tests, callers that need the row-major weight).
   at::Tensor unpack() const;
+  // Rows ids of the [N, K] matrix as float32 [ids..., K] (exact): a tied LM head, packed, serves the embedding
+  // lookups. A Plain-layout float32 weight; throws hl::Error for an id outside [0, N).
+  at::Tensor rows(const at::Tensor& ids) const;
 
   // Panel p: [K][16] elements of the storage type, 64-byte aligned; columns past the matrix are zero.
   const void* panel_data(int64_t p) const { return base_ + p * k_ * 16 * element_size(); }

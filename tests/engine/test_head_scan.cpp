@@ -1,11 +1,15 @@
 // scan_heads (the profiler's inner loop): every candidate head steered alone, batched per layer, branched from the
 // unsteered layers below and the unsteered prompt prefix, equals one full steered forward per head.
 #include <cmath>
+#include <fstream>
 
 #include "core/engine/head_scan.h"
+#include "core/engine/synth.h"
 #include "core/error.h"
 #include "engine/doctest_torch.h"
 #include "engine/golden.h"
+#include "engine/kernel_choice.h"
+#include "scratch_dir.h"
 
 using namespace hl;
 using namespace hl::test;
@@ -189,4 +193,49 @@ TEST_CASE("scan_heads: progress, cancellation from the progress callback, no can
   HeadScanOptions bad;
   bad.watch_tokens = {c.vocab};
   CHECK(error_of([&] { scan_heads(m, ids, cand, bad); }).find("watched token") != std::string::npos);
+}
+
+TEST_CASE("batch invariance: a head's scanned logits and a sequence's logits are the same floats in any batch, every kernel") {
+  // More heads a layer than the small-batch row kernels take (8), so that batched forwards reach the LM head with
+  // more rows than that: a tied head (the embedding table) and an untied one.
+  KernelChoice kernels;
+  for (const bool tied : {true, false}) {
+    INFO("tied LM head ", tied);
+    hl_test::ScratchDir dir(tied ? "batch_inv_tied" : "batch_inv_untied");
+    const std::string cfg = (dir.dir / "shape.json").string();
+    {
+      std::ofstream f(cfg);
+      f << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 192,
+               "intermediate_size": 320, "num_hidden_layers": 2, "num_attention_heads": 12, "num_key_value_heads": 4,
+               "vocab_size": 1000, "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+               "hidden_act": "silu", "torch_dtype": "float32", "tie_word_embeddings": )"
+        << (tied ? "true" : "false") << "}";
+    }
+    SynthOptions so;
+    so.like = cfg;
+    so.seed = 3;
+    write_synthetic_model(so, dir.dir / "m");
+    LoadOptions lo;
+    lo.load_tokenizer = false;
+    const auto m = Model::load(dir.dir / "m", lo);
+    const std::vector<int64_t> ids = {1, 403, 407, 261, 378, 256, 282, 277, 365, 440, 403, 900, 12, 77, 5, 613};
+    const AttentionBias cand = pasta_all_heads(*m, static_cast<int64_t>(ids.size()), 3, 7);
+    HeadScanOptions all;  // one batched forward of 12 rows a layer
+    HeadScanOptions fives;
+    fives.max_rows = 5;
+    const HeadScanResult a = scan_heads(*m, ids, cand, all), b = scan_heads(*m, ids, cand, fives);
+    CHECK(a.forwards < b.forwards);
+    CHECK(at::equal(a.base, b.base));
+    CHECK(at::equal(a.steered, b.steered));
+    // Twelve sequences in one forward: each row's logits are those of the sequence run alone.
+    at::Tensor batch = at::randint(4, 1000, {12, 16}, at::kLong);
+    KVCache cb = m->new_cache(12, 16);
+    ForwardOptions fo;
+    fo.all_logits = true;
+    const at::Tensor lb = m->forward(batch, cb, fo).logits;
+    for (int64_t r : {0, 11}) {
+      KVCache c1 = m->new_cache(1, 16);
+      CHECK(at::equal(lb.narrow(0, r, 1), m->forward(batch.narrow(0, r, 1), c1, fo).logits));
+    }
+  }
 }

@@ -69,6 +69,10 @@ TEST_CASE("packed linear equals x W^T + b for odd shapes, 1..600 rows, every ker
       CHECK(p.out_features() == n);
       CHECK(p.in_features() == k);
       CHECK(at::equal(p.unpack(), w));
+      // Rows by id (a tied LM head's embedding lookups), any id shape.
+      const at::Tensor ids = at::randint(0, n, {2, 5}, at::kLong);
+      CHECK(at::equal(p.rows(ids), at::embedding(w, ids)));
+      CHECK_THROWS_WITH_AS(p.rows(at::tensor({n}, at::kLong)), doctest::Contains("outside the vocabulary"), hl::Error);
       // Up to 600 rows: items of 256 rows, a second and a partial third.
       for (int64_t rows : {1, 2, 5, 6, 7, 8, 9, 13, 49, 100, 257, 600}) {
         INFO("n ", n, " k ", k, " rows ", rows);
