@@ -222,20 +222,40 @@ void write_model_dir(const Net& n, const TrainConfig& c, const World& w, const f
 
 }  // namespace
 
+const std::vector<TrainField>& train_fields() {
+  using C = TrainConfig;
+  auto i = [](const char* k, int64_t C::*m, bool required = false) {
+    return TrainField{k, TrainField::Int, required, m, nullptr, nullptr};
+  };
+  auto r = [](const char* k, double C::*m, bool required = false) {
+    return TrainField{k, TrainField::Real, required, nullptr, m, nullptr};
+  };
+  auto b = [](const char* k, bool C::*m) { return TrainField{k, TrainField::Bool, false, nullptr, nullptr, m}; };
+  static const std::vector<TrainField> f = {
+      i("hidden", &C::hidden, true), i("layers", &C::layers, true), i("heads", &C::heads, true),
+      i("intermediate", &C::intermediate, true), i("context", &C::context, true), r("rope_theta", &C::rope_theta),
+      r("rope_llama3_factor", &C::rope_llama3_factor), i("rope_llama3_original", &C::rope_llama3_original),
+      i("steps", &C::steps, true), i("batch_tokens", &C::batch_tokens, true), r("lr", &C::lr, true),
+      r("min_lr_ratio", &C::min_lr_ratio, true), r("weight_decay", &C::weight_decay, true), r("beta1", &C::beta1, true),
+      r("beta2", &C::beta2, true), r("clip", &C::clip, true), i("warmup", &C::warmup, true), r("init_std", &C::init_std),
+      b("embedding_decay", &C::embedding_decay), b("ask_with_replacement", &C::ask_with_replacement),
+      r("mix_fact", &C::mix_fact), r("mix_recall", &C::mix_recall), r("mix_passage", &C::mix_passage),
+      r("mix_repeat", &C::mix_repeat), r("fact_override", &C::fact_override), r("update", &C::update),
+      i("conflict_from", &C::conflict_from), r("context_weight", &C::context_weight),
+      r("same_attribute", &C::same_attribute), i("same_attribute_until", &C::same_attribute_until),
+      r("share_128", &C::share_128), r("share_256", &C::share_256), i("fact_entities", &C::fact_entities),
+      i("passage_entities", &C::passage_entities), i("attributes", &C::attributes)};
+  return f;
+}
+
 std::string train_config_json(const TrainConfig& c) {
-  const ordered_json j = {{"format_version", kFormatVersion}, {"seed", c.seed}, {"hidden", c.hidden},
-                          {"layers", c.layers}, {"heads", c.heads}, {"intermediate", c.intermediate},
-                          {"context", c.context}, {"rope_theta", c.rope_theta}, {"rope_llama3_factor", c.rope_llama3_factor},
-                          {"rope_llama3_original", c.rope_llama3_original}, {"steps", c.steps}, {"batch_tokens", c.batch_tokens},
-                          {"lr", c.lr}, {"min_lr_ratio", c.min_lr_ratio}, {"weight_decay", c.weight_decay},
-                          {"beta1", c.beta1}, {"beta2", c.beta2}, {"clip", c.clip}, {"warmup", c.warmup}, {"init_std", c.init_std},
-                          {"embedding_decay", c.embedding_decay}, {"ask_with_replacement", c.ask_with_replacement},
-                          {"mix_fact", c.mix_fact}, {"mix_recall", c.mix_recall}, {"mix_passage", c.mix_passage}, {"mix_repeat", c.mix_repeat},
-                          {"fact_override", c.fact_override}, {"update", c.update}, {"conflict_from", c.conflict_from},
-                          {"context_weight", c.context_weight}, {"same_attribute", c.same_attribute},
-                          {"same_attribute_until", c.same_attribute_until}, {"share_128", c.share_128},
-                          {"share_256", c.share_256}, {"fact_entities", c.fact_entities}, {"passage_entities", c.passage_entities}, {"attributes", c.attributes},
-                          {"form", form_name(c.form)}};
+  ordered_json j = {{"format_version", kFormatVersion}, {"seed", c.seed}};
+  for (const TrainField& f : train_fields()) {
+    if (f.kind == TrainField::Int) j[f.key] = c.*f.i;
+    if (f.kind == TrainField::Real) j[f.key] = c.*f.r;
+    if (f.kind == TrainField::Bool) j[f.key] = c.*f.b;
+  }
+  j["form"] = form_name(c.form);
   return j.dump();
 }
 
@@ -243,50 +263,29 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& w
   const auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) throw Error(where + ": not a JSON object");
   TrainConfig c;
-  auto get_int = [&](const char* k, int64_t& v) {
-    if (!j.contains(k) || !j[k].is_number_integer()) throw Error(where + ": field " + k + " is missing or not an integer");
-    v = j[k].get<int64_t>();
-  };
-  auto get_real = [&](const char* k, double& v) {
-    if (!j.contains(k) || !j[k].is_number()) throw Error(where + ": field " + k + " is missing or not a number");
-    v = j[k].get<double>();
-  };
-  int64_t seed = 0;
-  get_int("seed", seed);
-  c.seed = static_cast<uint64_t>(seed);
-  get_int("hidden", c.hidden), get_int("layers", c.layers), get_int("heads", c.heads);
-  get_int("intermediate", c.intermediate), get_int("context", c.context), get_int("steps", c.steps);
-  get_int("batch_tokens", c.batch_tokens), get_int("warmup", c.warmup);
-  get_real("lr", c.lr), get_real("min_lr_ratio", c.min_lr_ratio), get_real("weight_decay", c.weight_decay);
-  get_real("beta1", c.beta1), get_real("beta2", c.beta2), get_real("clip", c.clip);
-  // Curriculum fields are optional (their defaults are what the first organisms were trained with).
-  for (auto [k, v] : {std::pair<const char*, double*>{"mix_fact", &c.mix_fact}, {"mix_recall", &c.mix_recall},
-                      {"mix_passage", &c.mix_passage}, {"mix_repeat", &c.mix_repeat}, {"fact_override", &c.fact_override}, {"update", &c.update},
-                      {"context_weight", &c.context_weight}, {"same_attribute", &c.same_attribute}, {"share_128", &c.share_128}, {"share_256", &c.share_256}})
-    if (j.contains(k)) get_real(k, *v);
-  if (j.contains("conflict_from")) get_int("conflict_from", c.conflict_from);
-  if (j.contains("rope_theta")) get_real("rope_theta", c.rope_theta);
-  if (j.contains("rope_llama3_factor")) get_real("rope_llama3_factor", c.rope_llama3_factor);
-  if (j.contains("rope_llama3_original")) get_int("rope_llama3_original", c.rope_llama3_original);
-  if (j.contains("init_std")) get_real("init_std", c.init_std);
-  for (auto [k, v] : {std::pair<const char*, bool*>{"embedding_decay", &c.embedding_decay},
-                      {"ask_with_replacement", &c.ask_with_replacement}})
-    if (j.contains(k)) {
-      if (!j[k].is_boolean()) throw Error(where + ": field " + std::string(k) + " is not true or false");
-      *v = j[k].get<bool>();
+  auto field = [&](const char* k, bool required, bool ok, const char* expected) {
+    if (!j.contains(k)) {
+      if (required) throw Error(where + ": field " + k + " is missing");
+      return false;
     }
-  if (j.contains("same_attribute_until")) get_int("same_attribute_until", c.same_attribute_until);
-  if (j.contains("fact_entities")) get_int("fact_entities", c.fact_entities);
-  if (j.contains("passage_entities")) get_int("passage_entities", c.passage_entities);
-  if (j.contains("attributes")) {
-    get_int("attributes", c.attributes);
-    if (c.attributes < 1 || c.attributes > kMaxAttributes)
-      throw Error(where + ": field attributes is " + std::to_string(c.attributes) + ", expected 1.." + std::to_string(kMaxAttributes));
+    if (!ok) throw Error(where + ": field " + k + " is not " + expected);
+    return true;
+  };
+  if (field("seed", true, j.contains("seed") && j["seed"].is_number_integer(), "an integer"))
+    c.seed = static_cast<uint64_t>(j["seed"].get<int64_t>());
+  for (const TrainField& f : train_fields()) {
+    const bool has = j.contains(f.key);
+    if (f.kind == TrainField::Int && field(f.key, f.required, has && j[f.key].is_number_integer(), "an integer"))
+      c.*f.i = j[f.key].get<int64_t>();
+    if (f.kind == TrainField::Real && field(f.key, f.required, has && j[f.key].is_number(), "a number"))
+      c.*f.r = j[f.key].get<double>();
+    if (f.kind == TrainField::Bool && field(f.key, f.required, has && j[f.key].is_boolean(), "true or false"))
+      c.*f.b = j[f.key].get<bool>();
   }
-  if (j.contains("form")) {
-    if (!j["form"].is_string()) throw Error(where + ": field form is not a string");
+  if (c.attributes < 1 || c.attributes > kMaxAttributes)
+    throw Error(where + ": field attributes is " + std::to_string(c.attributes) + ", expected 1.." + std::to_string(kMaxAttributes));
+  if (field("form", false, j.contains("form") && j["form"].is_string(), "a string"))
     c.form = form_from_name(j["form"].get<std::string>());  // refuses an unknown form, naming it
-  }
   return c;
 }
 

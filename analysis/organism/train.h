@@ -61,6 +61,21 @@ struct TrainConfig {
   std::string device = "cpu";
 };
 
+// The config's numeric and true/false fields, in organism.json's order: the JSON writer and reader and the CLI
+// (flag = the key with '-' for '_') all walk this table, so an option is one line here. Not in it: seed (unsigned),
+// form (a name) and device (not recorded).
+struct TrainField {
+  const char* key;
+  enum Kind { Int, Real, Bool } kind;
+  // In every organism.json (the first organisms' fields); the others read as their default when absent, which is
+  // what a run made before they existed trained with.
+  bool required;
+  int64_t TrainConfig::*i;
+  double TrainConfig::*r;
+  bool TrainConfig::*b;
+};
+const std::vector<TrainField>& train_fields();
+
 struct TrainProgress {
   int64_t step = 0, steps = 0;
   double loss = 0;          // mean weighted loss of the last reporting window

@@ -20,19 +20,15 @@ int organism_train(const Args& a) {
   set_threads(a);
   organism::TrainConfig c;
   c.seed = static_cast<uint64_t>(a.get_int("seed", 1));
-  for (auto [flag, field] : {std::pair<const char*, int64_t*>{"steps", &c.steps}, {"hidden", &c.hidden}, {"layers", &c.layers},
-                             {"heads", &c.heads}, {"intermediate", &c.intermediate}, {"context", &c.context},
-                             {"batch-tokens", &c.batch_tokens}, {"warmup", &c.warmup},
-                             {"fact-entities", &c.fact_entities}, {"passage-entities", &c.passage_entities}, {"attributes", &c.attributes},
-                             {"conflict-from", &c.conflict_from}, {"same-attribute-until", &c.same_attribute_until},
-                             {"rope-llama3-original", &c.rope_llama3_original}})
-    *field = a.get_int(flag, *field);
+  // Every numeric field of the config whose flag the command takes (the key with '-' for '_'); the two flags that
+  // switch a default off or on stand apart.
+  for (const organism::TrainField& f : organism::train_fields()) {
+    std::string flag = f.key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    if (f.kind == organism::TrainField::Int) c.*f.i = a.get_int(flag, c.*f.i);
+    if (f.kind == organism::TrainField::Real) c.*f.r = a.get_double(flag, c.*f.r);
+  }
   c.warmup = std::min(c.warmup, c.steps);
-  for (auto [flag, field] : {std::pair<const char*, double*>{"lr", &c.lr}, {"rope-theta", &c.rope_theta}, {"rope-llama3-factor", &c.rope_llama3_factor}, {"weight-decay", &c.weight_decay}, {"init-std", &c.init_std}, {"mix-fact", &c.mix_fact},
-                             {"mix-recall", &c.mix_recall}, {"mix-passage", &c.mix_passage}, {"mix-repeat", &c.mix_repeat},
-                             {"fact-override", &c.fact_override}, {"update", &c.update},
-                             {"context-weight", &c.context_weight}, {"same-attribute", &c.same_attribute}, {"share-128", &c.share_128}, {"share-256", &c.share_256}})
-    *field = a.get_double(flag, *field);
   if (a.has("no-embedding-decay")) c.embedding_decay = false;
   if (a.has("ask-with-replacement")) c.ask_with_replacement = true;
   c.form = organism::form_from_name(a.get("form", organism::form_name(c.form)));
