@@ -221,6 +221,14 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
     profile_needle.push_back(make_needle_item(c.w, rng, long_len / 2, rng.uniform()));
   }
 
+  // Binding: every statement of the passage has the question's attribute, so only the entity tells the answer from
+  // the 1-6 others. Its own stream, drawn after the others, so the sets above are the same items they always were.
+  std::vector<QaItem> binding;
+  Rng binding_rng(o.seed * 0x9E3779B97F4A7C15ull + 0xB1D);
+  for (int64_t i = 0; i < o.items; ++i)
+    binding.push_back(make_retrieval_item(c.w, binding_rng, long_len / 4 + binding_rng.below(long_len / 4),
+                                          2 + binding_rng.below(6), true));
+
   ordered_json r;
   r["model"] = o.model_dir.string();
   r["eval_seed"] = o.seed;
@@ -238,6 +246,13 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
     ordered_json j = ordered_json::object();
     for (const auto& [n, v] : by_n) j[std::to_string(n)] = {{"items", v.second}, {"accuracy", static_cast<double>(v.first) / static_cast<double>(v.second)}};
     r["retrieval_accuracy_by_statements"] = j;
+  }
+  say("binding accuracy (same-attribute distractors)");
+  {
+    double chance = 0;  // answering one of the question's statements at random
+    for (const auto& it : binding) chance += 1.0 / static_cast<double>(it.statements);
+    r["binding_accuracy"] = accuracy(c, binding, std::nullopt);
+    r["binding_chance"] = chance / static_cast<double>(binding.size());
   }
   say("fact recall");
   r["fact_recall"] = accuracy(c, facts, std::nullopt);
@@ -360,6 +375,9 @@ std::string eval_report_text(const ordered_json& r) {
       s << " " << it.key() << ":" << pct(it.value()["accuracy"]);
     s << "\n";
   }
+  if (r.contains("binding_accuracy"))
+    s << "  binding (all statements share the asked attribute) " << pct(r["binding_accuracy"]) << " (chance "
+      << pct(r["binding_chance"]) << ")\n";
   s << "  closed-book fact recall            " << pct(r["fact_recall"]) << "\n";
   s << "  needle accuracy by depth (" << r["needle_length_tokens"] << " tokens):";
   for (auto it = r["needle_accuracy_by_depth"].begin(); it != r["needle_accuracy_by_depth"].end(); ++it)

@@ -27,7 +27,8 @@ struct EvalOptions {
 
 // The figures as JSON: retrieval_accuracy, needle_accuracy_by_depth, conflict_new_share_baseline,
 // conflict_new_share_pasta, influence_by_delta, ablation_top_heads, ablation_random_heads, and the details
-// (counts, the profiled heads, fact recall). Throws hl::Error naming the file for a bad directory.
+// (counts, the profiled heads, fact recall, binding_accuracy: retrieval where every statement has the asked
+// attribute, against binding_chance). Throws hl::Error naming the file for a bad directory.
 nlohmann::ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel = nullptr,
                                 const std::function<void(const std::string&)>& log = {});
 
