@@ -445,31 +445,32 @@ bool Model::pack_weights(const std::function<void(int64_t layer)>& on_layer) {
   }
   // The LM head is packed too: the packed product sums each logit in one order whatever the number of rows, where
   // the BLAS's order depends on it (so a profiled head's score would depend on how many heads share a forward).
-  // Float32 weights: a tied head takes the embedding table's place (lookups read the packed rows), one copy.
   const PackedWeight::Storage st = w_.layers.front().qkv_p->storage();
-  if (!w_.lm_head_p && st == PackedWeight::Storage::F32 && w_.lm_head_w.defined() && w_.lm_head_w.dim() == 2 &&
-      w_.lm_head_w.scalar_type() == at::kFloat) {
-    const bool tied = w_.lm_head_w.is_same(w_.embed);
-    w_.lm_head_p = std::make_shared<const PackedWeight>(
-        PackedWeight::pack(w_.lm_head_w, PackedWeight::Layout::Plain, "the LM head"));
-    w_.lm_head_w = at::Tensor();
-    if (tied) w_.embed = at::Tensor();
-  }
-  // 16-bit projections (a bf16/f16 checkpoint): the LM head in the same type, exactly its checkpoint values (read
-  // as float32, which holds them exactly). A tied head keeps the float32 embedding table for the lookups.
-  if (!w_.lm_head_p && st != PackedWeight::Storage::F32 && w_.lm_head_w.defined() && w_.lm_head_w.dim() == 2) {
-    const at::Tensor head = w_.lm_head_w.to(st == PackedWeight::Storage::BF16 ? at::kBFloat16 : at::kHalf);
-    // Never a rounding the checkpoint did not have. Compared in blocks of rows: a whole float32 copy of the head
-    // would add its size to the load's peak memory.
-    bool exact = true;
-    for (int64_t r = 0; r < head.size(0) && exact; r += 4096) {
-      const int64_t n = std::min<int64_t>(4096, head.size(0) - r);
-      exact = at::equal(head.narrow(0, r, n).to(at::kFloat), w_.lm_head_w.narrow(0, r, n));
-    }
-    if (exact) {
-      w_.lm_head_p =
-          std::make_shared<const PackedWeight>(PackedWeight::pack(head, PackedWeight::Layout::Plain, "the LM head"));
+  if (!w_.lm_head_p && w_.lm_head_w.defined() && w_.lm_head_w.dim() == 2) {
+    if (st == PackedWeight::Storage::F32) {
+      // Float32 (the compute dtype here): a tied head takes the embedding table's place (lookups read the packed
+      // rows), one copy.
+      const bool tied = w_.lm_head_w.is_same(w_.embed);
+      w_.lm_head_p = std::make_shared<const PackedWeight>(
+          PackedWeight::pack(w_.lm_head_w, PackedWeight::Layout::Plain, "the LM head"));
       w_.lm_head_w = at::Tensor();
+      if (tied) w_.embed = at::Tensor();
+    } else {
+      // 16-bit projections (a bf16/f16 checkpoint): the LM head in the same type, exactly its checkpoint values
+      // (read as float32, which holds them exactly). A tied head keeps the float32 embedding table for the lookups.
+      const at::Tensor head = w_.lm_head_w.to(st == PackedWeight::Storage::BF16 ? at::kBFloat16 : at::kHalf);
+      // Never a rounding the checkpoint did not have. Compared in blocks of rows: a whole float32 copy of the head
+      // would add its size to the load's peak memory.
+      bool exact = true;
+      for (int64_t r = 0; r < head.size(0) && exact; r += 4096) {
+        const int64_t n = std::min<int64_t>(4096, head.size(0) - r);
+        exact = at::equal(head.narrow(0, r, n).to(at::kFloat), w_.lm_head_w.narrow(0, r, n));
+      }
+      if (exact) {
+        w_.lm_head_p =
+            std::make_shared<const PackedWeight>(PackedWeight::pack(head, PackedWeight::Layout::Plain, "the LM head"));
+        w_.lm_head_w = at::Tensor();
+      }
     }
   }
   return true;
