@@ -208,6 +208,11 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   // Held-out sets: fresh random passages (values drawn anew), needles at 11 depths, conflict prompts (a form never
   // trained), closed-book questions.
   std::vector<QaItem> retrieval, needle, conflict, facts, profile_retrieval, profile_needle;
+  // Retrieval with same-attribute distractors (2-7 statements, a quarter to half the context): only the entity tells
+  // the answer from the others.
+  auto distractor_item = [&](Rng& r) {
+    return make_retrieval_item(c.w, r, long_len / 4 + r.below(long_len / 4), 2 + r.below(6), true);
+  };
   for (int64_t i = 0; i < o.items; ++i)
     retrieval.push_back(make_retrieval_item(c.w, rng, 64 + rng.below(long_len - 64), 1 + rng.below(8)));
   const int64_t per_depth = std::max<int64_t>(1, o.items / 10);
@@ -217,7 +222,7 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   for (int64_t i = 0; i < o.items; ++i) facts.push_back(make_fact_item(c.w, rng));
   for (int64_t i = 0; i < o.profile_examples; ++i) {
     // Retrieval with same-attribute distractors: the task on which the heads that bind entity to value matter.
-    profile_retrieval.push_back(make_retrieval_item(c.w, rng, long_len / 4 + rng.below(long_len / 4), 2 + rng.below(6), true));
+    profile_retrieval.push_back(distractor_item(rng));
     profile_needle.push_back(make_needle_item(c.w, rng, long_len / 2, rng.uniform()));
   }
 
@@ -225,9 +230,7 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   // the 1-6 others. Its own stream, drawn after the others, so the sets above are the same items they always were.
   std::vector<QaItem> binding;
   Rng binding_rng(o.seed * 0x9E3779B97F4A7C15ull + 0xB1D);
-  for (int64_t i = 0; i < o.items; ++i)
-    binding.push_back(make_retrieval_item(c.w, binding_rng, long_len / 4 + binding_rng.below(long_len / 4),
-                                          2 + binding_rng.below(6), true));
+  for (int64_t i = 0; i < o.items; ++i) binding.push_back(distractor_item(binding_rng));
 
   ordered_json r;
   r["model"] = o.model_dir.string();
