@@ -326,10 +326,19 @@ Doc make_passage(const World& w, Rng& rng, int64_t length, int64_t n_statements,
     for (int64_t i = 0; i < n_questions; ++i) asked.push_back(rng.below(n_statements));
   else
     asked = distinct(rng, n_statements, n_questions);
+  const size_t passage_end = d.words.size();
   for (int64_t q : asked) {
     const auto& s = st[static_cast<size_t>(q)];
+    const std::string& v = answer[static_cast<size_t>(q)];
     for (const auto& x : question_words(w, s.entity, s.attribute)) add(d, x, x == "?" ? 1.f : 0.5f);
-    add(d, answer[static_cast<size_t>(q)], kRetrievalWeight);
+    // The statement that answers: the one with this entity, attribute and value (unique in a passage: pairs are
+    // distinct, an update gives another value), its value's position within it.
+    const auto said = statement_words(w, s.entity, s.attribute, v);
+    const auto at = std::find_end(d.words.begin(), d.words.begin() + static_cast<std::ptrdiff_t>(passage_end), said.begin(), said.end());
+    if (at != d.words.begin() + static_cast<std::ptrdiff_t>(passage_end))
+      d.links.emplace_back(static_cast<int64_t>(d.words.size()) - 1,
+                           (at - d.words.begin()) + (std::find(said.begin(), said.end(), v) - said.begin()));
+    add(d, v, kRetrievalWeight);
     add(d, ".");
   }
   return d;

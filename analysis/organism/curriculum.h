@@ -90,6 +90,10 @@ std::vector<std::string> question_words(const World& w, const std::string& entit
 struct Doc {
   std::vector<std::string> words;
   std::vector<float> weight;  // per word: loss weight of predicting this word from the ones before it
+  // Each in-context answer's retrieval link: (the position the answer is predicted from, the position of the value
+  // in the statement that answers it). A retrieval head attends along it; the trainer can supervise one head to
+  // (TrainConfig::attention_supervision). Recording them draws nothing.
+  std::vector<std::pair<int64_t, int64_t>> links;
 };
 
 struct CurriculumMix {

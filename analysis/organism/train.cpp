@@ -91,8 +91,10 @@ ModelConfig engine_rope_config(const TrainConfig& c) {
   return m;
 }
 
-// logits [B, T, V] of a batch of ids [B, T].
-torch::Tensor forward(Net& n, const TrainConfig& c, const torch::Tensor& ids) {
+// logits [B, T, V] of a batch of ids [B, T]; with `att_out`, also the attention probabilities [B, H, T, T] of
+// layer `att_layer`.
+torch::Tensor forward(Net& n, const TrainConfig& c, const torch::Tensor& ids, torch::Tensor* att_out = nullptr,
+                      int64_t att_layer = -1) {
   const int64_t B = ids.size(0), T = ids.size(1), H = c.heads, hd = c.hidden / c.heads;
   const auto dev = ids.device();
   auto opts = torch::TensorOptions().dtype(torch::kFloat).device(dev);
@@ -114,6 +116,7 @@ torch::Tensor forward(Net& n, const TrainConfig& c, const torch::Tensor& ids) {
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
     torch::Tensor att = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * scale + mask, -1);
+    if (att_out && l == att_layer) *att_out = att;
     torch::Tensor o = torch::matmul(att, v).transpose(1, 2).reshape({B, T, c.hidden});
     x = x + torch::linear(o, n[p + "self_attn.o_proj.weight"]);
     h = rms_norm(x, n[p + "post_attention_layernorm.weight"], 1e-5);
@@ -126,6 +129,7 @@ torch::Tensor forward(Net& n, const TrainConfig& c, const torch::Tensor& ids) {
 
 struct Batch {
   torch::Tensor ids, weight;  // [B, T] int64, [B, T] float
+  torch::Tensor links;        // [N, 3] int64: (sequence, query position, key position) of each retrieval link
   int64_t tokens = 0;
 };
 
@@ -142,6 +146,7 @@ Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>&
   const int64_t B = std::max<int64_t>(1, c.batch_tokens / T);
   std::vector<int64_t> ids(static_cast<size_t>(B * T), 2);
   std::vector<float> wt(static_cast<size_t>(B * T), 0.f);
+  std::vector<int64_t> links;
   int64_t tokens = 0;
   for (int64_t b = 0; b < B; ++b) {
     const bool conflicts = step >= c.conflict_from;
@@ -155,11 +160,14 @@ Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>&
       ids[static_cast<size_t>(b * T) + i] = it->second;
       wt[static_cast<size_t>(b * T) + i] = d.weight[i];
     }
+    for (const auto& [qp, kp] : d.links)
+      if (qp < T - 1) links.insert(links.end(), {b, qp, kp});  // the model sees positions 0 .. T-2
     tokens += static_cast<int64_t>(d.words.size());
   }
   Batch out;
   out.ids = torch::from_blob(ids.data(), {B, T}, torch::kLong).clone();
   out.weight = torch::from_blob(wt.data(), {B, T}, torch::kFloat).clone();
+  out.links = torch::from_blob(links.data(), {static_cast<int64_t>(links.size() / 3), 3}, torch::kLong).clone();
   out.tokens = tokens;
   return out;
 }
@@ -244,7 +252,9 @@ const std::vector<TrainField>& train_fields() {
       i("conflict_from", &C::conflict_from), r("context_weight", &C::context_weight),
       r("same_attribute", &C::same_attribute), i("same_attribute_until", &C::same_attribute_until),
       r("share_128", &C::share_128), r("share_256", &C::share_256), i("fact_entities", &C::fact_entities),
-      i("passage_entities", &C::passage_entities), i("attributes", &C::attributes)};
+      i("passage_entities", &C::passage_entities), i("attributes", &C::attributes),
+      r("attention_supervision", &C::attention_supervision), i("supervised_layer", &C::supervised_layer),
+      i("supervised_head", &C::supervised_head)};
   return f;
 }
 
@@ -342,6 +352,11 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     throw Error("organism train: conflict_from and same_attribute_until must be >= 0, context_weight and same_attribute in [0, 1]");
   if (c.share_128 < 0 || c.share_256 < 0 || c.share_128 + c.share_256 > 1)
     throw Error("organism train: the 128- and 256-token step shares must be non-negative and sum to at most 1");
+  if (c.attention_supervision < 0) throw Error("organism train: attention_supervision must be >= 0");
+  if (c.supervised_layer < -1 || c.supervised_layer >= c.layers || c.supervised_head < 0 || c.supervised_head >= c.heads)
+    throw Error("organism train: supervised_layer must be -1 (the last) or 0.." + std::to_string(c.layers - 1) +
+                " and supervised_head 0.." + std::to_string(c.heads - 1));
+  const int64_t sup_layer = c.supervised_layer < 0 ? c.layers - 1 : c.supervised_layer;
   const torch::Device dev(c.device);
   const World w = organism_world(c);
   const auto words = w.vocabulary();
@@ -386,7 +401,7 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
   }
 
   const auto t0 = std::chrono::steady_clock::now();
-  double win_loss = 0, win_w = 0, win_ans = 0, win_ans_w = 0;
+  double win_loss = 0, win_w = 0, win_ans = 0, win_ans_w = 0, win_att = 0, win_att_n = 0;
   int64_t win_tokens = 0, win_steps = 0, tokens_total = 0;
   auto win_t = t0;
   double last_loss = 0;
@@ -398,12 +413,22 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     Batch b = make_batch(w, vocab, c, step);
     const torch::Tensor ids = b.ids.to(dev), wt = b.weight.to(dev);
     const torch::Tensor in = ids.slice(1, 0, -1), tgt = ids.slice(1, 1), tw = wt.slice(1, 1);
-    const torch::Tensor logits = forward(n, c, in);
+    // The supervised head's loss is measured whenever the batch has links (reported), and trained when weighted.
+    const bool has_links = b.links.size(0) > 0;
+    torch::Tensor att;
+    const torch::Tensor logits = forward(n, c, in, has_links ? &att : nullptr, sup_layer);
     const torch::Tensor nll = torch::nn::functional::cross_entropy(
         logits.reshape({-1, logits.size(-1)}), tgt.reshape({-1}),
         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
     const torch::Tensor wflat = tw.reshape({-1});
-    const torch::Tensor loss = (nll * wflat).sum() / wflat.sum().clamp_min(1e-6);
+    const torch::Tensor lm_loss = (nll * wflat).sum() / wflat.sum().clamp_min(1e-6);
+    torch::Tensor loss = lm_loss, att_loss;
+    if (has_links) {
+      const torch::Tensor L = b.links.to(dev);
+      const torch::Tensor p = att.select(1, c.supervised_head).index({L.select(1, 0), L.select(1, 1), L.select(1, 2)});
+      att_loss = -torch::log(p + 1e-9).mean();
+      if (c.attention_supervision > 0) loss = loss + att_loss * c.attention_supervision;
+    }
     for (auto& p : n.params)
       if (p.w.grad().defined()) p.w.mutable_grad().zero_();
     loss.backward();
@@ -422,9 +447,13 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
         if (p.decay) p.w.mul_(1 - lr * c.weight_decay);
         p.w.addcdiv_(p.m / bc1, (p.v / bc2).sqrt_().add_(1e-8), -lr);
       }
-      const double lv = loss.item<double>();
+      const double lv = lm_loss.item<double>();  // the language-model loss (the supervision is reported apart)
       win_loss += lv;
       win_w += 1;
+      if (att_loss.defined()) {
+        win_att += att_loss.item<double>();
+        win_att_n += 1;
+      }
       const torch::Tensor ans = (tw == kRetrievalWeight).reshape({-1});
       const double n_ans = ans.sum().item<double>();
       if (n_ans > 0) {
@@ -444,13 +473,14 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
       pr.steps = c.steps;
       pr.loss = win_loss / std::max(1.0, win_w);
       pr.answer_loss = win_ans_w > 0 ? win_ans / win_ans_w : 0;
+      pr.attention_loss = win_att_n > 0 ? win_att / win_att_n : 0;
       const double dt = std::chrono::duration<double>(now - win_t).count();
       pr.tokens_per_s = dt > 0 ? static_cast<double>(win_tokens) / dt : 0;
       pr.elapsed_s = std::chrono::duration<double>(now - t0).count();
       pr.eta_s = dt > 0 ? dt / static_cast<double>(win_steps) * static_cast<double>(c.steps - step - 1) : -1;
       pr.lr = lr_at(c, step);
       progress(pr);
-      win_loss = win_w = win_ans = win_ans_w = 0;
+      win_loss = win_w = win_ans = win_ans_w = win_att = win_att_n = 0;
       win_tokens = win_steps = 0;
       win_t = now;
     }

@@ -53,6 +53,13 @@ struct TrainConfig {
   double same_attribute = 0.0; // CurriculumMix::same_attribute
   bool ask_with_replacement = false;  // CurriculumMix::ask_with_replacement
   int64_t same_attribute_until = 0;  // before this step every recall document and passage has one attribute (share 1)
+  // Attention supervision: the weight of an auxiliary loss, -log of the attention that one head (supervised_layer,
+  // -1 = the last; supervised_head) pays from each in-context answer's position to the value of the statement that
+  // answers it (Doc::links), averaged over the answers, added to the language-model loss. 0 (the default) trains
+  // without it. It installs a retrieval head where the profiler and the ablation test can check it, and gives the
+  // match between the question's entity and the statement's entity a gradient of its own.
+  double attention_supervision = 0.0;
+  int64_t supervised_layer = -1, supervised_head = 0;
   double share_128 = 0.35, share_256 = 0.35;
   // The world: entities the weights know, and entities only ever described in context.
   int64_t fact_entities = 96, passage_entities = 384;
@@ -80,6 +87,9 @@ struct TrainProgress {
   int64_t step = 0, steps = 0;
   double loss = 0;          // mean weighted loss of the last reporting window
   double answer_loss = 0;   // loss on in-context answers only (the retrieval the organism must learn)
+  // -log of the attention the supervised head (TrainConfig::supervised_layer, supervised_head) pays along the
+  // retrieval links, averaged: what the attention supervision trains down; measured with it off as well.
+  double attention_loss = 0;
   double tokens_per_s = 0;
   double elapsed_s = 0, eta_s = -1;
   double lr = 0;

@@ -37,11 +37,14 @@ int organism_train(const Args& a) {
   organism::train(c, a.get("out"), [&](const organism::TrainProgress& p) {
     if (json) {
       nlohmann::json j = {{"step", p.step}, {"steps", p.steps}, {"loss", p.loss}, {"answer_loss", p.answer_loss},
+                          {"attention_loss", p.attention_loss},
                           {"tokens_per_s", p.tokens_per_s}, {"elapsed_s", p.elapsed_s}, {"eta_s", p.eta_s}, {"lr", p.lr}};
       std::printf("%s\n", j.dump().c_str());
     } else {
-      std::printf("step %6lld/%lld  loss %.4f  retrieval loss %.4f  %7.0f tok/s  lr %.2e  elapsed %5.0fs  eta %5.0fs\n",
-                  static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.answer_loss,
+      char att[40] = "";
+      if (c.attention_supervision > 0) std::snprintf(att, sizeof att, "  attention loss %.4f", p.attention_loss);
+      std::printf("step %6lld/%lld  loss %.4f  retrieval loss %.4f%s  %7.0f tok/s  lr %.2e  elapsed %5.0fs  eta %5.0fs\n",
+                  static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.answer_loss, att,
                   p.tokens_per_s, p.lr, p.elapsed_s, p.eta_s);
     }
     std::fflush(stdout);
@@ -115,6 +118,9 @@ RegisterCommand reg(
      real("same-attribute", "X", "train: share of recall documents and passages whose statements share one attribute, so only the entity tells them apart (default 0)", 0, 1),
      flag("ask-with-replacement", "train: draw the questions after a recall document or passage with replacement, so that the last ones cannot be answered by elimination"),
      integer("same-attribute-until", "N", "train: before step N every recall document and passage has one attribute, so retrieval must tell statements apart by their entity from the start (default 0)", 0),
+     real("attention-supervision", "X", "train: weight of an auxiliary loss that teaches one head (--supervised-layer, --supervised-head) to attend from each in-context answer's position to the value of the statement that answers it (default 0: off)", 0, 100),
+     integer("supervised-layer", "N", "train: the layer of the supervised head (default -1: the last)", -1, 255),
+     integer("supervised-head", "N", "train: the supervised head within its layer (default 0)", 0, 255),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
      text("form", "NAME", "train: how facts are worded: entity-first (default; 'zorano color is teal .', 'zorano color ?'), attribute-first ('color of zorano is teal .', 'color of zorano ?') value-first ('teal is color of zorano .', '? color of zorano'), cloze ('color of zorano teal .', '? color of zorano') or entity-first-is ('zorano color is teal .', 'zorano color is ?')"),

@@ -156,6 +156,47 @@ TEST_CASE("organism curriculum: updated statements are answered by their latest 
   CHECK(make_passage(w, r1, 256, 6, 6, 0.0, 0.0).words == make_passage(w, r2, 256, 6, 6).words);
 }
 
+TEST_CASE("organism curriculum: every answer's retrieval link runs from where it is predicted to the value that answers it") {
+  for (const Form form : {Form::EntityFirst, Form::AttributeFirst, Form::EntityFirstIs}) {
+    CAPTURE(form_name(form));
+    const World w = make_world(5, WorldShape{96, 384, 6, form});
+    const auto st = statement_words(w, "E", "A", "V"), qw = question_words(w, "E", "A");
+    const auto slot = [](const std::vector<std::string>& pattern, const char* p) {
+      return static_cast<int64_t>(std::find(pattern.begin(), pattern.end(), p) - pattern.begin());
+    };
+    // Whether the words at i state something about (e, a), with any value.
+    const auto states = [&](const Doc& d, int64_t i, const std::string& e, const std::string& a) {
+      for (size_t j = 0; j < st.size(); ++j) {
+        const std::string want = st[j] == "E" ? e : st[j] == "A" ? a : st[j];
+        if (i + static_cast<int64_t>(j) >= static_cast<int64_t>(d.words.size())) return false;
+        if (st[j] != "V" && d.words[static_cast<size_t>(i) + j] != want) return false;
+      }
+      return true;
+    };
+    Rng rng(12);
+    int64_t links = 0, answers = 0;
+    for (int doc = 0; doc < 100; ++doc) {
+      const Doc d = make_passage(w, rng, 256, 6, 6, 0.1, 0.5);  // known entities overridden, statements updated
+      answers += std::count(d.weight.begin(), d.weight.end(), kRetrievalWeight);
+      for (const auto& [q, k] : d.links) {
+        ++links;
+        REQUIRE(k < q);
+        REQUIRE(q + 1 < static_cast<int64_t>(d.words.size()));
+        CHECK(d.weight[static_cast<size_t>(q + 1)] == kRetrievalWeight);  // q predicts an in-context answer
+        CHECK(d.words[static_cast<size_t>(k)] == d.words[static_cast<size_t>(q + 1)]);  // k holds that value
+        // ... inside a statement about the question's entity and attribute, and no later one states them again.
+        const int64_t q_start = q + 1 - static_cast<int64_t>(qw.size()), s_start = k - slot(st, "V");
+        const std::string& e = d.words[static_cast<size_t>(q_start + slot(qw, "E"))];
+        const std::string& a = d.words[static_cast<size_t>(q_start + slot(qw, "A"))];
+        CHECK(states(d, s_start, e, a));
+        for (int64_t j = s_start + 1; j < q_start; ++j) CHECK_FALSE(states(d, j, e, a));
+      }
+    }
+    CHECK(answers == 100 * 6);
+    CHECK(links == answers);  // every answer has its link
+  }
+}
+
 TEST_CASE("organism curriculum: the context weight scales the passage's own words only, and draws nothing") {
   const World w = make_world(5);
   Rng r1(21), r2(21);
@@ -451,7 +492,8 @@ TEST_CASE("organism training is deterministic and a cancelled run resumes to the
     const auto saved = load_tensors(d.dir / "older" / "checkpoint.safetensors", &meta);
     auto cfg = nlohmann::json::parse(meta.at("config"));
     for (const char* k : {"conflict_from", "context_weight", "same_attribute", "update", "fact_override", "init_std",
-                          "embedding_decay", "ask_with_replacement", "rope_llama3_factor", "rope_llama3_original"}) {
+                          "embedding_decay", "ask_with_replacement", "rope_llama3_factor", "rope_llama3_original",
+                          "attention_supervision", "supervised_layer", "supervised_head"}) {
       REQUIRE(cfg.contains(k));
       cfg.erase(k);
     }
@@ -472,6 +514,38 @@ TEST_CASE("organism training is deterministic and a cancelled run resumes to the
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find("hidden (checkpoint 32, asked 48)") != std::string::npos);
   }
+  at::set_num_threads(threads);
+}
+
+TEST_CASE("organism: attention supervision teaches the chosen head to attend along the retrieval links") {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  ScratchDir d("organism_supervision");
+  // The supervised head's attention loss over the last steps, with the supervision off and on.
+  auto final_attention_loss = [&](double weight, int64_t layer, int64_t head, const char* name) {
+    TrainConfig c = tiny(60);
+    c.mix_fact = 0, c.mix_recall = 1, c.mix_passage = 0;  // every document has answers, and so links
+    c.attention_supervision = weight, c.supervised_layer = layer, c.supervised_head = head;
+    double last = 0;
+    train(c, d.dir / name, [&](const TrainProgress& p) { last = p.attention_loss; }, nullptr, 10);
+    return last;
+  };
+  const double off = final_attention_loss(0, -1, 0, "off"), on = final_attention_loss(5, -1, 0, "on");
+  const double other_head = final_attention_loss(5, 0, 3, "other");
+  CAPTURE(off);
+  CAPTURE(on);
+  CAPTURE(other_head);
+  CHECK(off > 0);                 // measured with the supervision off as well
+  CHECK(on < 0.5 * off);          // the supervised head attends along the links
+  CHECK(other_head < 0.5 * off);  // layer 0's head 3 can be taught too
+  // The supervision is recorded, and a head the model does not have is refused by name.
+  const TrainConfig rec = organism_config(d.dir / "on");
+  CHECK(rec.attention_supervision == 5);
+  CHECK(rec.supervised_layer == -1);
+  TrainConfig bad = tiny(1);
+  bad.supervised_head = 4;
+  CHECK_THROWS_WITH_AS(train(bad, d.dir / "bad", {}, nullptr, 1),
+                       "organism train: supervised_layer must be -1 (the last) or 0..1 and supervised_head 0..3", Error);
   at::set_num_threads(threads);
 }
 
