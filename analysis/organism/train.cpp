@@ -254,7 +254,7 @@ const std::vector<TrainField>& train_fields() {
       r("share_128", &C::share_128), r("share_256", &C::share_256), i("fact_entities", &C::fact_entities),
       i("passage_entities", &C::passage_entities), i("attributes", &C::attributes),
       r("attention_supervision", &C::attention_supervision), i("supervised_layer", &C::supervised_layer),
-      i("supervised_head", &C::supervised_head)};
+      i("supervised_head", &C::supervised_head), i("supervised_heads", &C::supervised_heads)};
   return f;
 }
 
@@ -353,9 +353,10 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
   if (c.share_128 < 0 || c.share_256 < 0 || c.share_128 + c.share_256 > 1)
     throw Error("organism train: the 128- and 256-token step shares must be non-negative and sum to at most 1");
   if (c.attention_supervision < 0) throw Error("organism train: attention_supervision must be >= 0");
-  if (c.supervised_layer < -1 || c.supervised_layer >= c.layers || c.supervised_head < 0 || c.supervised_head >= c.heads)
+  if (c.supervised_layer < -1 || c.supervised_layer >= c.layers || c.supervised_head < 0 || c.supervised_head >= c.heads ||
+      c.supervised_heads < 1 || c.supervised_head + c.supervised_heads > c.heads)
     throw Error("organism train: supervised_layer must be -1 (the last) or 0.." + std::to_string(c.layers - 1) +
-                " and supervised_head 0.." + std::to_string(c.heads - 1));
+                ", supervised_head 0.." + std::to_string(c.heads - 1) + " and supervised_heads at least 1, up to the last head");
   const int64_t sup_layer = c.supervised_layer < 0 ? c.layers - 1 : c.supervised_layer;
   const torch::Device dev(c.device);
   const World w = organism_world(c);
@@ -425,7 +426,8 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     torch::Tensor loss = lm_loss, att_loss;
     if (has_links) {
       const torch::Tensor L = b.links.to(dev);
-      const torch::Tensor p = att.select(1, c.supervised_head).index({L.select(1, 0), L.select(1, 1), L.select(1, 2)});
+      const torch::Tensor heads = att.slice(1, c.supervised_head, c.supervised_head + c.supervised_heads).transpose(0, 1);
+      const torch::Tensor p = heads.index({torch::indexing::Slice(), L.select(1, 0), L.select(1, 1), L.select(1, 2)});
       att_loss = -torch::log(p + 1e-9).mean();
       if (c.attention_supervision > 0) loss = loss + att_loss * c.attention_supervision;
     }

@@ -58,8 +58,9 @@ struct TrainConfig {
   // answers it (Doc::links), averaged over the answers, added to the language-model loss. 0 (the default) trains
   // without it. It installs a retrieval head where the profiler and the ablation test can check it, and gives the
   // match between the question's entity and the statement's entity a gradient of its own.
+  // supervised_heads > 1 supervises that many heads from supervised_head on, each along the same links.
   double attention_supervision = 0.0;
-  int64_t supervised_layer = -1, supervised_head = 0;
+  int64_t supervised_layer = -1, supervised_head = 0, supervised_heads = 1;
   double share_128 = 0.35, share_256 = 0.35;
   // The world: entities the weights know, and entities only ever described in context.
   int64_t fact_entities = 96, passage_entities = 384;

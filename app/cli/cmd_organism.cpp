@@ -121,6 +121,7 @@ RegisterCommand reg(
      real("attention-supervision", "X", "train: weight of an auxiliary loss that teaches one head (--supervised-layer, --supervised-head) to attend from each in-context answer's position to the value of the statement that answers it (default 0: off)", 0, 100),
      integer("supervised-layer", "N", "train: the layer of the supervised head (default -1: the last)", -1, 255),
      integer("supervised-head", "N", "train: the supervised head within its layer (default 0)", 0, 255),
+     integer("supervised-heads", "N", "train: supervise N heads from --supervised-head on, each along the same links (default 1)", 1, 256),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
      text("form", "NAME", "train: how facts are worded: entity-first (default; 'zorano color is teal .', 'zorano color ?'), attribute-first ('color of zorano is teal .', 'color of zorano ?') value-first ('teal is color of zorano .', '? color of zorano'), cloze ('color of zorano teal .', '? color of zorano') or entity-first-is ('zorano color is teal .', 'zorano color is ?')"),

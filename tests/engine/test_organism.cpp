@@ -493,7 +493,7 @@ TEST_CASE("organism training is deterministic and a cancelled run resumes to the
     auto cfg = nlohmann::json::parse(meta.at("config"));
     for (const char* k : {"conflict_from", "context_weight", "same_attribute", "update", "fact_override", "init_std",
                           "embedding_decay", "ask_with_replacement", "rope_llama3_factor", "rope_llama3_original",
-                          "attention_supervision", "supervised_layer", "supervised_head"}) {
+                          "attention_supervision", "supervised_layer", "supervised_head", "supervised_heads"}) {
       REQUIRE(cfg.contains(k));
       cfg.erase(k);
     }
@@ -522,16 +522,20 @@ TEST_CASE("organism: attention supervision teaches the chosen head to attend alo
   at::set_num_threads(1);
   ScratchDir d("organism_supervision");
   // The supervised head's attention loss over the last steps, with the supervision off and on.
-  auto final_attention_loss = [&](double weight, int64_t layer, int64_t head, const char* name) {
+  auto final_attention_loss = [&](double weight, int64_t layer, int64_t head, const char* name, int64_t heads = 1) {
     TrainConfig c = tiny(60);
     c.mix_fact = 0, c.mix_recall = 1, c.mix_passage = 0;  // every document has answers, and so links
-    c.attention_supervision = weight, c.supervised_layer = layer, c.supervised_head = head;
+    c.attention_supervision = weight, c.supervised_layer = layer, c.supervised_head = head, c.supervised_heads = heads;
     double last = 0;
     train(c, d.dir / name, [&](const TrainProgress& p) { last = p.attention_loss; }, nullptr, 10);
     return last;
   };
   const double off = final_attention_loss(0, -1, 0, "off"), on = final_attention_loss(5, -1, 0, "on");
   const double other_head = final_attention_loss(5, 0, 3, "other");
+  // Two heads at once: the loss is their mean, and both learn it.
+  const double two_heads = final_attention_loss(5, -1, 1, "two", 2);
+  CAPTURE(two_heads);
+  CHECK(two_heads < 0.5 * off);
   CAPTURE(off);
   CAPTURE(on);
   CAPTURE(other_head);
@@ -545,7 +549,10 @@ TEST_CASE("organism: attention supervision teaches the chosen head to attend alo
   TrainConfig bad = tiny(1);
   bad.supervised_head = 4;
   CHECK_THROWS_WITH_AS(train(bad, d.dir / "bad", {}, nullptr, 1),
-                       "organism train: supervised_layer must be -1 (the last) or 0..1 and supervised_head 0..3", Error);
+                       "organism train: supervised_layer must be -1 (the last) or 0..1, supervised_head 0..3 and "
+                       "supervised_heads at least 1, up to the last head", Error);
+  bad.supervised_head = 2, bad.supervised_heads = 3;  // heads 2, 3, 4: one past the last
+  CHECK_THROWS_AS(train(bad, d.dir / "bad", {}, nullptr, 1), Error);
   at::set_num_threads(threads);
 }
 
