@@ -704,65 +704,46 @@ TEST_CASE("organism CLI: train, data and eval on a small model; bad directories 
   CHECK(!fs::exists(d.dir / "badform"));
 }
 
-// The figures both shipped organisms must hold (organism eval's result): regression floors for retrieval (the
-// issue's target, >= 95 %, and what they reached are in the README), every needle depth, closed-book facts,
-// Influence monotonic over GUIDE's delta, and ablating the profiled heads costing far more than random heads.
-namespace {
-void check_shipped_figures(const nlohmann::ordered_json& r) {
-  CHECK(r["retrieval_accuracy"].get<double>() >= 0.75);
-  for (auto it = r["needle_accuracy_by_depth"].begin(); it != r["needle_accuracy_by_depth"].end(); ++it)
-    CHECK_MESSAGE(it.value().get<double>() >= 0.9, "depth " << it.key());
-  CHECK(r["fact_recall"].get<double>() >= 0.95);
-  CHECK(r["influence_monotonic"].get<bool>());
-  CHECK(r["ablation_top_heads"].get<double>() < r["ablation_random_heads"].get<double>() - 0.2);
-}
-}  // namespace
-
-TEST_CASE("the committed organism retrieves, finds needles, and its profiled heads are the mechanism") {
-  REQUIRE(fs::exists(organism_dir() / "model.safetensors"));
-  EvalOptions o;
-  o.model_dir = organism_dir();
-  o.items = 100;
-  const auto r = evaluate(o);
-  INFO(r.dump(1));
-  check_shipped_figures(r);
-  // The conflict set is wired as intended: the first statement is what the weights know, and they win. (PASTA
-  // raising the new-answer share, the issue's claim, does not hold for this organism: see the README, and the
-  // conflicts organism below.)
-  CHECK(r["conflict_prior_share_baseline"].get<double>() >= 0.95);
-  // Binding (every statement has the asked attribute): above chance, far from the issue's target (README: 41 % of
-  // 200 items, chance 26 %; 40 % of these 100, chance 28 %). A floor, so that a change that loses the little
-  // binding it has shows.
-  CHECK(r["binding_accuracy"].get<double>() >= r["binding_chance"].get<double>() + 0.08);
-}
-
-TEST_CASE("the conflicts organism: PASTA on its profiled heads raises the new answers, and they are the mechanism") {
-  const fs::path dir = fs::path(HEADLIGHT_SOURCE_DIR) / "assets" / "organism-conflicts";
+TEST_CASE("the committed organism: the issue's figures, and its profiled heads are the mechanism") {
+  const fs::path dir = organism_dir();
   REQUIRE(fs::exists(dir / "model.safetensors"));
   EvalOptions o;
   o.model_dir = dir;
-  o.items = 200;  // the README's figures (at 100 items the profiler misses L0H2: see its README)
+  o.items = 200;  // the README's figures (eval.json)
   const auto r = evaluate(o);
   INFO(r.dump(1));
-  check_shipped_figures(r);
-  // The issue's conflict claim: the prior mostly wins the baseline, and PASTA on the `currently` clause raises the
-  // share of new answers.
+  // In-context retrieval and binding: every statement sharing the asked attribute, only the entity tells the answer.
+  CHECK(r["retrieval_accuracy"].get<double>() >= 0.95);
+  CHECK(r["binding_accuracy"].get<double>() >= 0.9);
+  for (auto it = r["needle_accuracy_by_depth"].begin(); it != r["needle_accuracy_by_depth"].end(); ++it)
+    CHECK_MESSAGE(it.value().get<double>() >= 0.95, "depth " << it.key());
+  CHECK(r["fact_recall"].get<double>() >= 0.95);
+  // Knowledge conflicts: the prior (what the weights know) mostly wins, and PASTA on the `currently` clause raises
+  // the share of new answers.
   CHECK(r["conflict_prior_share_baseline"].get<double>() >= 0.7);
-  CHECK(r["conflict_new_share_pasta"].get<double>() >= r["conflict_new_share_baseline"].get<double>() + 0.04);
-  // The heads it ships are the ones the eval profiled, in rank order, and its example flips: the prior without
-  // steering, the new fact with PASTA on them.
+  CHECK(r["conflict_new_share_pasta"].get<double>() >= r["conflict_new_share_baseline"].get<double>() + 0.1);
+  CHECK(r["influence_monotonic"].get<bool>());
+  // Ground truth for the profiler: the head trained to retrieve (organism.json: the last layer's head 0) ranks first,
+  // and ablating the profiled heads costs far more than random ones.
+  const TrainConfig c = organism_config(dir);
+  REQUIRE(c.attention_supervision > 0);
+  const int64_t layer = c.supervised_layer < 0 ? c.layers - 1 : c.supervised_layer;
+  CHECK(r["profiled_heads"][0].get<std::string>() == "L" + std::to_string(layer) + "H" + std::to_string(c.supervised_head));
+  CHECK(r["ablation_top_heads"].get<double>() < r["ablation_random_heads"].get<double>() - 0.2);
+  // The heads it ships are the ones the eval profiled, in rank order, and PASTA on them flips a conflict: the prior
+  // without steering, the new fact with it.
   CHECK(load_head_config(dir / "heads.json") == parse_head_set(r["profiled_heads"], "profiled_heads"));
-  ScratchDir d("organism_conflicts");
-  const auto ex = nlohmann::json::parse(slurp(dir / "example.json"));
-  auto spec = ex["steering"];
-  spec["heads"] = nlohmann::json::parse(slurp(dir / "heads.json"));
-  d.write("spec.json", spec.dump());
-  const auto g = run_cli({"generate", "--model", dir.string(), "--prompt", ex["prompt"].get<std::string>(), "--steering",
+  ScratchDir d("organism_conflict");
+  const std::string prompt = "previously nona food is soup . currently nona food is fig . nona food ?";
+  d.write("spec.json", nlohmann::json{{"method", "pasta"}, {"alpha", 0.01},
+                                      {"emphasis", {"currently nona food is fig ."}},
+                                      {"heads", nlohmann::json::parse(slurp(dir / "heads.json"))}}.dump());
+  const auto g = run_cli({"generate", "--model", dir.string(), "--prompt", prompt, "--steering",
                           (d.dir / "spec.json").string(), "--max-new", "1", "--json", "--threads", "1"});
   REQUIRE_MESSAGE(g.status == 0, g.err);
   const auto out = nlohmann::json::parse(g.out);
-  CHECK(out["text"].get<std::string>() == "quartz");
-  CHECK(out["steered_text"].get<std::string>() == "ruby");
+  CHECK(out["text"].get<std::string>() == "soup");
+  CHECK(out["steered_text"].get<std::string>() == "fig");
 }
 
 TEST_CASE("on the organism, Wu et al.'s retrieval score and the PASTA profiler find the same retrieval head") {
