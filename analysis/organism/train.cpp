@@ -357,7 +357,7 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
       c.supervised_heads < 1 || c.supervised_head + c.supervised_heads > c.heads)
     throw Error("organism train: supervised_layer must be -1 (the last) or 0.." + std::to_string(c.layers - 1) +
                 ", supervised_head 0.." + std::to_string(c.heads - 1) + " and supervised_heads at least 1, up to the last head");
-  const int64_t sup_layer = c.supervised_layer < 0 ? c.layers - 1 : c.supervised_layer;
+  const int64_t sup_layer = supervised_layer_index(c);
   const torch::Device dev(c.device);
   const World w = organism_world(c);
   const auto words = w.vocabulary();

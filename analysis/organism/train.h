@@ -69,6 +69,9 @@ struct TrainConfig {
   std::string device = "cpu";
 };
 
+// The layer whose heads the attention supervision trains: supervised_layer, the last layer for -1.
+inline int64_t supervised_layer_index(const TrainConfig& c) { return c.supervised_layer < 0 ? c.layers - 1 : c.supervised_layer; }
+
 // The config's numeric and true/false fields, in organism.json's order: the JSON writer and reader and the CLI
 // (flag = the key with '-' for '_') all walk this table, so an option is one line here. Not in it: seed (unsigned),
 // form (a name) and device (not recorded).

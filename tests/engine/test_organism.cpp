@@ -532,16 +532,15 @@ TEST_CASE("organism: attention supervision teaches the chosen head to attend alo
   };
   const double off = final_attention_loss(0, -1, 0, "off"), on = final_attention_loss(5, -1, 0, "on");
   const double other_head = final_attention_loss(5, 0, 3, "other");
-  // Two heads at once: the loss is their mean, and both learn it.
   const double two_heads = final_attention_loss(5, -1, 1, "two", 2);
-  CAPTURE(two_heads);
-  CHECK(two_heads < 0.5 * off);
   CAPTURE(off);
   CAPTURE(on);
   CAPTURE(other_head);
+  CAPTURE(two_heads);
   CHECK(off > 0);                 // measured with the supervision off as well
   CHECK(on < 0.5 * off);          // the supervised head attends along the links
   CHECK(other_head < 0.5 * off);  // layer 0's head 3 can be taught too
+  CHECK(two_heads < 0.5 * off);   // two heads at once: the loss is their mean, and both learn it
   // The supervision is recorded, and a head the model does not have is refused by name.
   const TrainConfig rec = organism_config(d.dir / "on");
   CHECK(rec.attention_supervision == 5);
@@ -727,8 +726,8 @@ TEST_CASE("the committed organism: the issue's figures, and its profiled heads a
   // and ablating the profiled heads costs far more than random ones.
   const TrainConfig c = organism_config(dir);
   REQUIRE(c.attention_supervision > 0);
-  const int64_t layer = c.supervised_layer < 0 ? c.layers - 1 : c.supervised_layer;
-  CHECK(r["profiled_heads"][0].get<std::string>() == "L" + std::to_string(layer) + "H" + std::to_string(c.supervised_head));
+  CHECK(r["profiled_heads"][0].get<std::string>() ==
+        "L" + std::to_string(supervised_layer_index(c)) + "H" + std::to_string(c.supervised_head));
   CHECK(r["ablation_top_heads"].get<double>() < r["ablation_random_heads"].get<double>() - 0.2);
   // The heads it ships are the ones the eval profiled, in rank order, and PASTA on them flips a conflict: the prior
   // without steering, the new fact with it.
