@@ -92,9 +92,9 @@ ModelConfig engine_rope_config(const TrainConfig& c) {
 }
 
 // logits [B, T, V] of a batch of ids [B, T]; with `att_out`, also the attention probabilities [B, H, T, T] of
-// layer `att_layer`.
+// layer `att_layer`, and with `heads_out` what its heads read [B, H, T, head size] (before o_proj).
 torch::Tensor forward(Net& n, const TrainConfig& c, const torch::Tensor& ids, torch::Tensor* att_out = nullptr,
-                      int64_t att_layer = -1) {
+                      int64_t att_layer = -1, torch::Tensor* heads_out = nullptr) {
   const int64_t B = ids.size(0), T = ids.size(1), H = c.heads, hd = c.hidden / c.heads;
   const auto dev = ids.device();
   auto opts = torch::TensorOptions().dtype(torch::kFloat).device(dev);
@@ -117,7 +117,9 @@ torch::Tensor forward(Net& n, const TrainConfig& c, const torch::Tensor& ids, to
     k = k * cos + rotate_half(k) * sin;
     torch::Tensor att = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * scale + mask, -1);
     if (att_out && l == att_layer) *att_out = att;
-    torch::Tensor o = torch::matmul(att, v).transpose(1, 2).reshape({B, T, c.hidden});
+    torch::Tensor o = torch::matmul(att, v);
+    if (heads_out && l == att_layer) *heads_out = o;
+    o = o.transpose(1, 2).reshape({B, T, c.hidden});
     x = x + torch::linear(o, n[p + "self_attn.o_proj.weight"]);
     h = rms_norm(x, n[p + "post_attention_layernorm.weight"], 1e-5);
     torch::Tensor g = torch::silu(torch::linear(h, n[p + "mlp.gate_proj.weight"])) * torch::linear(h, n[p + "mlp.up_proj.weight"]);
@@ -254,7 +256,8 @@ const std::vector<TrainField>& train_fields() {
       r("share_128", &C::share_128), r("share_256", &C::share_256), i("fact_entities", &C::fact_entities),
       i("passage_entities", &C::passage_entities), i("attributes", &C::attributes),
       r("attention_supervision", &C::attention_supervision), i("supervised_layer", &C::supervised_layer),
-      i("supervised_head", &C::supervised_head), i("supervised_heads", &C::supervised_heads)};
+      i("supervised_head", &C::supervised_head), i("supervised_heads", &C::supervised_heads),
+      r("copy_supervision", &C::copy_supervision)};
   return f;
 }
 
@@ -352,7 +355,8 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     throw Error("organism train: conflict_from and same_attribute_until must be >= 0, context_weight and same_attribute in [0, 1]");
   if (c.share_128 < 0 || c.share_256 < 0 || c.share_128 + c.share_256 > 1)
     throw Error("organism train: the 128- and 256-token step shares must be non-negative and sum to at most 1");
-  if (c.attention_supervision < 0) throw Error("organism train: attention_supervision must be >= 0");
+  if (c.attention_supervision < 0 || c.copy_supervision < 0)
+    throw Error("organism train: attention_supervision and copy_supervision must be >= 0");
   if (c.supervised_layer < -1 || c.supervised_layer >= c.layers || c.supervised_head < 0 || c.supervised_head >= c.heads ||
       c.supervised_heads < 1 || c.supervised_head + c.supervised_heads > c.heads)
     throw Error("organism train: supervised_layer must be -1 (the last) or 0.." + std::to_string(c.layers - 1) +
@@ -402,7 +406,7 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
   }
 
   const auto t0 = std::chrono::steady_clock::now();
-  double win_loss = 0, win_w = 0, win_ans = 0, win_ans_w = 0, win_att = 0, win_att_n = 0;
+  double win_loss = 0, win_w = 0, win_ans = 0, win_ans_w = 0, win_att = 0, win_copy = 0, win_att_n = 0;
   int64_t win_tokens = 0, win_steps = 0, tokens_total = 0;
   auto win_t = t0;
   double last_loss = 0;
@@ -416,20 +420,33 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
     const torch::Tensor in = ids.slice(1, 0, -1), tgt = ids.slice(1, 1), tw = wt.slice(1, 1);
     // The supervised head's loss is measured whenever the batch has links (reported), and trained when weighted.
     const bool has_links = b.links.size(0) > 0;
-    torch::Tensor att;
-    const torch::Tensor logits = forward(n, c, in, has_links ? &att : nullptr, sup_layer);
+    torch::Tensor att, heads_read;
+    const torch::Tensor logits =
+        forward(n, c, in, has_links ? &att : nullptr, sup_layer, has_links ? &heads_read : nullptr);
     const torch::Tensor nll = torch::nn::functional::cross_entropy(
         logits.reshape({-1, logits.size(-1)}), tgt.reshape({-1}),
         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
     const torch::Tensor wflat = tw.reshape({-1});
     const torch::Tensor lm_loss = (nll * wflat).sum() / wflat.sum().clamp_min(1e-6);
-    torch::Tensor loss = lm_loss, att_loss;
+    torch::Tensor loss = lm_loss, att_loss, copy_loss;
     if (has_links) {
       const torch::Tensor L = b.links.to(dev);
-      const torch::Tensor heads = att.slice(1, c.supervised_head, c.supervised_head + c.supervised_heads).transpose(0, 1);
-      const torch::Tensor p = heads.index({torch::indexing::Slice(), L.select(1, 0), L.select(1, 1), L.select(1, 2)});
+      const torch::Tensor seq = L.select(1, 0), qpos = L.select(1, 1), kpos = L.select(1, 2);
+      const int64_t h0 = c.supervised_head, hn = c.supervised_heads, hd = c.hidden / c.heads;
+      const torch::Tensor heads = att.slice(1, h0, h0 + hn).transpose(0, 1);
+      const torch::Tensor p = heads.index({torch::indexing::Slice(), seq, qpos, kpos});
       att_loss = -torch::log(p + 1e-9).mean();
       if (c.attention_supervision > 0) loss = loss + att_loss * c.attention_supervision;
+      // Each supervised head's own write at the answer position, alone through o_proj's columns for it, the final
+      // norm and lm_head: its cross-entropy against the value the link points at (the answer).
+      const torch::Tensor read = heads_read.slice(1, h0, h0 + hn).index({seq, torch::indexing::Slice(), qpos});  // [N, hn, hd]
+      const torch::Tensor wo = n["model.layers." + std::to_string(sup_layer) + ".self_attn.o_proj.weight"]
+                                   .slice(1, h0 * hd, (h0 + hn) * hd).view({c.hidden, hn, hd});
+      const torch::Tensor write = torch::einsum("nhd,ehd->nhe", {read, wo});  // [N, hn, hidden]
+      const torch::Tensor own = torch::linear(rms_norm(write, n["model.norm.weight"], 1e-5), n["lm_head.weight"]);
+      const torch::Tensor answer = in.index({seq, kpos}).unsqueeze(1).expand({-1, hn});
+      copy_loss = torch::nn::functional::cross_entropy(own.reshape({-1, own.size(-1)}), answer.reshape({-1}));
+      if (c.copy_supervision > 0) loss = loss + copy_loss * c.copy_supervision;
     }
     for (auto& p : n.params)
       if (p.w.grad().defined()) p.w.mutable_grad().zero_();
@@ -454,6 +471,7 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
       win_w += 1;
       if (att_loss.defined()) {
         win_att += att_loss.item<double>();
+        win_copy += copy_loss.item<double>();
         win_att_n += 1;
       }
       const torch::Tensor ans = (tw == kRetrievalWeight).reshape({-1});
@@ -476,13 +494,14 @@ void train(const TrainConfig& c, const fs::path& out_dir, const TrainProgressFn&
       pr.loss = win_loss / std::max(1.0, win_w);
       pr.answer_loss = win_ans_w > 0 ? win_ans / win_ans_w : 0;
       pr.attention_loss = win_att_n > 0 ? win_att / win_att_n : 0;
+      pr.copy_loss = win_att_n > 0 ? win_copy / win_att_n : 0;
       const double dt = std::chrono::duration<double>(now - win_t).count();
       pr.tokens_per_s = dt > 0 ? static_cast<double>(win_tokens) / dt : 0;
       pr.elapsed_s = std::chrono::duration<double>(now - t0).count();
       pr.eta_s = dt > 0 ? dt / static_cast<double>(win_steps) * static_cast<double>(c.steps - step - 1) : -1;
       pr.lr = lr_at(c, step);
       progress(pr);
-      win_loss = win_w = win_ans = win_ans_w = win_att = win_att_n = 0;
+      win_loss = win_w = win_ans = win_ans_w = win_att = win_copy = win_att_n = 0;
       win_tokens = win_steps = 0;
       win_t = now;
     }

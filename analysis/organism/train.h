@@ -61,6 +61,12 @@ struct TrainConfig {
   // supervised_heads > 1 supervises that many heads from supervised_head on, each along the same links.
   double attention_supervision = 0.0;
   int64_t supervised_layer = -1, supervised_head = 0, supervised_heads = 1;
+  // Copy supervision: the weight of an auxiliary loss on what the supervised heads write at each in-context answer's
+  // position: the cross-entropy of the answer under that write alone (through the head's columns of o_proj, the final
+  // norm and lm_head). A head that attends to the value but writes nothing leaves the answer at chance among the
+  // attribute's values; the write is a product of two small matrices (v_proj, o_proj) whose gradients start near zero,
+  // so the language-model loss alone is slow to grow it. 0 (the default) trains without it.
+  double copy_supervision = 0.0;
   double share_128 = 0.35, share_256 = 0.35;
   // The world: entities the weights know, and entities only ever described in context.
   int64_t fact_entities = 96, passage_entities = 384;
@@ -94,6 +100,8 @@ struct TrainProgress {
   // -log of the attention the supervised head (TrainConfig::supervised_layer, supervised_head) pays along the
   // retrieval links, averaged: what the attention supervision trains down; measured with it off as well.
   double attention_loss = 0;
+  // The supervised heads' copy loss (TrainConfig::copy_supervision), measured with it off as well.
+  double copy_loss = 0;
   double tokens_per_s = 0;
   double elapsed_s = 0, eta_s = -1;
   double lr = 0;

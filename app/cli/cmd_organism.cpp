@@ -37,12 +37,13 @@ int organism_train(const Args& a) {
   organism::train(c, a.get("out"), [&](const organism::TrainProgress& p) {
     if (json) {
       nlohmann::json j = {{"step", p.step}, {"steps", p.steps}, {"loss", p.loss}, {"answer_loss", p.answer_loss},
-                          {"attention_loss", p.attention_loss},
+                          {"attention_loss", p.attention_loss}, {"copy_loss", p.copy_loss},
                           {"tokens_per_s", p.tokens_per_s}, {"elapsed_s", p.elapsed_s}, {"eta_s", p.eta_s}, {"lr", p.lr}};
       std::printf("%s\n", j.dump().c_str());
     } else {
-      char att[40] = "";
-      if (c.attention_supervision > 0) std::snprintf(att, sizeof att, "  attention loss %.4f", p.attention_loss);
+      char att[80] = "";
+      if (c.attention_supervision > 0 || c.copy_supervision > 0)
+        std::snprintf(att, sizeof att, "  attention loss %.4f  copy loss %.4f", p.attention_loss, p.copy_loss);
       std::printf("step %6lld/%lld  loss %.4f  retrieval loss %.4f%s  %7.0f tok/s  lr %.2e  elapsed %5.0fs  eta %5.0fs\n",
                   static_cast<long long>(p.step), static_cast<long long>(p.steps), p.loss, p.answer_loss, att,
                   p.tokens_per_s, p.lr, p.elapsed_s, p.eta_s);
@@ -122,6 +123,7 @@ RegisterCommand reg(
      integer("supervised-layer", "N", "train: the layer of the supervised head (default -1: the last)", -1, 255),
      integer("supervised-head", "N", "train: the supervised head within its layer (default 0)", 0, 255),
      integer("supervised-heads", "N", "train: supervise N heads from --supervised-head on, each along the same links (default 1)", 1, 256),
+     real("copy-supervision", "X", "train: weight of an auxiliary loss that teaches the supervised heads to write the value they attend to: the cross-entropy of each in-context answer under the heads' own output alone (default 0: off)", 0, 100),
      real("share-128", "X", "train: share of steps at 128 tokens (default 0.35)", 0, 1),
      real("share-256", "X", "train: share of steps at 256 tokens (default 0.35; the rest at the context)", 0, 1),
      text("form", "NAME", "train: how facts are worded: entity-first (default; 'zorano color is teal .', 'zorano color ?'), attribute-first ('color of zorano is teal .', 'color of zorano ?') value-first ('teal is color of zorano .', '? color of zorano'), cloze ('color of zorano teal .', '? color of zorano') or entity-first-is ('zorano color is teal .', 'zorano color is ?')"),
