@@ -187,6 +187,8 @@ ordered_json heads_json(const std::vector<HeadRef>& hs) {
 
 }  // namespace
 
+uint64_t eval_stream_seed(uint64_t eval_seed, uint64_t tag) { return Rng(eval_seed * 0xD1B54A32D192ED03ull + tag).next(); }
+
 ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std::function<void(const std::string&)>& log) {
   auto say = [&](const std::string& s) {
     if (log) log(s);
@@ -203,7 +205,7 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   c.context = c.m->config().max_positions;
   const int64_t L = c.m->config().n_layers, H = c.m->config().n_heads;
   const int64_t long_len = c.context - 8;  // words; + BOS and the question stay inside the context
-  Rng rng(o.seed * 0x9E3779B97F4A7C15ull + 0xE7A1);
+  Rng rng(eval_stream_seed(o.seed, 0xE7A1));
 
   // Held-out sets: fresh random passages (values drawn anew), needles at 11 depths, conflict prompts (a form never
   // trained), closed-book questions.
@@ -218,7 +220,12 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   const int64_t per_depth = std::max<int64_t>(1, o.items / 10);
   for (int d = 0; d <= 10; ++d)
     for (int64_t i = 0; i < per_depth; ++i) needle.push_back(make_needle_item(c.w, rng, long_len, d / 10.0));
-  for (int64_t i = 0; i < o.items; ++i) conflict.push_back(make_conflict_item(c.w, rng, rng.below(2) ? 0 : 24));
+  std::vector<bool> conflict_after_filler;  // half the conflicts follow 24 words of filler, half open the prompt
+  for (int64_t i = 0; i < o.items; ++i) {
+    const bool after_filler = rng.below(2) == 0;
+    conflict.push_back(make_conflict_item(c.w, rng, after_filler ? 24 : 0));
+    conflict_after_filler.push_back(after_filler);
+  }
   for (int64_t i = 0; i < o.items; ++i) facts.push_back(make_fact_item(c.w, rng));
   for (int64_t i = 0; i < o.profile_examples; ++i) {
     // Retrieval with same-attribute distractors: the task on which the heads that bind entity to value matter.
@@ -229,7 +236,7 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   // Binding: every statement of the passage has the question's attribute, so only the entity tells the answer from
   // the 1-6 others. Its own stream, drawn after the others, so the sets above are the same items they always were.
   std::vector<QaItem> binding;
-  Rng binding_rng(o.seed * 0x9E3779B97F4A7C15ull + 0xB1D);
+  Rng binding_rng(eval_stream_seed(o.seed, 0xB1D));
   for (int64_t i = 0; i < o.items; ++i) binding.push_back(distractor_item(binding_rng));
 
   ordered_json r;
@@ -284,11 +291,18 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   HeadSet top_set;
   for (const auto& h : top) top_set.add(h.layer, h.head);
   int64_t base_new = 0, base_prior = 0, pasta_new = 0, pasta_prior = 0;
-  for (const auto& it : conflict) {
+  // The same counts for the conflicts that open the prompt and for those after filler (index 0, 1).
+  int64_t ctx_items[2] = {0, 0}, ctx_counts[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+  for (size_t i = 0; i < conflict.size(); ++i) {
+    const QaItem& it = conflict[i];
     const std::string b = best_label(c, next_logits(c, it.prompt, std::nullopt), it.labels);
     const std::string p = best_label(c, next_logits(c, it.prompt, pasta_spec(top_set, o.alpha, it.emphasis)), it.labels);
     base_new += b == it.answer, base_prior += b == it.other;
     pasta_new += p == it.answer, pasta_prior += p == it.other;
+    const size_t k = conflict_after_filler[i] ? 1 : 0;
+    ++ctx_items[k];
+    ctx_counts[k][0] += b == it.answer, ctx_counts[k][1] += b == it.other;
+    ctx_counts[k][2] += p == it.answer, ctx_counts[k][3] += p == it.other;
   }
   const double nc = static_cast<double>(conflict.size());
   r["conflict_items"] = conflict.size();
@@ -298,6 +312,14 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   r["conflict_prior_share_pasta"] = pasta_prior / nc;
   r["conflict_counts"] = {{"baseline", {{"new", base_new}, {"prior", base_prior}, {"other", conflict.size() - base_new - base_prior}}},
                           {"pasta", {{"new", pasta_new}, {"prior", pasta_prior}, {"other", conflict.size() - pasta_new - pasta_prior}}}};
+  r["conflict_counts_by_context"] = ordered_json::object();
+  for (size_t k = 0; k < 2; ++k) {
+    const int64_t* n = ctx_counts[k];
+    r["conflict_counts_by_context"][k ? "after_24_filler_words" : "opening_the_prompt"] = {
+        {"items", ctx_items[k]},
+        {"baseline", {{"new", n[0]}, {"prior", n[1]}, {"other", ctx_items[k] - n[0] - n[1]}}},
+        {"pasta", {{"new", n[2]}, {"prior", n[3]}, {"other", ctx_items[k] - n[2] - n[3]}}}};
+  }
 
   say("needle Influence over GUIDE's delta");
   ordered_json infl = ordered_json::object();
@@ -390,6 +412,10 @@ std::string eval_report_text(const ordered_json& r) {
   s << "\n  conflicts: new-answer share        baseline " << pct(r["conflict_new_share_baseline"]) << " -> PASTA "
     << pct(r["conflict_new_share_pasta"]) << "  (prior: " << pct(r["conflict_prior_share_baseline"]) << " -> "
     << pct(r["conflict_prior_share_pasta"]) << ")\n";
+  if (r.contains("conflict_counts_by_context"))
+    for (auto it = r["conflict_counts_by_context"].begin(); it != r["conflict_counts_by_context"].end(); ++it)
+      s << "    " << it.key() << ": new answers " << it.value()["baseline"]["new"] << " -> " << it.value()["pasta"]["new"]
+        << " of " << it.value()["items"] << "\n";
   s << "  needle Influence over GUIDE delta:";
   for (auto it = r["influence_by_delta"].begin(); it != r["influence_by_delta"].end(); ++it)
     s << " " << it.key() << ":" << it.value().get<double>();
