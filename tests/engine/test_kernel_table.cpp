@@ -53,7 +53,7 @@ Outputs run_organism(const Model& m) {
   o.token_stats = rec.token_stats();
 
   const SteeringSpec spec = parse_steering_spec(
-      R"({"method": "pasta", "heads": ["L3H0", "L1H1", "L1H3"], "alpha": 0.01, "spans": [[8, 13]]})", "spec");
+      R"({"method": "pasta", "heads": ["L3H0", "L0H3", "L3H2"], "alpha": 0.01, "spans": [[8, 13]]})", "spec");
   const AttentionBias bias = compile(spec, c.n_layers, c.n_heads, T, spec.spans);
   KVCache c2 = m.new_cache(1, T);
   ForwardOptions fs;

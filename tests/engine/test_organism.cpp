@@ -778,6 +778,12 @@ TEST_CASE("the committed organism: the issue's figures, and its profiled heads a
   // the share of new answers.
   CHECK(r["conflict_prior_share_baseline"].get<double>() >= 0.7);
   CHECK(r["conflict_new_share_pasta"].get<double>() >= r["conflict_new_share_baseline"].get<double>() + 0.1);
+  // The counts by context (opening the prompt, after filler) add up to the totals.
+  int64_t by_context_items = 0, by_context_new = 0;
+  for (const auto& [k, v] : r["conflict_counts_by_context"].items())
+    by_context_items += v["items"].get<int64_t>(), by_context_new += v["pasta"]["new"].get<int64_t>();
+  CHECK(by_context_items == r["conflict_items"].get<int64_t>());
+  CHECK(by_context_new == r["conflict_counts"]["pasta"]["new"].get<int64_t>());
   CHECK(r["influence_monotonic"].get<bool>());
   // Ground truth for the profiler: the head trained to retrieve (organism.json: the last layer's head 0) ranks first,
   // and ablating the profiled heads costs far more than random ones.
@@ -790,16 +796,19 @@ TEST_CASE("the committed organism: the issue's figures, and its profiled heads a
   // without steering, the new fact with it.
   CHECK(load_head_config(dir / "heads.json") == parse_head_set(r["profiled_heads"], "profiled_heads"));
   ScratchDir d("organism_conflict");
-  const std::string prompt = "previously nona food is soup . currently nona food is fig . nona food ?";
+  // (The eval's conflicts that follow filler are the ones PASTA flips: conflict_counts_by_context.)
+  const std::string prompt = "the quiet river crosses near the old bridge . the tall tower faces above the road . the dark "
+                             "cloud passes under the village . previously zaba city is quito . currently zaba city is rome . "
+                             "zaba city ?";
   d.write("spec.json", nlohmann::json{{"method", "pasta"}, {"alpha", 0.01},
-                                      {"emphasis", {"currently nona food is fig ."}},
+                                      {"emphasis", {"currently zaba city is rome ."}},
                                       {"heads", nlohmann::json::parse(slurp(dir / "heads.json"))}}.dump());
   const auto g = run_cli({"generate", "--model", dir.string(), "--prompt", prompt, "--steering",
                           (d.dir / "spec.json").string(), "--max-new", "1", "--json", "--threads", "1"});
   REQUIRE_MESSAGE(g.status == 0, g.err);
   const auto out = nlohmann::json::parse(g.out);
-  CHECK(out["text"].get<std::string>() == "soup");
-  CHECK(out["steered_text"].get<std::string>() == "fig");
+  CHECK(out["text"].get<std::string>() == "quito");
+  CHECK(out["steered_text"].get<std::string>() == "rome");
 }
 
 TEST_CASE("on the organism, Wu et al.'s retrieval score and the PASTA profiler find the same retrieval head") {
