@@ -187,8 +187,6 @@ ordered_json heads_json(const std::vector<HeadRef>& hs) {
 
 }  // namespace
 
-uint64_t eval_stream_seed(uint64_t eval_seed, uint64_t tag) { return Rng(eval_seed * 0xD1B54A32D192ED03ull + tag).next(); }
-
 ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std::function<void(const std::string&)>& log) {
   auto say = [&](const std::string& s) {
     if (log) log(s);
@@ -205,7 +203,7 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   c.context = c.m->config().max_positions;
   const int64_t L = c.m->config().n_layers, H = c.m->config().n_heads;
   const int64_t long_len = c.context - 8;  // words; + BOS and the question stay inside the context
-  Rng rng(eval_stream_seed(o.seed, 0xE7A1));
+  Rng rng(stream_seed(o.seed, 0xE7A1));
 
   // Held-out sets: fresh random passages (values drawn anew), needles at 11 depths, conflict prompts (a form never
   // trained), closed-book questions.
@@ -236,7 +234,7 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   // Binding: every statement of the passage has the question's attribute, so only the entity tells the answer from
   // the 1-6 others. Its own stream, drawn after the others, so the sets above are the same items they always were.
   std::vector<QaItem> binding;
-  Rng binding_rng(eval_stream_seed(o.seed, 0xB1D));
+  Rng binding_rng(stream_seed(o.seed, 0xB1D));
   for (int64_t i = 0; i < o.items; ++i) binding.push_back(distractor_item(binding_rng));
 
   ordered_json r;
@@ -290,36 +288,37 @@ ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel, const std
   say("knowledge conflicts: baseline and PASTA");
   HeadSet top_set;
   for (const auto& h : top) top_set.add(h.layer, h.head);
-  int64_t base_new = 0, base_prior = 0, pasta_new = 0, pasta_prior = 0;
-  // The same counts for the conflicts that open the prompt and for those after filler (index 0, 1).
+  // New and prior answers, baseline then PASTA, for the conflicts that open the prompt (0) and those after filler (1);
+  // the totals are their sums.
   int64_t ctx_items[2] = {0, 0}, ctx_counts[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
   for (size_t i = 0; i < conflict.size(); ++i) {
     const QaItem& it = conflict[i];
     const std::string b = best_label(c, next_logits(c, it.prompt, std::nullopt), it.labels);
     const std::string p = best_label(c, next_logits(c, it.prompt, pasta_spec(top_set, o.alpha, it.emphasis)), it.labels);
-    base_new += b == it.answer, base_prior += b == it.other;
-    pasta_new += p == it.answer, pasta_prior += p == it.other;
     const size_t k = conflict_after_filler[i] ? 1 : 0;
     ++ctx_items[k];
     ctx_counts[k][0] += b == it.answer, ctx_counts[k][1] += b == it.other;
     ctx_counts[k][2] += p == it.answer, ctx_counts[k][3] += p == it.other;
   }
-  const double nc = static_cast<double>(conflict.size());
+  int64_t total[4];
+  for (size_t j = 0; j < 4; ++j) total[j] = ctx_counts[0][j] + ctx_counts[1][j];
+  // {"baseline": {new, prior, other}, "pasta": {...}} of n items, after `into`'s fields.
+  auto counts_json = [](ordered_json into, int64_t n, const int64_t* k) {
+    into["baseline"] = {{"new", k[0]}, {"prior", k[1]}, {"other", n - k[0] - k[1]}};
+    into["pasta"] = {{"new", k[2]}, {"prior", k[3]}, {"other", n - k[2] - k[3]}};
+    return into;
+  };
+  const int64_t n_conflicts = static_cast<int64_t>(conflict.size());
+  const double nc = static_cast<double>(n_conflicts);
   r["conflict_items"] = conflict.size();
-  r["conflict_new_share_baseline"] = base_new / nc;
-  r["conflict_prior_share_baseline"] = base_prior / nc;
-  r["conflict_new_share_pasta"] = pasta_new / nc;
-  r["conflict_prior_share_pasta"] = pasta_prior / nc;
-  r["conflict_counts"] = {{"baseline", {{"new", base_new}, {"prior", base_prior}, {"other", conflict.size() - base_new - base_prior}}},
-                          {"pasta", {{"new", pasta_new}, {"prior", pasta_prior}, {"other", conflict.size() - pasta_new - pasta_prior}}}};
-  r["conflict_counts_by_context"] = ordered_json::object();
-  for (size_t k = 0; k < 2; ++k) {
-    const int64_t* n = ctx_counts[k];
-    r["conflict_counts_by_context"][k ? "after_24_filler_words" : "opening_the_prompt"] = {
-        {"items", ctx_items[k]},
-        {"baseline", {{"new", n[0]}, {"prior", n[1]}, {"other", ctx_items[k] - n[0] - n[1]}}},
-        {"pasta", {{"new", n[2]}, {"prior", n[3]}, {"other", ctx_items[k] - n[2] - n[3]}}}};
-  }
+  r["conflict_new_share_baseline"] = total[0] / nc;
+  r["conflict_prior_share_baseline"] = total[1] / nc;
+  r["conflict_new_share_pasta"] = total[2] / nc;
+  r["conflict_prior_share_pasta"] = total[3] / nc;
+  r["conflict_counts"] = counts_json(ordered_json::object(), n_conflicts, total);
+  r["conflict_counts_by_context"] = {
+      {"opening_the_prompt", counts_json({{"items", ctx_items[0]}}, ctx_items[0], ctx_counts[0])},
+      {"after_24_filler_words", counts_json({{"items", ctx_items[1]}}, ctx_items[1], ctx_counts[1])}};
 
   say("needle Influence over GUIDE's delta");
   ordered_json infl = ordered_json::object();

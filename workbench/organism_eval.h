@@ -35,11 +35,6 @@ nlohmann::ordered_json evaluate(const EvalOptions& o, const CancelToken* cancel 
 // A readable summary of evaluate()'s result.
 std::string eval_report_text(const nlohmann::ordered_json& r);
 
-// The start of one of the eval's random streams (`tag` tells the streams apart) for a held-out seed: hashed, so that
-// the streams of two seeds share no stretch. (Seeding splitmix64 with seed * its own increment made seed s + 1 replay
-// seed s's stream one draw later, and the eval's later sets came out item for item the same.)
-uint64_t eval_stream_seed(uint64_t eval_seed, uint64_t tag);
-
 // Writes the curriculum's task suites (JSONL, the profiler's format) and a haystack for needle-in-a-haystack
 // into out_dir, for the organism in model_dir (its organism.json gives the seed): organism_retrieval, organism_needle,
 // organism_conflict, organism_distractors (retrieval whose other statements share the asked attribute) and

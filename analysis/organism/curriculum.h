@@ -37,7 +37,7 @@ namespace hl::organism {
 
 // splitmix64: a fixed, portable generator (std distributions differ between standard libraries). Its state only
 // advances by a constant, so two generators whose seeds differ by a multiple of that constant replay one stream:
-// derive per-item seeds from another generator's output (Rng(Rng(base + i).next())), never base + i * constant.
+// start per-item or per-purpose streams at stream_seed(...), never at base + i * constant.
 class Rng {
  public:
   explicit Rng(uint64_t seed) : s_(seed) {}
@@ -47,6 +47,10 @@ class Rng {
  private:
   uint64_t s_;
 };
+
+// The start of stream `index` of `seed` (a training step's batch, one of the eval's held-out sets): taken from a
+// generator's output, not its state, so that the streams of two seeds or two indices share no stretch.
+inline uint64_t stream_seed(uint64_t seed, uint64_t index) { return Rng(seed * 0xD1B54A32D192ED03ull + index).next(); }
 
 // How statements and questions are worded (see the top of this file).
 enum class Form { EntityFirst, AttributeFirst, ValueFirst, Cloze, EntityFirstIs };

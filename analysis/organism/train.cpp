@@ -140,7 +140,7 @@ Batch make_batch(const World& w, const std::unordered_map<std::string, int64_t>&
                  int64_t step) {
   // Seeded through splitmix's output, not its state: states one increment apart would give each step the previous
   // step's stream shifted by one draw (nearly the same batch every step).
-  Rng rng(Rng(c.seed * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(step)).next());
+  Rng rng(stream_seed(c.seed, static_cast<uint64_t>(step)));
   // Sequence lengths: short for throughput, full context so that needles at every depth are trained.
   const double r = rng.uniform();
   int64_t T = r < c.share_128 ? 128 : r < c.share_128 + c.share_256 ? 256 : c.context;

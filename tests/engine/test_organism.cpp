@@ -750,7 +750,7 @@ TEST_CASE("organism eval: the held-out sets of different seeds are different dra
   size_t drawn = 0;
   for (uint64_t seed = 7; seed <= 11; ++seed)
     for (uint64_t tag : {0xE7A1ull, 0xB1Dull}) {
-      const auto v = first(eval_stream_seed(seed, tag));
+      const auto v = first(stream_seed(seed, tag));  // the eval's two streams
       seen.insert(v.begin(), v.end());
       drawn += v.size();
     }
